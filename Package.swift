@@ -1,0 +1,109 @@
+// swift-tools-version:6.0
+//
+// Stadtbus — a municipal service bus for XÖV messages over RabbitMQ.
+//
+// Layering (lower layers never import higher ones):
+//   C shims      CRabbitMQ, CLibXML (+ CXMLShim), CSQLite      — thin wrappers over Debian's C libraries
+//   façades      StadtbusXML, StadtbusSignature, StadtbusAMQP, StadtbusStore
+//                                                            — the only modules that touch C pointers
+//   core         StadtbusCore (routing engine, no I/O), StadtbusConfig (YAML)
+//   runtime      StadtbusService (wires engine, transport, adapters, HTTP, metrics)
+//   adapters     adapters/<name>/ — one target per adapter
+//   executable   stadtbus
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny")
+]
+
+let package = Package(
+    name: "Stadtbus",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "stadtbus", targets: ["stadtbus"]),
+        .library(name: "StadtbusCore", targets: ["StadtbusCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+    ],
+    targets: [
+        // MARK: C shims
+        .target(
+            name: "CRabbitMQ",
+            linkerSettings: [.linkedLibrary("rabbitmq")]
+        ),
+        .systemLibrary(
+            name: "CLibXML",
+            pkgConfig: "xmlsec1-openssl",
+            providers: [.apt(["libxml2-dev", "libxslt1-dev", "libxmlsec1-dev", "libssl-dev"])]
+        ),
+        .target(name: "CXMLShim", dependencies: ["CLibXML"]),
+        .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+
+        // MARK: Façades over C
+        .target(
+            name: "StadtbusXML",
+            dependencies: ["CLibXML", "CXMLShim"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "StadtbusSignature",
+            dependencies: ["StadtbusXML", "CLibXML", "CXMLShim"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "StadtbusAMQP",
+            dependencies: ["CRabbitMQ", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "StadtbusStore",
+            dependencies: ["CSQLite"],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Core
+        .target(
+            name: "StadtbusCore",
+            dependencies: ["StadtbusXML", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "StadtbusConfig",
+            dependencies: ["StadtbusCore", "StadtbusXML", "Yams"],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Executable
+        .executableTarget(
+            name: "stadtbus",
+            dependencies: [
+                "StadtbusCore", "StadtbusConfig", "StadtbusXML", "StadtbusSignature", "StadtbusAMQP", "StadtbusStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "stadtbus-xml-bench",
+            dependencies: ["StadtbusXML"],
+            path: "Sources/Benchmarks/XMLBench",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tests
+        .testTarget(name: "StadtbusXMLTests", dependencies: ["StadtbusXML"], swiftSettings: swiftSettings),
+        .testTarget(name: "StadtbusSignatureTests", dependencies: ["StadtbusSignature", "StadtbusXML"], swiftSettings: swiftSettings),
+        .testTarget(name: "StadtbusAMQPTests", dependencies: ["StadtbusAMQP"], swiftSettings: swiftSettings),
+        .testTarget(name: "StadtbusStoreTests", dependencies: ["StadtbusStore"], swiftSettings: swiftSettings),
+        .testTarget(name: "StadtbusCoreTests", dependencies: ["StadtbusCore", "StadtbusXML"], swiftSettings: swiftSettings),
+        .testTarget(name: "StadtbusConfigTests", dependencies: ["StadtbusConfig", "StadtbusCore"], swiftSettings: swiftSettings),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,42 @@
+# Shared helpers for Stadtbus scripts. Source it; do not run it.
+# Everything here is idempotent: running a script twice is fine.
+
+STADTBUS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export STADTBUS_ROOT
+
+# Debian packages Stadtbus needs to build, test and run.
+STADTBUS_PACKAGES=(
+    librabbitmq-dev libxml2-dev libxslt1-dev libxmlsec1-dev libxmlsec1-openssl libssl-dev
+    libcurl4-openssl-dev libsqlite3-dev pkg-config
+    rabbitmq-server amqp-tools xmlsec1 libxml2-utils openssl python3 curl
+)
+
+log() { printf '\033[1m[stadtbus]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[31m[stadtbus] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        die "need root (or sudo) to run: $*"
+    fi
+}
+
+# Installs whichever of STADTBUS_PACKAGES is missing (and nothing else).
+ensure_packages() {
+    local missing=()
+    for pkg in "${STADTBUS_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
+        log "system packages present"
+        return 0
+    fi
+    log "installing: ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    # policy-rc.d may refuse to start the service during install; we start the broker ourselves.
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+ensure_swift() {
+    command -v swift >/dev/null || [ -x /opt/swift/usr/bin/swift ] || die "Swift 6 toolchain not found (expected swift on PATH or /opt/swift)"
+    command -v swift >/dev/null || export PATH="/opt/swift/usr/bin:$PATH"
+}
