@@ -64,7 +64,7 @@ let package = Package(
         ),
         .target(
             name: "StadtbusStore",
-            dependencies: ["CSQLite"],
+            dependencies: ["CSQLite", "StadtbusCore"],
             swiftSettings: swiftSettings
         ),
 
@@ -101,7 +101,7 @@ let package = Package(
         .testTarget(name: "StadtbusXMLTests", dependencies: ["StadtbusXML"], swiftSettings: swiftSettings),
         .testTarget(name: "StadtbusSignatureTests", dependencies: ["StadtbusSignature", "StadtbusXML"], swiftSettings: swiftSettings),
         .testTarget(name: "StadtbusAMQPTests", dependencies: ["StadtbusAMQP"], swiftSettings: swiftSettings),
-        .testTarget(name: "StadtbusStoreTests", dependencies: ["StadtbusStore"], swiftSettings: swiftSettings),
+        .testTarget(name: "StadtbusStoreTests", dependencies: ["StadtbusStore", "StadtbusCore"], swiftSettings: swiftSettings),
         .testTarget(name: "StadtbusCoreTests", dependencies: ["StadtbusCore", "StadtbusXML"], swiftSettings: swiftSettings),
         .testTarget(name: "StadtbusConfigTests", dependencies: ["StadtbusConfig", "StadtbusCore"], swiftSettings: swiftSettings),
     ],

@@ -62,3 +62,99 @@ void stadtbus_xml_collect_generic_errors(stadtbus_error_buffer *buffer) {
         xmlSetGenericErrorFunc(buffer, collect);
     }
 }
+
+// MARK: - Guarded parsing of untrusted documents
+
+#include <libxml/parser.h>
+#include <libxml/parserInternals.h>
+#include <libxml/SAX2.h>
+
+typedef struct parse_guard {
+    int max_depth;
+    stadtbus_parse_refusal refusal;
+    int line;
+} parse_guard;
+
+static void refuse_doctype(void *context, const xmlChar *name, const xmlChar *external_id,
+                           const xmlChar *system_id) {
+    (void)name;
+    (void)external_id;
+    (void)system_id;
+    xmlParserCtxtPtr parser = (xmlParserCtxtPtr)context;
+    parse_guard *guard = (parse_guard *)parser->_private;
+    if (guard->refusal == STADTBUS_PARSE_OK) {
+        guard->refusal = STADTBUS_PARSE_DOCTYPE;
+        guard->line = xmlSAX2GetLineNumber(context);
+    }
+    xmlStopParser(parser);
+}
+
+static void limit_depth(void *context, const xmlChar *localname, const xmlChar *prefix,
+                        const xmlChar *uri, int nb_namespaces, const xmlChar **namespaces,
+                        int nb_attributes, int nb_defaulted, const xmlChar **attributes) {
+    xmlParserCtxtPtr parser = (xmlParserCtxtPtr)context;
+    parse_guard *guard = (parse_guard *)parser->_private;
+    // The element being opened is not on the name stack yet.
+    if (parser->nameNr + 1 > guard->max_depth) {
+        if (guard->refusal == STADTBUS_PARSE_OK) {
+            guard->refusal = STADTBUS_PARSE_TOO_DEEP;
+            guard->line = xmlSAX2GetLineNumber(context);
+        }
+        xmlStopParser(parser);
+        return;
+    }
+    xmlSAX2StartElementNs(context, localname, prefix, uri, nb_namespaces, namespaces,
+                          nb_attributes, nb_defaulted, attributes);
+}
+
+void stadtbus_parse_untrusted(const char *bytes, int length, int max_depth,
+                              stadtbus_parse_result *result) {
+    memset(result, 0, sizeof(*result));
+    xmlParserCtxtPtr parser = xmlCreateMemoryParserCtxt(bytes, length);
+    if (parser == NULL) {
+        result->refusal = STADTBUS_PARSE_MALFORMED;
+        snprintf(result->message, sizeof(result->message), "could not create a parser (out of memory or empty input)");
+        return;
+    }
+    parse_guard guard = {.max_depth = max_depth, .refusal = STADTBUS_PARSE_OK, .line = 0};
+    xmlCtxtUseOptions(parser, XML_PARSE_NONET | XML_PARSE_BIG_LINES | XML_PARSE_NOERROR |
+                                  XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
+    parser->_private = &guard;
+    parser->sax->internalSubset = refuse_doctype;
+    parser->sax->externalSubset = NULL;
+    parser->sax->startElementNs = limit_depth;
+    // Belt and braces: even if a DTD slipped through, never load or substitute entities.
+    parser->replaceEntities = 0;
+    parser->loadsubset = 0;
+    parser->validate = 0;
+
+    xmlParseDocument(parser);
+
+    if (guard.refusal == STADTBUS_PARSE_OK && parser->wellFormed && parser->myDoc != NULL) {
+        result->document = parser->myDoc;
+        parser->myDoc = NULL;
+    } else {
+        result->refusal = guard.refusal != STADTBUS_PARSE_OK ? guard.refusal : STADTBUS_PARSE_MALFORMED;
+        result->line = guard.line;
+        xmlErrorPtr error = xmlCtxtGetLastError(parser);
+        if (error != NULL && guard.refusal == STADTBUS_PARSE_OK) {
+            result->code = error->code;
+            result->line = error->line;
+            result->column = error->int2;
+            if (error->message != NULL) {
+                snprintf(result->message, sizeof(result->message), "%s", error->message);
+                // libxml2 messages end with a newline.
+                size_t n = strlen(result->message);
+                while (n > 0 && (result->message[n - 1] == '\n' || result->message[n - 1] == ' ')) {
+                    result->message[--n] = '\0';
+                }
+            }
+        }
+        if (parser->myDoc != NULL) {
+            xmlFreeDoc(parser->myDoc);
+            parser->myDoc = NULL;
+        }
+    }
+    parser->_private = NULL;
+    xmlFreeParserCtxt(parser);
+}

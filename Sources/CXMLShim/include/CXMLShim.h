@@ -6,6 +6,7 @@
 #define STADTBUS_CXMLSHIM_H
 
 #include <stddef.h>
+#include <libxml/tree.h>
 #include <libxslt/xsltInternals.h>
 
 /// A bounded buffer that collects error text (truncated, never overflowing).
@@ -31,5 +32,33 @@ void stadtbus_xslt_collect_transform_errors(xsltTransformContextPtr context,
 /// Routes libxml2's generic (non-structured) errors on this thread into `buffer`,
 /// or silences them with NULL. Used while compiling schemas and catalogs.
 void stadtbus_xml_collect_generic_errors(stadtbus_error_buffer *buffer);
+
+/// Why `stadtbus_parse_untrusted` refused a document.
+typedef enum stadtbus_parse_refusal {
+    STADTBUS_PARSE_OK = 0,
+    /// The document has a DOCTYPE (DTD): refused before any entity is declared or loaded.
+    STADTBUS_PARSE_DOCTYPE = 1,
+    /// Elements nest deeper than the configured limit.
+    STADTBUS_PARSE_TOO_DEEP = 2,
+    /// libxml2 reported a well-formedness or encoding error.
+    STADTBUS_PARSE_MALFORMED = 3,
+} stadtbus_parse_refusal;
+
+/// The outcome of parsing an untrusted document. On success `document` is set and owned
+/// by the caller (free with xmlFreeDoc); otherwise it is NULL and the other fields say why.
+typedef struct stadtbus_parse_result {
+    xmlDocPtr document;
+    stadtbus_parse_refusal refusal;
+    int code;
+    int line;
+    int column;
+    char message[512];
+} stadtbus_parse_result;
+
+/// Parses bytes from an untrusted source: no network, no DTD (any DOCTYPE stops the
+/// parser at once, so no entity is declared, expanded or loaded), element depth at most
+/// `max_depth`, big line numbers kept for error reports, nothing printed to stderr.
+void stadtbus_parse_untrusted(const char *bytes, int length, int max_depth,
+                              stadtbus_parse_result *result);
 
 #endif
