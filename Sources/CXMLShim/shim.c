@@ -73,7 +73,29 @@ typedef struct parse_guard {
     int max_depth;
     stadtbus_parse_refusal refusal;
     int line;
+    // The first error libxml2 raised: later ones are usually consequences of it.
+    int has_error;
+    int code;
+    int error_line;
+    int error_column;
+    char message[512];
 } parse_guard;
+
+static void record_first_error(void *context, xmlErrorPtr error) {
+    xmlParserCtxtPtr parser = (xmlParserCtxtPtr)context;
+    if (parser == NULL || error == NULL || error->level < XML_ERR_ERROR) {
+        return;
+    }
+    parse_guard *guard = (parse_guard *)parser->_private;
+    if (guard == NULL || guard->has_error) {
+        return;
+    }
+    guard->has_error = 1;
+    guard->code = error->code;
+    guard->error_line = error->line;
+    guard->error_column = error->int2;
+    snprintf(guard->message, sizeof(guard->message), "%s", error->message != NULL ? error->message : "");
+}
 
 static void refuse_doctype(void *context, const xmlChar *name, const xmlChar *external_id,
                            const xmlChar *system_id) {
@@ -116,13 +138,16 @@ void stadtbus_parse_untrusted(const char *bytes, int length, int max_depth,
         snprintf(result->message, sizeof(result->message), "could not create a parser (out of memory or empty input)");
         return;
     }
-    parse_guard guard = {.max_depth = max_depth, .refusal = STADTBUS_PARSE_OK, .line = 0};
+    parse_guard guard;
+    memset(&guard, 0, sizeof(guard));
+    guard.max_depth = max_depth;
     xmlCtxtUseOptions(parser, XML_PARSE_NONET | XML_PARSE_BIG_LINES | XML_PARSE_NOERROR |
                                   XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
     parser->_private = &guard;
     parser->sax->internalSubset = refuse_doctype;
     parser->sax->externalSubset = NULL;
     parser->sax->startElementNs = limit_depth;
+    parser->sax->serror = record_first_error;
     // Belt and braces: even if a DTD slipped through, never load or substitute entities.
     parser->replaceEntities = 0;
     parser->loadsubset = 0;
@@ -136,18 +161,23 @@ void stadtbus_parse_untrusted(const char *bytes, int length, int max_depth,
     } else {
         result->refusal = guard.refusal != STADTBUS_PARSE_OK ? guard.refusal : STADTBUS_PARSE_MALFORMED;
         result->line = guard.line;
-        xmlErrorPtr error = xmlCtxtGetLastError(parser);
-        if (error != NULL && guard.refusal == STADTBUS_PARSE_OK) {
-            result->code = error->code;
-            result->line = error->line;
-            result->column = error->int2;
-            if (error->message != NULL) {
-                snprintf(result->message, sizeof(result->message), "%s", error->message);
-                // libxml2 messages end with a newline.
-                size_t n = strlen(result->message);
-                while (n > 0 && (result->message[n - 1] == '\n' || result->message[n - 1] == ' ')) {
-                    result->message[--n] = '\0';
-                }
+        xmlErrorPtr last = xmlCtxtGetLastError(parser);
+        if (guard.refusal == STADTBUS_PARSE_OK) {
+            if (guard.has_error) {
+                result->code = guard.code;
+                result->line = guard.error_line;
+                result->column = guard.error_column;
+                snprintf(result->message, sizeof(result->message), "%s", guard.message);
+            } else if (last != NULL) {
+                result->code = last->code;
+                result->line = last->line;
+                result->column = last->int2;
+                snprintf(result->message, sizeof(result->message), "%s", last->message != NULL ? last->message : "");
+            }
+            // libxml2 messages end with a newline.
+            size_t n = strlen(result->message);
+            while (n > 0 && (result->message[n - 1] == '\n' || result->message[n - 1] == ' ')) {
+                result->message[--n] = '\0';
             }
         }
         if (parser->myDoc != NULL) {

@@ -127,11 +127,11 @@ extension HeaderProfile {
             "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
         ],
         detect: "/*/cbc:CustomizationID",
-        identity: ["/*/cac:AccountingSupplierParty/cac:Party/cac:PartyLegalEntity/cac:RegistrationName", "/*/cbc:ID"],
+        identity: ["/*/cac:AccountingSupplierParty/cac:Party/cac:PartyLegalEntity/cbc:RegistrationName", "/*/cbc:ID"],
         messageType: "local-name(/*)",
         messageTypeName: "/*/cbc:CustomizationID",
         createdAt: "/*/cbc:IssueDate",
-        author: .init(kennung: "/*/cac:AccountingSupplierParty/cac:Party/cac:PartyLegalEntity/cac:RegistrationName"),
+        author: .init(kennung: "/*/cac:AccountingSupplierParty/cac:Party/cac:PartyLegalEntity/cbc:RegistrationName"),
         reader: .init(kennung: "/*/cbc:BuyerReference"))
 
     /// XRechnung in UN/CEFACT CII syntax.
