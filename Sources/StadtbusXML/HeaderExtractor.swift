@@ -37,7 +37,12 @@ public final class HeaderExtractor: Sendable {
         var generic: [Compiled] = []
         for profile in profiles {
             let ns = profile.namespaces
-            func compile(_ expression: String) throws -> XPathExpression { try XPathExpression(expression, namespaces: ns) }
+            // Fields are read as scalars: libxml2 computes the (whitespace-normalised) string
+            // value itself instead of handing back node-sets whose text we would copy and trim.
+            func compile(_ expression: String, as function: String = "normalize-space") throws -> XPathExpression {
+                _ = try XPathExpression(expression, namespaces: ns)  // reports errors against the text as written
+                return try XPathExpression("\(function)(\(expression))", namespaces: ns)
+            }
             func authority(_ paths: HeaderProfile.AuthorityPaths?) throws -> CompiledAuthority? {
                 guard let paths else { return nil }
                 return CompiledAuthority(
@@ -45,7 +50,7 @@ public final class HeaderExtractor: Sendable {
                     name: try paths.name.map(compile))
             }
             let compiled = Compiled(
-                profile: profile, detect: try compile(profile.detect), identity: try profile.identity.map(compile),
+                profile: profile, detect: try compile(profile.detect, as: "boolean"), identity: try profile.identity.map(compile),
                 messageType: try compile(profile.messageType), messageTypeName: try profile.messageTypeName.map(compile),
                 createdAt: try profile.createdAt.map(compile), author: try authority(profile.author),
                 reader: try authority(profile.reader))
@@ -66,17 +71,20 @@ public final class HeaderExtractor: Sendable {
         let namespace = document.rootNamespace
         let candidates = (namespace.flatMap { specific[$0] } ?? []) + generic
         for candidate in candidates {
-            let detected: Bool
-            do { detected = try candidate.detect.evaluate(in: document).booleanValue } catch { continue }
-            if detected { return try read(document, with: candidate, namespace: namespace) }
+            guard let evaluator = try? XPathEvaluator(document: document, namespaces: candidate.profile.namespaces),
+                (try? evaluator.evaluate(candidate.detect).booleanValue) == true
+            else { continue }
+            return try read(document, with: candidate, evaluator: evaluator, namespace: namespace)
         }
         throw HeaderError.unrecognised(rootElement: document.rootName ?? "(none)", namespace: namespace)
     }
 
-    private func read(_ document: XMLDocument, with compiled: Compiled, namespace: String?) throws -> MessageHeader {
+    private func read(
+        _ document: XMLDocument, with compiled: Compiled, evaluator: XPathEvaluator, namespace: String?
+    ) throws -> MessageHeader {
         let profile = compiled.profile.name
         func value(_ field: String, _ expression: XPathExpression) throws -> String? {
-            do { return try document.string(expression) } catch {
+            do { return try evaluator.string(expression) } catch {
                 throw HeaderError.evaluationFailed(profile: profile, field: field, message: "\(error)")
             }
         }

@@ -65,14 +65,12 @@ public final class XPathExpression: @unchecked Sendable {
 
     /// Evaluates the expression with `document`'s root element as the context node.
     public func evaluate(in document: XMLDocument) throws -> XPathValue {
-        guard let context = xmlXPathNewContext(document.pointer) else {
-            throw XMLError.xpathEvaluationFailed(expression: expression, message: "out of memory")
-        }
-        defer { xmlXPathFreeContext(context) }
-        context.pointee.node = xmlDocGetRootElement(document.pointer)
-        for (prefix, uri) in namespaces {
-            xmlXPathRegisterNs(context, prefix, uri)
-        }
+        try XPathEvaluator(document: document, namespaces: namespaces).evaluate(self)
+    }
+
+    /// Evaluates in an existing context (its namespaces must cover this expression's prefixes).
+    func evaluate(in context: xmlXPathContextPtr) throws -> XPathValue {
+        context.pointee.node = xmlDocGetRootElement(context.pointee.doc)
         let errors = StructuredErrors()
         let result: xmlXPathObjectPtr? = errors.capturingGlobal { xmlXPathCompiledEval(compiled, context) }
         guard let result else {
@@ -106,6 +104,44 @@ public final class XPathExpression: @unchecked Sendable {
     }
 }
 
+/// Evaluates several expressions on one document with one XPath context, for callers that
+/// read many fields (header extraction, conditions): the context and its namespace
+/// registrations are set up once instead of per expression.
+public final class XPathEvaluator {
+    private let context: xmlXPathContextPtr
+    // Keeps the document alive while the context points into it.
+    private let document: XMLDocument
+
+    /// Creates a context on `document` with `namespaces` registered.
+    public init(document: XMLDocument, namespaces: XMLNamespaces) throws {
+        guard let context = xmlXPathNewContext(document.pointer) else {
+            throw XMLError.xpathEvaluationFailed(expression: "", message: "out of memory creating an XPath context")
+        }
+        for (prefix, uri) in namespaces {
+            xmlXPathRegisterNs(context, prefix, uri)
+        }
+        self.context = context
+        self.document = document
+    }
+
+    deinit {
+        xmlXPathFreeContext(context)
+    }
+
+    /// Evaluates `expression` with the document's root element as the context node.
+    public func evaluate(_ expression: XPathExpression) throws -> XPathValue {
+        try expression.evaluate(in: context)
+    }
+
+    /// The trimmed string value of `expression`, or `nil` when it selects nothing or only whitespace.
+    public func string(_ expression: XPathExpression) throws -> String? {
+        let value = try evaluate(expression)
+        if case .nodes(let nodes) = value, nodes.isEmpty { return nil }
+        let text = value.stringValue.trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.isEmpty ? nil : text
+    }
+}
+
 extension XMLDocument {
     /// Evaluates `expression` (compiled for this call) with `namespaces`.
     public func evaluate(_ expression: String, namespaces: XMLNamespaces = [:]) throws -> XPathValue {
@@ -114,9 +150,6 @@ extension XMLDocument {
 
     /// The string value of `expression`, or `nil` when it selects nothing or only empty text.
     public func string(_ expression: XPathExpression) throws -> String? {
-        let value = try expression.evaluate(in: self)
-        if case .nodes(let nodes) = value, nodes.isEmpty { return nil }
-        let text = value.stringValue.trimmingCharacters(in: .whitespacesAndNewlines)
-        return text.isEmpty ? nil : text
+        try XPathEvaluator(document: self, namespaces: expression.namespaces).string(expression)
     }
 }
