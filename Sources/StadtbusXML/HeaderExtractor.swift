@@ -39,10 +39,11 @@ public final class HeaderExtractor: Sendable {
             let ns = profile.namespaces
             // Fields are read as scalars: libxml2 computes the (whitespace-normalised) string
             // value itself instead of handing back node-sets whose text we would copy and trim.
-            func compile(_ expression: String, as function: String = "normalize-space") throws -> XPathExpression {
+            func wrapped(_ expression: String, in function: String) throws -> XPathExpression {
                 _ = try XPathExpression(expression, namespaces: ns)  // reports errors against the text as written
                 return try XPathExpression("\(function)(\(expression))", namespaces: ns)
             }
+            func compile(_ expression: String) throws -> XPathExpression { try wrapped(expression, in: "normalize-space") }
             func authority(_ paths: HeaderProfile.AuthorityPaths?) throws -> CompiledAuthority? {
                 guard let paths else { return nil }
                 return CompiledAuthority(
@@ -50,7 +51,7 @@ public final class HeaderExtractor: Sendable {
                     name: try paths.name.map(compile))
             }
             let compiled = Compiled(
-                profile: profile, detect: try compile(profile.detect, as: "boolean"), identity: try profile.identity.map(compile),
+                profile: profile, detect: try wrapped(profile.detect, in: "boolean"), identity: try profile.identity.map(compile),
                 messageType: try compile(profile.messageType), messageTypeName: try profile.messageTypeName.map(compile),
                 createdAt: try profile.createdAt.map(compile), author: try authority(profile.author),
                 reader: try authority(profile.reader))
