@@ -80,6 +80,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Operations (HTTP endpoints, metrics, logs)
+        .target(
+            name: "StadtbusOperations",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Executable
         .executableTarget(
             name: "stadtbus",
@@ -103,6 +116,11 @@ let package = Package(
         .testTarget(name: "StadtbusAMQPTests", dependencies: ["StadtbusAMQP"], swiftSettings: swiftSettings),
         .testTarget(name: "StadtbusStoreTests", dependencies: ["StadtbusStore", "StadtbusCore"], swiftSettings: swiftSettings),
         .testTarget(name: "StadtbusCoreTests", dependencies: ["StadtbusCore", "StadtbusXML"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "StadtbusOperationsTests",
+            dependencies: ["StadtbusOperations", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "StadtbusConfigTests", dependencies: ["StadtbusConfig", "StadtbusCore"], swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v5]

@@ -1,0 +1,105 @@
+import Foundation
+import Logging
+
+/// How Stadtbus writes log lines.
+public enum LogFormat: String, Sendable, CaseIterable {
+    /// `2026-11-25T10:00:00Z info stadtbus: route=antrag message_id=… delivered` — for people.
+    case human
+    /// One JSON object per line — for log shippers.
+    case json
+
+    /// Bootstraps swift-log once per process with this format on standard error, at the
+    /// level held by `level` (changeable later, e.g. by a configuration reload).
+    public func bootstrap(level: LogLevelBox) {
+        LoggingSystem.bootstrap { label in
+            switch self {
+            case .human: return LineLogHandler(label: label, level: level, render: LineLogHandler.human)
+            case .json: return LineLogHandler(label: label, level: level, render: LineLogHandler.json)
+            }
+        }
+    }
+}
+
+/// A log level shared by every logger and changeable at run time (configuration reload).
+public final class LogLevelBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var current: Logger.Level
+
+    public init(_ level: Logger.Level) { current = level }
+
+    public var level: Logger.Level {
+        get {
+            lock.lock()
+            defer { lock.unlock() }
+            return current
+        }
+        set {
+            lock.lock()
+            current = newValue
+            lock.unlock()
+        }
+    }
+}
+
+/// Writes one line per log event to standard error, rendered by a format function.
+struct LineLogHandler: LogHandler {
+    typealias Render = (_ label: String, _ level: Logger.Level, _ message: String, _ metadata: Logger.Metadata) -> String
+
+    let label: String
+    let levelBox: LogLevelBox
+    let render: Render
+    var metadata: Logger.Metadata = [:]
+    private static let output = FileHandle.standardError
+    private static let lock = NSLock()
+
+    init(label: String, level: LogLevelBox, render: @escaping Render) {
+        self.label = label
+        self.levelBox = level
+        self.render = render
+    }
+
+    var logLevel: Logger.Level {
+        get { levelBox.level }
+        set { levelBox.level = newValue }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
+        let line = render(label, event.level, "\(event.message)", merged) + "\n"
+        Self.lock.lock()
+        Self.output.write(Data(line.utf8))
+        Self.lock.unlock()
+    }
+
+    private static func timestamp() -> String {
+        Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+    }
+
+    static let human: Render = { label, level, message, metadata in
+        let fields = metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        return "\(timestamp()) \(level) \(label): \(fields.isEmpty ? "" : fields + " ")\(message)"
+    }
+
+    static let json: Render = { label, level, message, metadata in
+        var object: [String: Any] = ["ts": timestamp(), "level": "\(level)", "logger": label, "msg": message]
+        for (key, value) in metadata { object[key] = plain(value) }
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else {
+            return #"{"level":"error","msg":"unencodable log event"}"#
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    private static func plain(_ value: Logger.MetadataValue) -> Any {
+        switch value {
+        case .string(let string): return string
+        case .stringConvertible(let convertible): return "\(convertible)"
+        case .array(let array): return array.map(plain)
+        case .dictionary(let dictionary): return dictionary.mapValues(plain)
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+
+/// Tracks whether Stadtbus is ready to do its work: every broker connection up and the
+/// routes loaded. `/ready` answers from it.
+///
+/// Components report conditions by name (e.g. `broker:main`, `routes`); Stadtbus is ready
+/// when every registered condition holds.
+public final class Readiness: @unchecked Sendable {
+    /// A snapshot for `/ready`.
+    public struct Report: Equatable, Sendable, Codable {
+        public var ready: Bool
+        /// Why not ready: one entry per failing condition, e.g. `"broker:main: connection refused"`.
+        public var reasons: [String]
+        /// Every condition and whether it holds.
+        public var conditions: [String: Bool]
+    }
+
+    private let lock = NSLock()
+    private var conditions: [String: (ok: Bool, reason: String?)] = [:]
+    private var observers: [@Sendable (Bool) -> Void] = []
+
+    public init() {}
+
+    /// Registers `name` as not yet satisfied (e.g. before the first connection attempt).
+    public func expect(_ name: String, reason: String = "starting") {
+        update(name, ok: false, reason: reason)
+    }
+
+    /// Marks `name` satisfied.
+    public func satisfy(_ name: String) {
+        update(name, ok: true, reason: nil)
+    }
+
+    /// Marks `name` failing with a human-readable `reason`.
+    public func fail(_ name: String, reason: String) {
+        update(name, ok: false, reason: reason)
+    }
+
+    /// Forgets `name` (e.g. a broker connection removed by a reload).
+    public func remove(_ name: String) {
+        lock.lock()
+        conditions[name] = nil
+        lock.unlock()
+        notify()
+    }
+
+    /// Calls `observer` with the overall state after every change.
+    public func observe(_ observer: @escaping @Sendable (Bool) -> Void) {
+        lock.lock()
+        observers.append(observer)
+        lock.unlock()
+    }
+
+    /// The current state.
+    public var report: Report {
+        lock.lock()
+        defer { lock.unlock() }
+        let failing = conditions.filter { !$0.value.ok }.sorted { $0.key < $1.key }
+        return Report(
+            ready: !conditions.isEmpty && failing.isEmpty,
+            reasons: conditions.isEmpty
+                ? ["nothing started yet"] : failing.map { "\($0.key): \($0.value.reason ?? "not ready")" },
+            conditions: conditions.mapValues(\.ok))
+    }
+
+    private func update(_ name: String, ok: Bool, reason: String?) {
+        lock.lock()
+        let previous = conditions[name]
+        conditions[name] = (ok, reason)
+        lock.unlock()
+        if previous?.ok != ok || previous?.reason != reason { notify() }
+    }
+
+    private func notify() {
+        let ready = report.ready
+        lock.lock()
+        let observers = self.observers
+        lock.unlock()
+        for observer in observers { observer(ready) }
+    }
+}
