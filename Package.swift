@@ -110,6 +110,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .executableTarget(
+            name: "stadtbus-amqp-relay",
+            dependencies: ["StadtbusAMQP", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/Tools/AMQPRelay",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "stadtbus-amqp-bench",
+            dependencies: ["StadtbusAMQP", "CRabbitMQ"],
+            path: "Sources/Tools/AMQPBench",
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Tests
         .testTarget(name: "StadtbusXMLTests", dependencies: ["StadtbusXML"], swiftSettings: swiftSettings),
         .testTarget(name: "StadtbusSignatureTests", dependencies: ["StadtbusSignature", "StadtbusXML"], swiftSettings: swiftSettings),

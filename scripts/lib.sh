@@ -40,3 +40,15 @@ ensure_swift() {
     command -v swift >/dev/null || [ -x /opt/swift/usr/bin/swift ] || die "Swift 6 toolchain not found (expected swift on PATH or /opt/swift)"
     command -v swift >/dev/null || export PATH="/opt/swift/usr/bin:$PATH"
 }
+
+# Python with pika (a foreign AMQP client for interoperability tests) in a venv under run/.
+# Prints the interpreter's path.
+ensure_pika() {
+    local venv="$STADTBUS_ROOT/run/venv"
+    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pika' 2>/dev/null; then
+        log "installing pika into $venv"
+        python3 -m venv "$venv" >&2 || die "python3 -m venv failed (install python3-venv)"
+        "$venv/bin/python" -m pip install --quiet 'pika>=1.3,<2' >&2 || die "pip install pika failed"
+    fi
+    echo "$venv/bin/python"
+}

@@ -1,0 +1,236 @@
+import Foundation
+import Logging
+
+/// Something that happened to a connection, for logs and operations metrics.
+public enum AMQPConnectionEvent: Sendable, Equatable {
+    /// Connected (first time: `reconnectCount` 0).
+    case connected(endpoint: String, reconnectCount: Int)
+    /// The connection was lost; unconfirmed publishes will be re-sent after the reconnect.
+    case disconnected(AMQPError)
+    /// Waiting `delay` before reconnect attempt `attempt`.
+    case reconnecting(attempt: Int, delay: Duration)
+    /// The broker blocked publishing (memory or disk alarm).
+    case blocked(reason: String)
+    case unblocked
+    /// The broker cancelled a consumer (e.g. its queue was deleted); it is restarted on the next reconnect.
+    case consumerCancelled(queue: String)
+    /// The connection was closed by the application.
+    case closed
+}
+
+/// Counters of one connection (a snapshot).
+public struct AMQPConnectionStatistics: Sendable, Equatable {
+    public var isConnected = false
+    public var reconnectCount = 0
+    /// Publishes written to the socket (re-sent ones count again).
+    public var published = 0
+    /// Publishes the broker confirmed (basic.ack, not returned).
+    public var confirmed = 0
+    /// Publishes the broker nacked.
+    public var nacked = 0
+    /// Mandatory publishes the broker returned as unroutable.
+    public var returned = 0
+    /// Unconfirmed publishes re-sent after a reconnect.
+    public var republished = 0
+    /// Waiting for a confirm or for room in the publish window.
+    public var outstanding = 0
+    /// Deliveries received by consumers.
+    public var delivered = 0
+    public var lastConfirmLatency: Duration = .zero
+    public var maxConfirmLatency: Duration = .zero
+    /// Sum over all settled publishes; divide by `confirmed + nacked` for the mean.
+    public var confirmLatencyTotal: Duration = .zero
+
+    /// Mean time from writing a publish to its confirm.
+    public var meanConfirmLatency: Duration {
+        let settled = confirmed + nacked
+        return settled == 0 ? .zero : confirmLatencyTotal / settled
+    }
+}
+
+/// A connection to one broker, owned by a dedicated thread (rabbitmq-c connections are not thread-safe).
+///
+/// After the first successful ``connect(_:publishWindow:logger:)`` the connection reconnects by itself with
+/// exponential backoff and jitter; declared topology is declared again, consumers resume, unconfirmed
+/// publishes are re-sent. Deliveries received on a previous connection can no longer be acked (the broker
+/// redelivers them). Publishing and consuming can share a connection; for heavy traffic use one of each
+/// (a broker that blocks publishers then does not block acks).
+public final class AMQPConnection: Sendable {
+    let core: ConnectionCore
+
+    /// The endpoint this connection uses.
+    public var endpoint: AMQPEndpoint { core.endpoint }
+
+    private init(core: ConnectionCore) {
+        self.core = core
+    }
+
+    /// Connects and logs in. Fails fast on the first attempt (with ``AMQPError/connectionFailed(endpoint:reason:)``,
+    /// ``AMQPError/loginRefused(endpoint:reason:)``, ``AMQPError/tlsFailed(endpoint:reason:)``, …);
+    /// later connection losses are handled by reconnecting.
+    /// - Parameter publishWindow: how many publishes may wait for their confirm at once (pipelining).
+    public static func connect(
+        _ endpoint: AMQPEndpoint, publishWindow: Int = 1000, logger: Logger = Logger(label: "stadtbus.amqp")
+    ) async throws -> AMQPConnection {
+        let core = try ConnectionCore(endpoint: endpoint, publishWindow: publishWindow, logger: logger)
+        try await core.start()
+        return AMQPConnection(core: core)
+    }
+
+    /// Declares exchanges, queues and bindings (in that order); they are declared again after reconnects.
+    /// - Throws: ``AMQPError/declarationFailed(what:code:text:)`` when the broker refuses one, e.g. a queue that
+    ///   exists with other arguments (406 PRECONDITION_FAILED).
+    public func declare(_ topology: AMQPTopology) async throws {
+        try await withCheckedThrowingContinuation { continuation in
+            core.submit(.declare(topology, continuation))
+        }
+    }
+
+    /// A publisher using this connection's confirm channel.
+    public func publisher() -> AMQPPublisher {
+        AMQPPublisher(core: core)
+    }
+
+    /// Starts consuming `queue` with manual acknowledgements, at most `prefetch` unacked deliveries at a time.
+    /// - Throws: ``AMQPError/channelClosed(code:text:)`` when the queue does not exist (404).
+    public func consume(queue: String, prefetch: UInt16 = 100) async throws -> AMQPConsumer {
+        let (stream, continuation) = AsyncStream<AMQPDelivery>.makeStream()
+        let channel = core.allocateConsumerChannel()
+        let registration = ConsumerRegistration(
+            channel: channel, queue: queue, prefetch: prefetch, continuation: continuation)
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            core.submit(.consume(registration, c))
+        }
+        return AMQPConsumer(queue: queue, deliveries: stream, channel: channel, core: core)
+    }
+
+    /// Connection events (connected, disconnected, reconnecting, …). Each call returns a new stream.
+    public func events() -> AsyncStream<AMQPConnectionEvent> {
+        core.events()
+    }
+
+    /// A snapshot of the connection's counters and confirm latencies.
+    public var statistics: AMQPConnectionStatistics { core.statistics }
+
+    /// Waits (up to 5 s) for outstanding publishes to be confirmed, then closes the connection.
+    /// Publishes still unconfirmed fail with ``AMQPError/closed``; unacked deliveries are redelivered by the broker.
+    public func close() async {
+        await core.requestClose()
+    }
+}
+
+/// Publishes with publisher confirms. Many publishes may be in flight at once (up to the connection's
+/// publish window); each call returns when the broker has confirmed its message.
+public final class AMQPPublisher: Sendable {
+    let core: ConnectionCore
+
+    init(core: ConnectionCore) {
+        self.core = core
+    }
+
+    /// Publishes `message` and returns once the broker confirmed it (the message is then the broker's
+    /// responsibility: persisted for persistent messages on durable queues).
+    ///
+    /// If the connection is lost before the confirm, the message is re-sent after the reconnect (so a
+    /// consumer may see it twice: at-least-once).
+    /// - Parameter mandatory: fail with ``AMQPError/unroutable(exchange:routingKey:replyCode:replyText:)`` when no
+    ///   queue is bound for the routing key, instead of the broker dropping the message silently.
+    /// - Throws: ``AMQPError/nackedByBroker(exchange:routingKey:)``, ``AMQPError/unroutable(exchange:routingKey:replyCode:replyText:)``,
+    ///   ``AMQPError/channelClosed(code:text:)`` (e.g. 404 for a missing exchange), ``AMQPError/closed``.
+    public func publish(
+        _ message: AMQPOutgoingMessage, exchange: String, routingKey: String, mandatory: Bool = true
+    ) async throws {
+        try await withCheckedThrowingContinuation { continuation in
+            core.submit(
+                .publish(
+                    PendingPublish(
+                        message: message, exchange: exchange, routingKey: routingKey, mandatory: mandatory,
+                        continuation: continuation)))
+        }
+    }
+}
+
+/// A consumer of one queue. Iterate ``deliveries``; settle every delivery with ack, nack or reject.
+public final class AMQPConsumer: Sendable {
+    public let queue: String
+    /// Deliveries in broker order. The stream continues across reconnects and ends when the consumer is
+    /// cancelled or the connection is closed.
+    public let deliveries: AsyncStream<AMQPDelivery>
+    let channel: UInt16
+    let core: ConnectionCore
+
+    init(queue: String, deliveries: AsyncStream<AMQPDelivery>, channel: UInt16, core: ConnectionCore) {
+        self.queue = queue
+        self.deliveries = deliveries
+        self.channel = channel
+        self.core = core
+    }
+
+    /// Stops consuming. Unacked deliveries go back to the queue.
+    public func cancel() async {
+        await withCheckedContinuation { continuation in
+            core.submit(.cancel(channel, continuation))
+        }
+    }
+}
+
+/// A message received from a queue.
+public struct AMQPDelivery: Sendable {
+    public let body: [UInt8]
+    public let properties: AMQPMessageProperties
+    /// The broker delivered this message before (to this or another consumer) without an ack.
+    public let redelivered: Bool
+    public let exchange: String
+    public let routingKey: String
+    public let queue: String
+    let token: DeliveryToken
+    let core: ConnectionCore
+
+    public var headers: [String: AMQPHeaderValue] { properties.headers }
+    public var messageID: String? { properties.messageID }
+
+    init(
+        body: [UInt8], properties: AMQPMessageProperties, redelivered: Bool, exchange: String, routingKey: String,
+        queue: String, token: DeliveryToken, core: ConnectionCore
+    ) {
+        self.body = body
+        self.properties = properties
+        self.redelivered = redelivered
+        self.exchange = exchange
+        self.routingKey = routingKey
+        self.queue = queue
+        self.token = token
+        self.core = core
+    }
+
+    /// Acknowledges the delivery: the broker forgets the message. Call only after every effect is durable.
+    /// - Throws: ``AMQPError/staleDelivery`` if the delivery's connection or channel is gone; the broker will
+    ///   redeliver the message, nothing was acked.
+    public func ack() async throws {
+        try await settle(.ack)
+    }
+
+    /// Negatively acknowledges: `requeue: true` puts the message back into the queue, `false` dead-letters
+    /// it (or drops it when the queue has no dead-letter exchange).
+    public func nack(requeue: Bool) async throws {
+        try await settle(.nack(requeue: requeue))
+    }
+
+    /// Rejects the delivery (like ``nack(requeue:)``; basic.reject).
+    public func reject(requeue: Bool) async throws {
+        try await settle(.reject(requeue: requeue))
+    }
+
+    private func settle(_ settlement: Settlement) async throws {
+        try await withCheckedThrowingContinuation { continuation in
+            core.submit(.settle(token, settlement, continuation))
+        }
+    }
+}
+
+extension AMQPOutgoingMessage {
+    /// A message with the body and properties of a received delivery (for relaying or re-publishing).
+    public init(_ delivery: AMQPDelivery) {
+        self.init(body: delivery.body, properties: delivery.properties)
+    }
+}
