@@ -1,0 +1,261 @@
+import Foundation
+import StadtbusCore
+import StadtbusXML
+
+extension LoadSession {
+    /// Reads every section except `routes` (and header profiles, see ``headerExtractor()``).
+    func interpretSections() {
+        // Variables first: everything else may use them.
+        for (name, _, value) in named["variables"] ?? [] {
+            guard let raw = reader.string(value, "variable '\(name)'"), var text = reader.expand(raw, at: value) else { continue }
+            if text.hasPrefix("./") || text.hasPrefix("../") { text = NodeReader.resolve(text, relativeTo: value.file) }
+            reader.variables[name] = text
+        }
+        for (prefix, _, value) in named["namespaces"] ?? [] {
+            if let uri = reader.string(value, "namespace '\(prefix)'") { settings.namespaces[prefix] = uri }
+        }
+        for catalog in lists["catalogs"] ?? [] {
+            guard let path = reader.path(catalog, "catalog") else { continue }
+            do {
+                try XMLCatalogs.load(path)
+                settings.catalogs.append(path)
+            } catch {
+                diagnostics.error(catalog.position, "\(error)")
+            }
+        }
+        for (name, _, value) in named["schemas"] ?? [] {
+            guard let path = reader.path(value, "schema '\(name)'") else { continue }
+            do {
+                _ = try loader.schemaCache.schema(at: path)
+                settings.schemas[name] = path
+            } catch {
+                diagnostics.error(value.position, "schema '\(name)': \(error)")
+            }
+        }
+        for (name, _, value) in named["keys"] ?? [] { readKey(name, value) }
+        if let (_, value) = singles["trust-store"] { settings.trustStore = reader.path(value, "trust-store", directory: true) }
+        for (name, key, value) in named["endpoints"] ?? [] { readEndpoint(name, key, value) }
+        if let (_, value) = singles["broker"] { readBroker(value) }
+        if let (_, value) = singles["identity"] { readIdentity(value) }
+        if let (_, value) = singles["stores"] { readStores(value) }
+        if let (_, value) = singles["http"], let fields = reader.fields(value, "'http'", allowed: ["bind", "port"]) {
+            if let bind = fields["bind"].flatMap({ reader.string($0, "http.bind") }) { settings.http.bind = bind }
+            if let port = fields["port"].flatMap({ reader.int($0, "http.port", in: 1...65_535) }) { settings.http.port = port }
+        }
+        if let (_, value) = singles["workers"], let workers = reader.int(value, "workers", in: 1...256) { settings.workers = workers }
+        if let (_, value) = singles["logging"], let fields = reader.fields(value, "'logging'", allowed: ["level"]) {
+            if let level = fields["level"], let text = reader.value(level, .oneOf(Self.logLevels), "logging.level")?.string {
+                settings.logLevel = text
+            }
+        }
+        if let (_, value) = singles["defaults"], let fields = reader.fields(value, "'defaults'", allowed: ["on-error"]) {
+            if let onError = fields["on-error"], let policy = errorPolicy(onError, base: ErrorPolicy()) { defaultErrorPolicy = policy }
+        }
+    }
+
+    static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
+    private func secret(_ fields: Fields, _ context: String, envKey: String, fileKey: String) -> SecretSource? {
+        if fields.has(envKey) && fields.has(fileKey) {
+            diagnostics.error(fields.keyPosition(fileKey), "\(context) needs '\(envKey)' or '\(fileKey)', not both")
+            return nil
+        }
+        if let node = fields[envKey], let name = reader.string(node, "\(context).\(envKey)") { return .environment(name) }
+        if let node = fields[fileKey], let path = reader.path(node, "\(context).\(fileKey)") { return .file(path) }
+        return nil
+    }
+
+    private func readBroker(_ node: YNode) {
+        let inline = "inline secrets are not allowed in the configuration — use 'password-env: VARIABLE' or 'password-file: PATH'"
+        guard
+            let fields = reader.fields(
+                node, "'broker'", allowed: ["host", "port", "vhost", "user", "password-env", "password-file", "tls", "heartbeat"],
+                special: ["password": inline])
+        else { return }
+        var broker = BrokerSettings()
+        if let host = fields["host"].flatMap({ reader.string($0, "broker.host") }).flatMap({ reader.expand($0, at: fields["host"]!) }) {
+            broker.host = host
+        }
+        if let port = fields["port"].flatMap({ reader.int($0, "broker.port", in: 1...65_535) }) { broker.port = port }
+        if let vhost = fields["vhost"].flatMap({ reader.string($0, "broker.vhost") }) { broker.vhost = vhost }
+        if let user = fields["user"].flatMap({ reader.string($0, "broker.user") }) { broker.user = user }
+        if let heartbeat = fields["heartbeat"].flatMap({ reader.duration($0, "broker.heartbeat") }) { broker.heartbeat = heartbeat }
+        broker.password = secret(fields, "broker", envKey: "password-env", fileKey: "password-file")
+        if let tls = fields["tls"], let tlsFields = reader.fields(tls, "'broker.tls'", allowed: ["ca", "cert", "key"]) {
+            broker.tls = TLSSettings(
+                ca: tlsFields["ca"].flatMap { reader.path($0, "broker.tls.ca") },
+                certificate: tlsFields["cert"].flatMap { reader.path($0, "broker.tls.cert") },
+                key: tlsFields["key"].flatMap { reader.path($0, "broker.tls.key") })
+        }
+        settings.broker = broker
+    }
+
+    private func readIdentity(_ node: YNode) {
+        guard let fields = reader.fields(node, "'identity'", allowed: ["kennung", "name", "directory"]) else { return }
+        guard let kennungNode = reader.require(fields, "kennung", "'identity'", expected: "this authority's kennung, e.g. ags:01061046"),
+            let kennung = reader.string(kennungNode, "identity.kennung")
+        else { return }
+        settings.identity = IdentitySettings(
+            kennung: kennung, name: fields["name"].flatMap { reader.string($0, "identity.name") },
+            directory: fields["directory"].flatMap { reader.string($0, "identity.directory") })
+    }
+
+    private func readStores(_ node: YNode) {
+        guard let fields = reader.fields(node, "'stores'", allowed: ["idempotency", "audit", "retention"]) else { return }
+        settings.stores.idempotency = fields["idempotency"].flatMap { reader.path($0, "stores.idempotency", mustExist: false) }
+        settings.stores.audit = fields["audit"].flatMap { reader.path($0, "stores.audit", mustExist: false) }
+        if let retention = fields["retention"].flatMap({ reader.duration($0, "stores.retention") }) { settings.stores.retention = retention }
+    }
+
+    private func readKey(_ name: String, _ node: YNode) {
+        let context = "key '\(name)'"
+        let inline = "inline secrets are not allowed in the configuration — use 'passphrase-env: VARIABLE' or 'passphrase-file: PATH'"
+        guard
+            let fields = reader.fields(
+                node, context, allowed: ["certificate", "private-key", "passphrase-env", "passphrase-file"], special: ["passphrase": inline])
+        else { return }
+        let certificate = reader.require(fields, "certificate", context, expected: "path to the PEM certificate").flatMap {
+            reader.path($0, "\(context) certificate")
+        }
+        let privateKey = reader.require(fields, "private-key", context, expected: "path to the PEM private key").flatMap {
+            reader.path($0, "\(context) private-key")
+        }
+        let passphrase = secret(fields, context, envKey: "passphrase-env", fileKey: "passphrase-file")
+        guard let certificate, let privateKey else { return }
+        settings.keys[name] = KeyDefinition(name: name, certificate: certificate, privateKey: privateKey, passphrase: passphrase)
+    }
+
+    private func readEndpoint(_ name: String, _ key: YNode, _ node: YNode) {
+        let context = "endpoint '\(name)'"
+        guard case .mapping(let mapping) = node.node else {
+            diagnostics.error(node.position, "\(context) must be a mapping with 'type' and its settings, found \(node.kind)")
+            return
+        }
+        let typeNode = mapping.first { $0.key.scalar?.string == "type" }.map { YNode(node: $0.value, file: node.file) }
+        guard let typeNode else {
+            diagnostics.error(node.position, "\(context) is missing 'type' (one of \(knownAdapterTypes))")
+            return
+        }
+        guard let typeName = reader.string(typeNode, "\(context) type") else { return }
+        guard let type = loader.adapterTypes[typeName] else {
+            diagnostics.error(
+                typeNode.position,
+                "unknown adapter type '\(typeName)' for \(context)"
+                    + (DidYouMean.suggestion(for: typeName, in: Array(loader.adapterTypes.types.keys)).map { " — did you mean '\($0)'?" }
+                        ?? " — expected one of \(knownAdapterTypes)"))
+            return
+        }
+        let allowed = ["type", "description"] + type.settings.fields.map(\.name)
+        guard let fields = reader.fields(node, "\(context) (type \(typeName))", allowed: allowed) else { return }
+        let values = reader.settings(fields, schema: type.settings, context: context)
+        settings.endpoints[name] = Endpoint(name: name, type: typeName, settings: values)
+    }
+
+    private var knownAdapterTypes: String { loader.adapterTypes.types.keys.sorted().map { "'\($0)'" }.joined(separator: ", ") }
+
+    /// `on-error: {retry: {attempts, backoff, retryable}, dead-letter: ENDPOINT}` over `base`.
+    func errorPolicy(_ node: YNode, base: ErrorPolicy) -> ErrorPolicy? {
+        guard let fields = reader.fields(node, "'on-error'", allowed: ["retry", "dead-letter"]) else { return nil }
+        var policy = base
+        if let retry = fields["retry"] {
+            if retry.scalar == "none" {
+                policy.retry.maxAttempts = 1
+            } else if let retryFields = reader.fields(retry, "'retry' (or 'retry: none')", allowed: ["attempts", "backoff", "retryable"]) {
+                if let attempts = retryFields["attempts"].flatMap({ reader.int($0, "retry.attempts", in: 1...100) }) {
+                    policy.retry.maxAttempts = attempts
+                }
+                if let (low, high) = retryFields["backoff"].flatMap({ reader.durationRange($0, "retry.backoff") }) {
+                    policy.retry.minDelay = low
+                    policy.retry.maxDelay = high
+                }
+                if let codes = retryFields["retryable"].flatMap({ reader.strings($0, "retry.retryable") }) {
+                    policy.retry.retryOn = Set(codes)
+                }
+            }
+        }
+        if let deadLetter = fields["dead-letter"], let name = reader.string(deadLetter, "dead-letter") {
+            if sendableEndpoint(name, at: deadLetter, role: "dead-letter") { policy.deadLetter = name }
+        }
+        return policy
+    }
+
+    /// Checks that `name` is an endpoint a route may deliver to.
+    func sendableEndpoint(_ name: String, at node: YNode, role: String) -> Bool {
+        guard let endpoint = settings.endpoints[name] else {
+            if named["endpoints"]?.contains(where: { $0.name == name }) == true { return false }  // defined but broken: reported already
+            diagnostics.error(
+                node.position,
+                "unknown endpoint '\(name)' in \(role)" + (DidYouMean.suggestion(for: name, in: Array(settings.endpoints.keys)).map { " — did you mean '\($0)'?" }
+                    ?? " — declare it under 'endpoints:'"))
+            return false
+        }
+        if loader.adapterTypes[endpoint.type]?.canSend == false {
+            diagnostics.error(node.position, "endpoint '\(name)' (type \(endpoint.type)) only receives; it cannot be used as \(role)")
+            return false
+        }
+        return true
+    }
+
+    /// Compiles `header-profiles:` (before the built-in ones) into the header extractor.
+    func headerExtractor() -> HeaderExtractor? {
+        var profiles: [HeaderProfile] = []
+        for (name, _, node) in named["header-profiles"] ?? [] {
+            let context = "header profile '\(name)'"
+            guard
+                let fields = reader.fields(
+                    node, context,
+                    allowed: ["root-namespaces", "namespaces", "detect", "identity", "message-type", "message-type-name", "created-at", "author", "reader"])
+            else { continue }
+            var namespaces = settings.namespaces
+            if let ns = fields["namespaces"], case .mapping(let mapping) = ns.node {
+                for (key, value) in mapping {
+                    if let prefix = key.scalar?.string, let uri = reader.string(YNode(node: value, file: ns.file), "namespace '\(prefix)'") {
+                        namespaces[prefix] = uri
+                    }
+                }
+            }
+            func xpath(_ key: String, required: Bool) -> String? {
+                guard let node = fields[key] else {
+                    if required { diagnostics.error(fields.node.position, "\(context) is missing '\(key)' (an XPath)") }
+                    return nil
+                }
+                guard let text = reader.string(node, "\(context) \(key)") else { return nil }
+                return checkXPath(text, at: node, namespaces: namespaces) != nil ? text : nil
+            }
+            func authority(_ key: String) -> HeaderProfile.AuthorityPaths? {
+                guard let node = fields[key], let authority = reader.fields(node, "\(context) \(key)", allowed: ["kennung", "directory", "name"]) else {
+                    return nil
+                }
+                func path(_ field: String) -> String? {
+                    authority[field].flatMap { reader.string($0, "\(context) \(key).\(field)") }.flatMap {
+                        checkXPath($0, at: authority[field]!, namespaces: namespaces) != nil ? $0 : nil
+                    }
+                }
+                guard let kennung = path("kennung") else {
+                    if authority["kennung"] == nil { diagnostics.error(node.position, "\(context) \(key) is missing 'kennung' (an XPath)") }
+                    return nil
+                }
+                return .init(kennung: kennung, directory: path("directory"), name: path("name"))
+            }
+            let identity: [String] = (fields["identity"].flatMap { reader.strings($0, "\(context) identity") } ?? []).filter {
+                checkXPath($0, at: fields["identity"]!, namespaces: namespaces) != nil
+            }
+            if fields["identity"] == nil { diagnostics.error(fields.node.position, "\(context) is missing 'identity' (XPath(s) of the message id)") }
+            let rootNamespaces = fields["root-namespaces"].flatMap { reader.strings($0, "\(context) root-namespaces") } ?? []
+            guard let detect = xpath("detect", required: true), let messageType = xpath("message-type", required: true), !identity.isEmpty else {
+                continue
+            }
+            profiles.append(
+                HeaderProfile(
+                    name: name, rootNamespaces: rootNamespaces, namespaces: namespaces, detect: detect, identity: identity,
+                    messageType: messageType, messageTypeName: xpath("message-type-name", required: false),
+                    createdAt: xpath("created-at", required: false), author: authority("author"), reader: authority("reader")))
+        }
+        do {
+            return try HeaderExtractor(profiles: profiles + HeaderProfile.builtIn)
+        } catch {
+            diagnostics.error(named["header-profiles"]?.first?.key.position ?? SourcePosition(file: files.first ?? "", line: 1, column: 1), "\(error)")
+            return nil
+        }
+    }
+}

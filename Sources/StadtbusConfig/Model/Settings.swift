@@ -1,0 +1,101 @@
+import StadtbusCore
+
+/// Where a secret comes from. Secrets are never written into the configuration itself.
+public enum SecretSource: Sendable, Equatable {
+    /// The name of an environment variable.
+    case environment(String)
+    /// An absolute path to a file holding the secret.
+    case file(String)
+}
+
+/// `broker:` — the RabbitMQ connection.
+public struct BrokerSettings: Sendable, Equatable {
+    public var host = "localhost"
+    public var port = 5672
+    public var vhost = "/"
+    public var user = "guest"
+    public var password: SecretSource?
+    public var tls: TLSSettings?
+    public var heartbeat: Duration = .seconds(30)
+
+    public init() {}
+}
+
+/// `broker.tls:` — absolute paths.
+public struct TLSSettings: Sendable, Equatable {
+    public var ca: String?
+    public var certificate: String?
+    public var key: String?
+
+    public init(ca: String? = nil, certificate: String? = nil, key: String? = nil) {
+        self.ca = ca
+        self.certificate = certificate
+        self.key = key
+    }
+}
+
+/// `identity:` — this authority (e.g. Itzehoe, `ags:01061046`).
+public struct IdentitySettings: Sendable, Equatable {
+    public var kennung: String
+    public var name: String?
+    public var directory: String?
+
+    public init(kennung: String, name: String? = nil, directory: String? = nil) {
+        self.kennung = kennung
+        self.name = name
+        self.directory = directory
+    }
+}
+
+/// One entry of `keys:` — a signing key for the signature module (absolute paths).
+public struct KeyDefinition: Sendable, Equatable {
+    public var name: String
+    public var certificate: String
+    public var privateKey: String
+    public var passphrase: SecretSource?
+
+    public init(name: String, certificate: String, privateKey: String, passphrase: SecretSource? = nil) {
+        self.name = name
+        self.certificate = certificate
+        self.privateKey = privateKey
+        self.passphrase = passphrase
+    }
+}
+
+/// `stores:` — SQLite files for the idempotency store and the audit journal.
+public struct StoreSettings: Sendable, Equatable {
+    public var idempotency: String?
+    public var audit: String?
+    public var retention: Duration = .seconds(14 * 86_400)
+
+    public init() {}
+}
+
+/// `http:` — the health/metrics/inbound HTTP server.
+public struct HTTPSettings: Sendable, Equatable {
+    public var bind = "127.0.0.1"
+    public var port = 8080
+
+    public init() {}
+}
+
+/// Everything in a configuration besides the routing table, for the runtime.
+public struct StadtbusSettings: Sendable {
+    public var broker: BrokerSettings?
+    public var identity: IdentitySettings?
+    public var endpoints: [String: Endpoint] = [:]
+    /// Named schemas (absolute paths), already compiled into the caches.
+    public var schemas: [String: String] = [:]
+    public var catalogs: [String] = []
+    public var keys: [String: KeyDefinition] = [:]
+    /// Directory of trusted certificates for `verify`.
+    public var trustStore: String?
+    public var stores = StoreSettings()
+    public var http = HTTPSettings()
+    public var workers = 4
+    public var logLevel = "info"
+    /// Namespace prefixes for XPath, from `namespaces:`.
+    public var namespaces: [String: String] = [:]
+
+    public init() {}
+}

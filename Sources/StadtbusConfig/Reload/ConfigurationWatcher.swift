@@ -1,0 +1,112 @@
+import Foundation
+import Logging
+import StadtbusCore
+
+/// Hot reload: reloads the configuration when one of its files changes (polling their
+/// modification times) or when asked (`SIGHUP`), and swaps the engine's routing table only
+/// when the new configuration loads completely. An invalid change is logged and the running
+/// configuration keeps working.
+public final class ConfigurationWatcher: @unchecked Sendable {
+    /// The outcome of one reload.
+    public enum ReloadResult: Sendable {
+        case reloaded(LoadedConfiguration)
+        case unchanged
+        case failed(ConfigurationError)
+    }
+
+    private let path: String
+    private let loader: ConfigurationLoader
+    private let engine: RoutingEngine
+    private let logger: Logger
+    private let onReload: @Sendable (LoadedConfiguration) -> Void
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var files: [String]
+    private var stamps: [String: Date] = [:]
+    private var task: Task<Void, Never>?
+
+    /// - Parameters:
+    ///   - path: the main configuration file.
+    ///   - current: the configuration the engine runs now (its files are watched).
+    ///   - onReload: called after each successful swap (e.g. to start new endpoints).
+    public init(
+        path: String, current: LoadedConfiguration, loader: ConfigurationLoader, engine: RoutingEngine,
+        logger: Logger = Logger(label: "stadtbus.config"), onReload: @escaping @Sendable (LoadedConfiguration) -> Void = { _ in }
+    ) {
+        self.path = path
+        self.loader = loader
+        self.engine = engine
+        self.logger = logger
+        self.onReload = onReload
+        self.files = current.files
+        self.stamps = Self.stamps(of: current.files)
+    }
+
+    deinit { task?.cancel() }
+
+    /// Starts polling every `interval`.
+    public func start(interval: Duration = .seconds(1)) {
+        lock.withLock {
+            task?.cancel()
+            task = Task { [weak self] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: interval)
+                    guard let self, !Task.isCancelled else { return }
+                    if self.hasChanged() { _ = self.reload() }
+                }
+            }
+        }
+    }
+
+    public func stop() {
+        lock.withLock {
+            task?.cancel()
+            task = nil
+        }
+    }
+
+    /// Whether any watched file's modification time (or existence) changed since the last load.
+    public func hasChanged() -> Bool {
+        let (files, stamps) = lock.withLock { (self.files, self.stamps) }
+        return Self.stamps(of: files) != stamps
+    }
+
+    /// Loads the configuration now and swaps it in if it is valid.
+    @discardableResult
+    public func reload() -> ReloadResult {
+        let (files, _) = lock.withLock { (self.files, self.stamps) }
+        let newStamps = Self.stamps(of: files)
+        do {
+            let loaded = try loader.load(path: path)
+            lock.withLock {
+                self.files = loaded.files
+                self.stamps = Self.stamps(of: loaded.files)
+            }
+            engine.replace(with: loaded.table)
+            logger.info("configuration reloaded", metadata: ["file": "\(path)", "routes": "\(loaded.table.routes.count)"])
+            onReload(loaded)
+            return .reloaded(loaded)
+        } catch let error as ConfigurationError {
+            // Remember the broken state so the same error is not logged every second.
+            lock.withLock { self.stamps = newStamps }
+            logger.error(
+                "configuration not reloaded: it has errors; the running configuration stays",
+                metadata: ["file": "\(path)", "errors": "\(error.diagnostics.count)"])
+            for diagnostic in error.diagnostics { logger.error("\(diagnostic)") }
+            return .failed(error)
+        } catch {
+            lock.withLock { self.stamps = newStamps }
+            logger.error("configuration not reloaded: \(error)")
+            return .failed(ConfigurationError(diagnostics: [ConfigDiagnostic(SourcePosition(file: path, line: 1, column: 1), "\(error)")]))
+        }
+    }
+
+    private static func stamps(of files: [String]) -> [String: Date] {
+        var result: [String: Date] = [:]
+        for file in files {
+            let attributes = try? FileManager.default.attributesOfItem(atPath: file)
+            result[file] = (attributes?[.modificationDate] as? Date) ?? .distantPast
+        }
+        return result
+    }
+}

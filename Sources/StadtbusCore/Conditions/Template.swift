@@ -1,0 +1,138 @@
+import Foundation
+import StadtbusXML
+
+/// A header value template: literal text with placeholders in braces.
+///
+/// | placeholder | value |
+/// |---|---|
+/// | `{xpath:EXPR}` | the string value of an XPath on the current document |
+/// | `{header.messageID}`, `{header.messageType}`, `{header.messageTypeName}`, `{header.profile}`, `{header.createdAt}`, `{header.author}`, `{header.reader}` | fields of the XÖV header (authorities by `kennung`) |
+/// | `{transport.NAME}` | an inbound transport header (empty if absent) |
+/// | `{route}`, `{attempt}` | the running route, the delivery attempt |
+///
+/// `{{` and `}}` stand for literal braces.
+public struct Template: Sendable, CustomStringConvertible {
+    enum Part: Sendable {
+        case literal(String)
+        case xpath(XPathExpression)
+        case header(String)
+        case transport(String)
+        case route
+        case attempt
+    }
+
+    /// Why a template does not compile; `offset` is the character offset of the problem.
+    public struct ParseError: Error, Sendable, CustomStringConvertible {
+        public var offset: Int
+        public var message: String
+        public var description: String { message }
+    }
+
+    public static let headerFields = ["messageID", "messageType", "messageTypeName", "profile", "createdAt", "author", "reader"]
+
+    let parts: [Part]
+    public let source: String
+
+    /// Compiles `source`; XPath placeholders use `namespaces`.
+    public init(_ source: String, namespaces: XMLNamespaces = [:]) throws {
+        self.source = source
+        var parts: [Part] = []
+        var literal = ""
+        let chars = Array(source)
+        var index = 0
+        while index < chars.count {
+            let char = chars[index]
+            if char == "{" && index + 1 < chars.count && chars[index + 1] == "{" {
+                literal.append("{")
+                index += 2
+                continue
+            }
+            if char == "}" && index + 1 < chars.count && chars[index + 1] == "}" {
+                literal.append("}")
+                index += 2
+                continue
+            }
+            if char == "}" { throw ParseError(offset: index, message: "unmatched '}' (write '}}' for a literal brace)") }
+            guard char == "{" else {
+                literal.append(char)
+                index += 1
+                continue
+            }
+            // Find the matching close brace (XPath predicates may contain brackets but not braces).
+            guard let close = chars[(index + 1)...].firstIndex(of: "}") else {
+                throw ParseError(offset: index, message: "unclosed '{' (write '{{' for a literal brace)")
+            }
+            let body = String(chars[(index + 1)..<close]).trimmingCharacters(in: .whitespaces)
+            if !literal.isEmpty {
+                parts.append(.literal(literal))
+                literal = ""
+            }
+            if body.hasPrefix("xpath:") {
+                let expression = String(body.dropFirst(6))
+                do {
+                    parts.append(.xpath(try XPathExpression(expression, namespaces: namespaces)))
+                } catch {
+                    throw ParseError(offset: index, message: "\(error)")
+                }
+            } else if body.hasPrefix("header.") {
+                let field = String(body.dropFirst(7))
+                guard Self.headerFields.contains(field) else {
+                    throw ParseError(
+                        offset: index,
+                        message: "unknown header field '\(field)' — expected one of \(Self.headerFields.joined(separator: ", "))")
+                }
+                parts.append(.header(field))
+            } else if body.hasPrefix("transport.") {
+                parts.append(.transport(String(body.dropFirst(10))))
+            } else if body == "route" {
+                parts.append(.route)
+            } else if body == "attempt" {
+                parts.append(.attempt)
+            } else {
+                throw ParseError(
+                    offset: index,
+                    message: "unknown placeholder '{\(body)}' — expected {xpath:…}, {header.FIELD}, {transport.NAME}, {route} or {attempt}")
+            }
+            index = close + 1
+        }
+        if !literal.isEmpty { parts.append(.literal(literal)) }
+        self.parts = parts
+    }
+
+    /// Renders the template for `exchange`.
+    /// - Throws: ``StepFailure`` when an XPath fails to evaluate.
+    public func render(_ exchange: Exchange) throws -> String {
+        var result = ""
+        for part in parts {
+            switch part {
+            case .literal(let text): result += text
+            case .xpath(let expression):
+                do {
+                    result += try expression.evaluate(in: exchange.document).stringValue
+                } catch {
+                    throw StepFailure.permanent("template-failed", "XPath '\(expression.expression)': \(error)")
+                }
+            case .header(let field): result += Self.value(of: field, in: exchange.header)
+            case .transport(let name): result += exchange.message.headers[name] ?? ""
+            case .route: result += exchange.route
+            case .attempt: result += String(exchange.message.attempt)
+            }
+        }
+        return result
+    }
+
+    static func value(of field: String, in header: MessageHeader) -> String {
+        switch field {
+        case "messageID": return header.messageID
+        case "messageType": return header.messageType
+        case "messageTypeName": return header.messageTypeName ?? ""
+        case "profile": return header.profile
+        case "createdAt": return header.createdAt ?? ""
+        case "author": return header.author?.kennung ?? ""
+        case "reader": return header.reader?.kennung ?? ""
+        default: return ""
+        }
+    }
+
+    public var description: String { source }
+}

@@ -1,0 +1,395 @@
+import Foundation
+import Logging
+import StadtbusXML
+
+/// The routing engine: turns one inbound ``Message`` into deliveries and a ``Disposition``.
+///
+/// Pure apart from the protocols it is given (sink, idempotency store, audit journal):
+/// no sockets, no files. `Sendable`: call ``process(_:)`` from any number of worker tasks.
+/// ``replace(with:)`` swaps the routing table atomically; a message runs entirely on the
+/// table it started with, so a reload neither loses nor doubles a message.
+public final class RoutingEngine: @unchecked Sendable {
+    // `current` is guarded by `lock`; everything else is immutable.
+    private let lock = NSLock()
+    private var current: RoutingTable
+    private let sink: any MessageSink
+    private let idempotency: any IdempotencyStore
+    private let journal: any AuditJournal
+    private let logger: Logger
+    private let clock = ContinuousClock()
+
+    /// Creates an engine.
+    /// - Parameters:
+    ///   - table: the compiled configuration (from `StadtbusConfig`'s loader).
+    ///   - sink: delivers to endpoints (the runtime's adapters).
+    ///   - idempotency: per route and destination delivery records.
+    ///   - journal: the audit trail (metadata only).
+    public init(
+        table: RoutingTable, sink: any MessageSink, idempotency: any IdempotencyStore, journal: any AuditJournal,
+        logger: Logger = Logger(label: "stadtbus.engine")
+    ) {
+        self.current = table
+        self.sink = sink
+        self.idempotency = idempotency
+        self.journal = journal
+        self.logger = logger
+    }
+
+    /// The table new messages are routed with.
+    public var table: RoutingTable {
+        lock.lock()
+        defer { lock.unlock() }
+        return current
+    }
+
+    /// Swaps the routing table atomically (hot reload). Messages already being processed
+    /// finish on the table they started with.
+    public func replace(with table: RoutingTable) {
+        lock.lock()
+        current = table
+        lock.unlock()
+        logger.info("routing table replaced", metadata: ["version": "\(table.version)", "routes": "\(table.routes.count)"])
+    }
+
+    /// Processes one message and says what to do with it. Never throws, never traps on input.
+    public func process(_ message: Message) async -> Disposition {
+        await process(message, route: nil, observer: nil)
+    }
+
+    /// Processes one message, optionally forcing `route` (dry-run) and reporting to `observer`.
+    public func process(_ message: Message, route forcedRoute: String?, observer: (any ProcessingObserver)?) async -> Disposition {
+        let run = Run(table: table, message: message, observer: observer)
+        let disposition = await route(run, forcedRoute: forcedRoute)
+        return finish(run, disposition)
+    }
+
+    // MARK: - One message
+
+    /// The state of one `process` call.
+    final class Run {
+        let table: RoutingTable
+        let message: Message
+        let observer: (any ProcessingObserver)?
+        var header: MessageHeader?
+        var matchedRoute: String?
+        var events: [AuditEvent] = []
+        var delivered = 0
+        var alreadyDelivered = 0
+
+        init(table: RoutingTable, message: Message, observer: (any ProcessingObserver)?) {
+            self.table = table
+            self.message = message
+            self.observer = observer
+        }
+
+        var messageID: String { header?.messageID ?? message.properties.messageID ?? "unknown" }
+
+        func event(
+            _ kind: AuditEvent.Kind, route: String? = nil, detail: String? = nil, duration: Duration? = nil, reason: String? = nil
+        ) {
+            events.append(
+                AuditEvent(
+                    messageID: messageID, route: route ?? matchedRoute ?? "", kind: kind, messageType: header?.messageType,
+                    author: header?.author?.kennung, reader: header?.reader?.kennung, detail: detail,
+                    durationMicroseconds: duration.map { Int64($0.components.seconds) * 1_000_000 + $0.components.attoseconds / 1_000_000_000_000 },
+                    reason: reason, attempt: message.attempt))
+        }
+    }
+
+    /// A failure somewhere in a route, with where it happened.
+    struct Failure {
+        var kind: FailureKind
+        var code: String
+        var message: String
+        var step: String
+        var route: String
+
+        var reason: String { "\(code): \(message)" }
+    }
+
+    enum RouteOutcome {
+        case done
+        case filtered(String)
+        case failed(Failure)
+    }
+
+    private func deadLetter(_ run: Run, _ reason: String, step: String) -> Disposition {
+        .deadLetter(reason: reason, step: step, route: run.matchedRoute, endpoint: run.table.defaultDeadLetter)
+    }
+
+    private func route(_ run: Run, forcedRoute: String?) async -> Disposition {
+        let table = run.table
+        let message = run.message
+        let document: XMLDocument
+        do {
+            document = try XMLDocument(parsing: message.body, limits: table.parseLimits)
+        } catch {
+            run.event(.received)
+            return deadLetter(run, "unparseable: \(error)", step: "parse")
+        }
+        do {
+            run.header = try table.headerExtractor.header(of: document)
+        } catch HeaderError.unrecognised(let root, let namespace) {
+            run.event(.received)
+            return deadLetter(
+                run, "unknown-message-type: no header profile recognises root element '\(root)' in namespace '\(namespace ?? "(none)")'",
+                step: "header")
+        } catch {
+            run.event(.received)
+            return deadLetter(run, "no-header: \(error)", step: "header")
+        }
+        guard let header = run.header else { return deadLetter(run, "no-header: header missing", step: "header") }
+        run.event(.received, detail: message.source)
+
+        // Match a route: the first route from this endpoint whose `when` holds.
+        let candidates: [Route]
+        if let forcedRoute {
+            guard let forced = table.route(named: forcedRoute) else {
+                return deadLetter(run, "no-route: there is no route named '\(forcedRoute)'", step: "route")
+            }
+            candidates = [forced]
+        } else {
+            candidates = table.routes(from: message.source)
+        }
+        let context = ConditionContext(header: header, headers: message.headers, document: document)
+        var matched: Route?
+        for candidate in candidates {
+            do {
+                let holds = try candidate.condition.evaluate(context)
+                run.observer?.routeEvaluated(candidate, matched: holds, header: header)
+                if holds {
+                    matched = candidate
+                    break
+                }
+            } catch {
+                run.matchedRoute = candidate.name
+                return deadLetter(run, "\(error)", step: "route")
+            }
+        }
+        guard let route = matched else {
+            let author = header.author?.kennung ?? "(unknown)"
+            return deadLetter(
+                run,
+                "no-route: no route from '\(message.source)' matches message type '\(header.messageType)'"
+                    + (header.messageTypeName.map { " (\($0))" } ?? "") + " from '\(author)'",
+                step: "route")
+        }
+        run.matchedRoute = route.name
+        run.event(.matched, detail: route.condition.description)
+
+        if allDestinationsAlreadyDelivered(route, messageID: header.messageID) {
+            run.alreadyDelivered = 1
+            run.event(.duplicate)
+            return .duplicate
+        }
+
+        let exchange = Exchange(message: message, document: document, header: header, route: route.name)
+        switch await execute(route, exchange, run) {
+        case .done:
+            if run.delivered == 0 && run.alreadyDelivered > 0 {
+                run.event(.duplicate)
+                return .duplicate
+            }
+            return .completed
+        case .filtered(let reason):
+            run.event(.filtered, reason: reason)
+            return .filtered
+        case .failed(let failure):
+            run.event(.failed, route: failure.route, detail: failure.step, reason: failure.reason)
+            let policy = route.errorPolicy
+            if policy.retry.isRetryable(kind: failure.kind, code: failure.code) {
+                if message.attempt < policy.retry.maxAttempts {
+                    let delay = policy.retry.delay(afterAttempt: message.attempt)
+                    run.event(.retried, detail: failure.step, reason: failure.reason)
+                    return .retry(attempt: message.attempt + 1, delay: delay, reason: failure.reason, step: failure.step)
+                }
+                let reason = failure.reason + " (gave up after \(message.attempt) attempts)"
+                run.event(.deadLettered, detail: failure.step, reason: reason)
+                return .deadLetter(reason: reason, step: failure.step, route: failure.route, endpoint: policy.deadLetter ?? table.defaultDeadLetter)
+            }
+            run.event(.deadLettered, detail: failure.step, reason: failure.reason)
+            return .deadLetter(reason: failure.reason, step: failure.step, route: failure.route, endpoint: policy.deadLetter ?? table.defaultDeadLetter)
+        }
+    }
+
+    /// For a plain `to:` of endpoints only: whether every one already has the message, so a
+    /// redelivery is acked without running the steps again (a re-sign would differ).
+    private func allDestinationsAlreadyDelivered(_ route: Route, messageID: String) -> Bool {
+        guard case .to(let destinations) = route.routing, !destinations.isEmpty else { return false }
+        do {
+            for destination in destinations {
+                guard case .endpoint(let name) = destination,
+                    try idempotency.wasDelivered(route: route.name, messageID: messageID, destination: name)
+                else { return false }
+            }
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// Runs `route`'s steps on `exchange`, then delivers to its destinations and wire taps.
+    private func execute(_ route: Route, _ exchange: Exchange, _ run: Run) async -> RouteOutcome {
+        exchange.route = route.name
+        for step in route.steps {
+            let start = clock.now
+            do {
+                let outcome = try await step.run(exchange)
+                let duration = clock.now - start
+                run.event(.step, route: route.name, detail: step.label, duration: duration)
+                run.observer?.stepFinished(route: route.name, step: step, outcome: outcome, failure: nil, exchange: exchange, duration: duration)
+                if case .drop(let reason) = outcome { return .filtered(reason) }
+            } catch {
+                let failure = (error as? StepFailure) ?? StepFailure.permanent("step-failed", "\(error)")
+                let duration = clock.now - start
+                run.event(.step, route: route.name, detail: step.label, duration: duration, reason: failure.description)
+                run.observer?.stepFinished(route: route.name, step: step, outcome: nil, failure: failure, exchange: exchange, duration: duration)
+                return .failed(Failure(kind: failure.kind, code: failure.code, message: failure.message, step: step.name, route: route.name))
+            }
+        }
+
+        let destinations: [Destination]
+        switch route.routing {
+        case .to(let list):
+            destinations = list
+        case .choice(let branches):
+            let context = ConditionContext(header: exchange.header, headers: exchange.headers, document: exchange.document)
+            var chosen: (Int, ChoiceBranch)?
+            do {
+                for (index, branch) in branches.enumerated() where try branch.condition?.evaluate(context) ?? true {
+                    chosen = (index, branch)
+                    break
+                }
+            } catch {
+                let failure = (error as? StepFailure) ?? StepFailure.permanent("condition-failed", "\(error)")
+                return .failed(Failure(kind: .permanent, code: failure.code, message: failure.message, step: "choice", route: route.name))
+            }
+            run.observer?.choiceSelected(route: route.name, branch: chosen?.0, destinations: chosen?.1.destinations ?? [])
+            guard let (_, branch) = chosen else {
+                return .failed(
+                    Failure(kind: .permanent, code: "no-choice", message: "no choice branch matched and there is no 'otherwise'", step: "choice", route: route.name))
+            }
+            destinations = branch.destinations
+        }
+
+        let body: [UInt8]
+        do {
+            body = try exchange.document.serialized()
+        } catch {
+            return .failed(Failure(kind: .permanent, code: "serialization-failed", message: "\(error)", step: "deliver", route: route.name))
+        }
+
+        // Deliver to every destination even if one fails, so a retry re-sends only what failed.
+        var failures: [Failure] = []
+        for destination in destinations {
+            switch destination {
+            case .endpoint(let name):
+                let outgoing = OutgoingMessage(
+                    body: body, headers: exchange.headers, properties: exchange.message.properties,
+                    messageID: exchange.header.messageID, route: route.name)
+                if let failure = await deliver(outgoing, to: name, route: route.name, run) { failures.append(failure) }
+            case .route(let name):
+                guard let target = run.table.route(named: name) else {
+                    failures.append(Failure(kind: .permanent, code: "no-route", message: "unknown route '\(name)'", step: "deliver", route: route.name))
+                    continue
+                }
+                let forked: Exchange
+                do {
+                    forked = try exchange.fork(route: name)
+                } catch {
+                    failures.append(Failure(kind: .permanent, code: "copy-failed", message: "\(error)", step: "deliver", route: route.name))
+                    continue
+                }
+                switch await execute(target, forked, run) {
+                case .done: break
+                case .filtered(let reason): run.event(.filtered, route: name, reason: reason)
+                case .failed(let failure): failures.append(failure)
+                }
+            }
+        }
+
+        for tap in route.wireTaps {
+            let copy = OutgoingMessage(
+                body: exchange.message.body, headers: exchange.message.headers, properties: exchange.message.properties,
+                messageID: exchange.header.messageID, route: route.name, isWireTap: true)
+            if let failure = await deliver(copy, to: tap, route: route.name, run, key: "wire-tap:\(tap)") {
+                // Best effort: visible in the journal and the log, but the main delivery stands.
+                logger.warning(
+                    "wire tap failed",
+                    metadata: ["route": "\(route.name)", "endpoint": "\(tap)", "messageID": "\(run.messageID)", "reason": "\(failure.reason)"])
+                run.event(.failed, route: route.name, detail: "wire-tap \(tap)", reason: failure.reason)
+            }
+        }
+
+        if let permanent = failures.first(where: { $0.kind == .permanent }) { return .failed(permanent) }
+        if let first = failures.first { return .failed(first) }
+        return .done
+    }
+
+    /// Delivers to one endpoint unless the idempotency store says it already has the message;
+    /// records the delivery once it is durable. Returns the failure, if any.
+    private func deliver(_ outgoing: OutgoingMessage, to name: String, route: String, _ run: Run, key: String? = nil) async -> Failure? {
+        let key = key ?? name
+        let step = outgoing.isWireTap ? "wire-tap" : "deliver"
+        guard let endpoint = run.table.endpoints[name] else {
+            return Failure(kind: .permanent, code: "no-endpoint", message: "unknown endpoint '\(name)'", step: step, route: route)
+        }
+        do {
+            if try idempotency.wasDelivered(route: route, messageID: outgoing.messageID, destination: key) {
+                run.alreadyDelivered += 1
+                run.observer?.delivery(outgoing, to: name, result: .alreadyDelivered)
+                return nil
+            }
+        } catch {
+            return Failure(kind: .transient, code: "idempotency-store", message: "\(error)", step: step, route: route)
+        }
+        do {
+            try await sink.deliver(outgoing, to: endpoint)
+        } catch {
+            let delivery = (error as? DeliveryError) ?? DeliveryError.transient("delivery-failed", "\(error)")
+            run.observer?.delivery(outgoing, to: name, result: .failed(delivery.description))
+            run.event(.failed, route: route, detail: "\(step) \(name)", reason: delivery.description)
+            return Failure(kind: delivery.kind, code: delivery.code, message: "\(name): \(delivery.message)", step: step, route: route)
+        }
+        do {
+            try idempotency.recordDelivered(route: route, messageID: outgoing.messageID, destination: key, at: Date())
+        } catch {
+            // Delivered but not recorded: a retry may send one duplicate downstream.
+            return Failure(kind: .transient, code: "idempotency-store", message: "\(error)", step: step, route: route)
+        }
+        if !outgoing.isWireTap { run.delivered += 1 }
+        run.event(.delivered, route: route, detail: outgoing.isWireTap ? "wire-tap \(name)" : name)
+        run.observer?.delivery(outgoing, to: name, result: .delivered)
+        return nil
+    }
+
+    /// Journals the run and logs the outcome. A journal failure on a completed message asks
+    /// for a retry while attempts remain (the idempotency store makes the retry cheap).
+    private func finish(_ run: Run, _ disposition: Disposition) -> Disposition {
+        var disposition = disposition
+        if case .deadLetter(let reason, let step, _, _) = disposition, !run.events.contains(where: { $0.kind == .deadLettered }) {
+            run.event(.deadLettered, detail: step, reason: reason)
+        }
+        do {
+            try journal.record(run.events)
+        } catch {
+            logger.error("audit journal failed", metadata: ["messageID": "\(run.messageID)", "error": "\(error)"])
+            if disposition == .completed, let route = run.matchedRoute.flatMap(run.table.route(named:)),
+                run.message.attempt < route.errorPolicy.retry.maxAttempts
+            {
+                disposition = .retry(
+                    attempt: run.message.attempt + 1, delay: route.errorPolicy.retry.delay(afterAttempt: run.message.attempt),
+                    reason: "audit-journal: \(error)", step: "audit")
+            }
+        }
+        switch disposition {
+        case .deadLetter(let reason, let step, let route, _):
+            logger.warning("dead letter", metadata: ["messageID": "\(run.messageID)", "route": "\(route ?? "-")", "step": "\(step)", "reason": "\(reason)"])
+        case .retry(let attempt, let delay, let reason, let step):
+            logger.info("retry", metadata: ["messageID": "\(run.messageID)", "attempt": "\(attempt)", "delay": "\(delay)", "step": "\(step)", "reason": "\(reason)"])
+        default:
+            logger.debug("processed", metadata: ["messageID": "\(run.messageID)", "disposition": "\(disposition)"])
+        }
+        return disposition
+    }
+}

@@ -1,0 +1,33 @@
+import StadtbusXML
+
+/// The state of one message while a route runs: the inbound message, the one parsed
+/// document that every step reads and replaces, its header and the outgoing transport headers.
+///
+/// Belongs to one `process` call; never shared between tasks.
+public final class Exchange {
+    /// The inbound message as received.
+    public let message: Message
+    /// The current document (steps such as `map` replace it).
+    public var document: XMLDocument
+    /// The header read from the inbound document.
+    public let header: MessageHeader
+    /// Outgoing transport headers: the inbound ones plus those set by `set-header`.
+    public var headers: [String: String]
+    /// The route currently running.
+    public internal(set) var route: String
+
+    public init(message: Message, document: XMLDocument, header: MessageHeader, route: String) {
+        self.message = message
+        self.document = document
+        self.header = header
+        self.headers = message.headers
+        self.route = route
+    }
+
+    /// A copy with its own document, for a route-to-route destination.
+    func fork(route: String) throws -> Exchange {
+        let copy = Exchange(message: message, document: try document.copy(), header: header, route: route)
+        copy.headers = headers
+        return copy
+    }
+}

@@ -1,0 +1,34 @@
+/// `set-header: {NAME: TEMPLATE, …}` — sets outgoing transport headers (see ``Template``).
+public struct SetHeaderStep: RouteStep {
+    /// Header name and template, in config order.
+    public let assignments: [(name: String, value: Template)]
+
+    public init(assignments: [(name: String, value: Template)]) {
+        self.assignments = assignments
+    }
+
+    public var name: String { "set-header" }
+    public var label: String { "set-header " + assignments.map(\.name).joined(separator: ", ") }
+
+    public func run(_ exchange: Exchange) async throws -> StepOutcome {
+        for (name, template) in assignments { exchange.headers[name] = try template.render(exchange) }
+        return .proceed
+    }
+}
+
+/// `filter: CONDITION` — lets through only messages that match; the others end `.filtered`.
+public struct FilterStep: RouteStep {
+    public let condition: Condition
+
+    public init(condition: Condition) {
+        self.condition = condition
+    }
+
+    public var name: String { "filter" }
+    public var label: String { "filter \(condition)" }
+
+    public func run(_ exchange: Exchange) async throws -> StepOutcome {
+        let context = ConditionContext(header: exchange.header, headers: exchange.headers, document: exchange.document)
+        return try condition.evaluate(context) ? .proceed : .drop(reason: "filter did not match: \(condition)")
+    }
+}

@@ -1,0 +1,67 @@
+import StadtbusXML
+
+/// What a step decided about the message.
+public enum StepOutcome: Sendable, Equatable {
+    /// Go on with the next step.
+    case proceed
+    /// Drop the message on purpose (disposition `.filtered`).
+    case drop(reason: String)
+}
+
+/// A step failed. `kind` decides between retry and dead letter.
+public struct StepFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    public var kind: FailureKind
+    /// A short code: `schema-invalid`, `mapping-failed`, `signature-invalid`, …
+    public var code: String
+    public var message: String
+
+    public init(_ kind: FailureKind, code: String, message: String) {
+        self.kind = kind
+        self.code = code
+        self.message = message
+    }
+
+    public static func permanent(_ code: String, _ message: String) -> StepFailure { .init(.permanent, code: code, message: message) }
+    public static func transient(_ code: String, _ message: String) -> StepFailure { .init(.transient, code: code, message: message) }
+
+    public var description: String { "\(code): \(message)" }
+}
+
+/// One step of a route (`validate`, `map`, `sign`, …, or a custom step from an adapter module).
+///
+/// Steps are compiled at configuration load and shared by all workers, so they must be
+/// immutable. A step throws ``StepFailure`` (anything else counts as permanent).
+public protocol RouteStep: Sendable {
+    /// The step's name as written in the config (`validate`, `map`, or the custom name).
+    var name: String { get }
+    /// A short description for logs, audit and dry-run (`validate xbeteiligung`).
+    var label: String { get }
+    func run(_ exchange: Exchange) async throws -> StepOutcome
+}
+
+/// Builds custom steps from their configuration. Adapter modules register factories in a
+/// ``StepRegistry`` under the step name used in YAML.
+public protocol StepFactory: Sendable {
+    /// The step name in YAML (`- virus-scan: {…}`).
+    var name: String { get }
+    /// The settings the step accepts; checked at load time with file:line:column errors.
+    var settingsSchema: SettingsSchema { get }
+    /// Creates the step from validated settings.
+    /// - Throws: an error whose description is reported at the step's position.
+    func makeStep(settings: [String: ConfigValue]) throws -> any RouteStep
+}
+
+/// Custom step factories by name.
+public struct StepRegistry: Sendable {
+    public private(set) var factories: [String: any StepFactory] = [:]
+
+    public init(_ factories: [any StepFactory] = []) {
+        for factory in factories { register(factory) }
+    }
+
+    public mutating func register(_ factory: any StepFactory) {
+        factories[factory.name] = factory
+    }
+
+    public func factory(named name: String) -> (any StepFactory)? { factories[name] }
+}
