@@ -32,7 +32,7 @@ final class SQLiteConnection {
         guard rc == SQLITE_OK, let db else {
             let error: StoreError
             if let db {
-                error = Self.openError(path: path, code: rc, db: db)
+                error = Self.openError(path: path, readOnly: readOnly, code: rc, db: db)
                 sqlite3_close_v2(db)
             } else {
                 error = .cannotOpen(path: path, reason: "out of memory")
@@ -161,13 +161,37 @@ final class SQLiteConnection {
         return Self.storeError(path: path, code: code, message: text, systemErrno: handle.map { sqlite3_system_errno($0) })
     }
 
-    private static func openError(path: String, code: Int32, db: OpaquePointer) -> StoreError {
+    private static func openError(path: String, readOnly: Bool, code: Int32, db: OpaquePointer) -> StoreError {
         let message = String(cString: sqlite3_errmsg(db))
         let errno = sqlite3_system_errno(db)
         if code & 0xff == SQLITE_CANTOPEN {
-            return .cannotOpen(path: path, reason: errno != 0 ? String(cString: strerror(errno)) : message)
+            // SQLite's errno is that of its last system call, often not the one that failed
+            // (ENOENT from probing a journal when the directory is not writable): ask the
+            // file system directly.
+            let reason =
+                diagnoseCannotOpen(path: path, readOnly: readOnly)
+                ?? (errno != 0 ? String(cString: strerror(errno)) : message)
+            return .cannotOpen(path: path, reason: reason)
         }
         return storeError(path: path, code: code, message: message, systemErrno: errno)
+    }
+
+    /// Why `path` cannot be opened, as the file system tells it, or nil if it does not.
+    private static func diagnoseCannotOpen(path: String, readOnly: Bool) -> String? {
+        func denied(_ target: String, _ mode: Int32) -> String? {
+            faccessat(AT_FDCWD, target, mode, AT_EACCESS) == 0 ? nil : String(cString: strerror(errno))
+        }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            if isDirectory.boolValue { return "it is a directory" }
+            if let reason = denied(path, readOnly ? R_OK : R_OK | W_OK) { return reason }
+        }
+        // A writer creates the file and its -wal and -shm files beside it.
+        let directory = (path as NSString).deletingLastPathComponent
+        if !readOnly, let reason = denied(directory.isEmpty ? "." : directory, W_OK | X_OK) {
+            return "\(reason): cannot create files in \(directory.isEmpty ? "." : directory)"
+        }
+        return nil
     }
 
     static func storeError(path: String, code: Int32, message: String, systemErrno: Int32?) -> StoreError {

@@ -12,7 +12,7 @@ final class AuditJournalTests: XCTestCase {
     }
 
     override func tearDown() {
-        directory.remove()
+        directory?.remove()
     }
 
     private let id = "6f1c2a2e-9b1d-4c55-8d7e-0a2b3c4d5e6f"

@@ -12,7 +12,7 @@ final class ConcurrencyTests: XCTestCase {
     }
 
     override func tearDown() {
-        directory.remove()
+        directory?.remove()
     }
 
     func testManyTasksRecordAndCheckWithExactCounts() async throws {

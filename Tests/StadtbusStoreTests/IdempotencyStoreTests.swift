@@ -12,7 +12,7 @@ final class IdempotencyStoreTests: XCTestCase {
     }
 
     override func tearDown() {
-        directory.remove()
+        directory?.remove()
     }
 
     private let t0 = Date(timeIntervalSince1970: 1_800_000_000)

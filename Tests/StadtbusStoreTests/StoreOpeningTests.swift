@@ -12,7 +12,7 @@ final class StoreOpeningTests: XCTestCase {
     }
 
     override func tearDown() {
-        directory.remove()
+        directory?.remove()
     }
 
     func testNewFileGetsCurrentSchemaAndWAL() throws {
@@ -140,8 +140,10 @@ final class StoreOpeningTests: XCTestCase {
         defer { chmod(locked, 0o700) }
         let path = locked + "/store.sqlite"
         XCTAssertThrowsError(try SQLiteStore(path: path)) { error in
-            XCTAssertEqual(error as? StoreError, .cannotOpen(path: path, reason: "Permission denied"))
-            XCTAssertTrue("\(error)".hasPrefix("store \(path): cannot open (Permission denied)"), "\(error)")
+            XCTAssertEqual(
+                error as? StoreError,
+                .cannotOpen(path: path, reason: "Permission denied: cannot create files in \(locked)"))
+            XCTAssertTrue("\(error)".hasPrefix("store \(path): cannot open (Permission denied"), "\(error)")
         }
     }
 
@@ -163,6 +165,16 @@ final class StoreOpeningTests: XCTestCase {
             XCTAssertEqual($0 as? StoreError, .fileNotFound(path: path))
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: directory.file("missing")))
+    }
+
+    func testUnreadableFileGivesCannotOpen() throws {
+        try XCTSkipIf(geteuid() == 0, "root may read anything; the permission check cannot fail as root")
+        let path = directory.file("store.sqlite")
+        _ = try SQLiteStore(path: path)
+        XCTAssertEqual(chmod(path, 0o200), 0)
+        XCTAssertThrowsError(try SQLiteStore(path: path, configuration: .readingOnly)) {
+            XCTAssertEqual($0 as? StoreError, .cannotOpen(path: path, reason: "Permission denied"))
+        }
     }
 
     func testReadOnlyStoreRefusesWrites() throws {
