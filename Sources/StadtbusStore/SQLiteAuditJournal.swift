@@ -14,7 +14,8 @@ public final class SQLiteAuditJournal: AuditJournal {
     /// ``SQLiteStore/Configuration/auditDurability``.
     public func record(_ events: [AuditEvent]) throws {
         guard !events.isEmpty else { return }
-        let synchronous: SQLiteConnection.Synchronous = database.configuration.auditDurability == .full ? .full : .normal
+        let synchronous: SQLiteConnection.Synchronous =
+            database.configuration.auditDurability == .full ? .full : .normal
         try database.withConnection { connection in
             try connection.setSynchronous(synchronous)
             try connection.transaction {

@@ -158,7 +158,8 @@ final class SQLiteConnection {
     /// The ``StoreError`` for an SQLite result code, with the connection's message.
     func error(code: Int32, message: String? = nil) -> StoreError {
         let text = message ?? handle.map { String(cString: sqlite3_errmsg($0)) } ?? "unknown error"
-        return Self.storeError(path: path, code: code, message: text, systemErrno: handle.map { sqlite3_system_errno($0) })
+        return Self.storeError(
+            path: path, code: code, message: text, systemErrno: handle.map { sqlite3_system_errno($0) })
     }
 
     private static func openError(path: String, readOnly: Bool, code: Int32, db: OpaquePointer) -> StoreError {
@@ -206,7 +207,8 @@ final class SQLiteConnection {
             return .cannotOpen(path: path, reason: errno != 0 ? String(cString: strerror(errno)) : message)
         case SQLITE_IOERR:
             let errno = systemErrno ?? 0
-            return .ioError(path: path, message: errno != 0 ? "\(message): \(String(cString: strerror(errno)))" : message)
+            return .ioError(
+                path: path, message: errno != 0 ? "\(message): \(String(cString: strerror(errno)))" : message)
         default: return .sqlite(path: path, code: code, message: message)
         }
     }

@@ -59,7 +59,8 @@ final class ConcurrencyTests: XCTestCase {
         let store = try SQLiteStore(path: directory.file("store.sqlite"))
         let old = Date(timeIntervalSinceReferenceDate: 0)
         let new = Date(timeIntervalSinceReferenceDate: 800_000_000)
-        try store.audit.record((0..<6_000).map { AuditEvent(messageID: "old\($0)", route: "r", kind: .received, at: old) })
+        try store.audit.record(
+            (0..<6_000).map { AuditEvent(messageID: "old\($0)", route: "r", kind: .received, at: old) })
         let audit = store.audit
         async let purged = Task { try audit.purge(olderThan: Date(timeIntervalSinceReferenceDate: 1)) }.value
         async let written: Void = Task {

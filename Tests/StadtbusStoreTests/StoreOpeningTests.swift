@@ -33,9 +33,10 @@ final class StoreOpeningTests: XCTestCase {
         try store.idempotency.recordDelivered(route: "r", messageID: "m", destination: "d", at: Date())
         try store.audit.record(AuditEvent(messageID: "m", route: "r", kind: .received))
         let connection = try SQLiteConnection(path: path, readOnly: true)
-        let indexes = try (connection.scalarText(
-            "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name)"
-        ))
+        let indexes = try
+            (connection.scalarText(
+                "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name)"
+            ))
         XCTAssertEqual(indexes, "audit_event_by_message,audit_event_by_time,delivery_by_time")
     }
 
@@ -55,7 +56,8 @@ final class StoreOpeningTests: XCTestCase {
         connection.close()
         XCTAssertThrowsError(try SQLiteStore(path: path)) {
             XCTAssertEqual(
-                $0 as? StoreError, .unsupportedSchemaVersion(path: path, found: 99, supported: StoreSchema.currentVersion))
+                $0 as? StoreError,
+                .unsupportedSchemaVersion(path: path, found: 99, supported: StoreSchema.currentVersion))
         }
     }
 
@@ -116,7 +118,8 @@ final class StoreOpeningTests: XCTestCase {
         XCTAssertTrue(FileManager.default.createFile(atPath: blocker, contents: Data("x".utf8)))
         let path = blocker + "/sub/store.sqlite"
         XCTAssertThrowsError(try SQLiteStore(path: path)) { error in
-            XCTAssertEqual(error as? StoreError, .cannotCreateDirectory(path: path, reason: "\(blocker) is not a directory"))
+            XCTAssertEqual(
+                error as? StoreError, .cannotCreateDirectory(path: path, reason: "\(blocker) is not a directory"))
             XCTAssertTrue("\(error)".hasPrefix("store \(path): cannot create its directory"), "\(error)")
         }
     }
@@ -155,7 +158,8 @@ final class StoreOpeningTests: XCTestCase {
         defer { chmod(locked, 0o700) }
         let path = locked + "/sub/store.sqlite"
         XCTAssertThrowsError(try SQLiteStore(path: path)) {
-            XCTAssertEqual($0 as? StoreError, .cannotCreateDirectory(path: path, reason: "\(locked)/sub: Permission denied"))
+            XCTAssertEqual(
+                $0 as? StoreError, .cannotCreateDirectory(path: path, reason: "\(locked)/sub: Permission denied"))
         }
     }
 
