@@ -96,6 +96,12 @@ let package = Package(
             path: "Sources/Benchmarks/XMLBench",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "stadtbus-store-bench",
+            dependencies: ["StadtbusStore", "StadtbusCore"],
+            path: "Sources/Benchmarks/StoreBench",
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Tests
         .testTarget(name: "StadtbusXMLTests", dependencies: ["StadtbusXML"], swiftSettings: swiftSettings),
