@@ -16,9 +16,10 @@ public enum AuditTrailTable {
         guard let first = events.first else { return "" }
         var lines: [String] = [summary(messageID: first.messageID, events: events)]
         let header = ["TIME (UTC)", "ROUTE", "KIND", "DETAIL", "MS", "ATTEMPT", "REASON"]
+        let formatter = timestampFormatter()
         let rows = events.map { event in
             [
-                timestamp(event.at), event.route, event.kind.rawValue, oneLine(event.detail),
+                formatter.string(from: event.at), event.route, event.kind.rawValue, oneLine(event.detail),
                 event.durationMicroseconds.map(milliseconds) ?? "-", event.attempt.map(String.init) ?? "-",
                 oneLine(event.reason),
             ]
@@ -34,12 +35,12 @@ public enum AuditTrailTable {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    /// `2026-11-25T14:23:06.806Z`.
-    static func timestamp(_ date: Date) -> String {
+    /// Formats `2026-11-25T14:23:06.806Z`.
+    private static func timestampFormatter() -> ISO8601DateFormatter {
         let formatter = ISO8601DateFormatter()
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
+        return formatter
     }
 
     /// Microseconds as milliseconds with three decimals: `1234` → `1.234`.

@@ -82,7 +82,7 @@ public final class SQLiteStore: Sendable {
     public let idempotency: SQLiteIdempotencyStore
     /// Every message's life, metadata only.
     public let audit: SQLiteAuditJournal
-    private let database: StoreDatabase
+    let database: StoreDatabase
 
     /// Opens the store at `path`, creating the file and its directories and migrating the
     /// schema as needed (unless `configuration.readOnly`). `:memory:` opens a private

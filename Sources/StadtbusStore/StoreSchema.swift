@@ -47,8 +47,12 @@ enum StoreSchema {
 
     /// Checks that the file is a Stadtbus store this build understands and, unless
     /// `readOnly`, migrates it to ``currentVersion`` in one transaction.
-    static func prepare(_ connection: SQLiteConnection, readOnly: Bool) throws {
+    /// `migrations` is for tests of the mechanism; the store always passes the default.
+    static func prepare(
+        _ connection: SQLiteConnection, readOnly: Bool, migrations: [String] = StoreSchema.migrations
+    ) throws {
         let path = connection.path
+        let currentVersion = migrations.count
         let version = Int(try connection.scalarInt("PRAGMA user_version") ?? 0)
         let application = try connection.scalarInt("PRAGMA application_id") ?? 0
         if version > currentVersion {

@@ -47,6 +47,26 @@ final class IdempotencyStoreTests: XCTestCase {
         XCTAssertEqual(try store.purge(olderThan: t0.addingTimeInterval(30)), 1)
     }
 
+    func testIdempotencyCommitsAreFullAuditCommitsNormal() throws {
+        // PRAGMA synchronous: 1 = NORMAL, 2 = FULL. What is in force at each commit decides
+        // whether it survives a power loss.
+        let store = try SQLiteStore(path: directory.file("store.sqlite"))
+        func synchronous() throws -> Int64? {
+            try store.database.withConnection { try $0.scalarInt("PRAGMA synchronous") }
+        }
+        try store.audit.record(AuditEvent(messageID: "m", route: "r", kind: .received))
+        XCTAssertEqual(try synchronous(), 1)
+        try store.idempotency.recordDelivered(route: "r", messageID: "m", destination: "d", at: t0)
+        XCTAssertEqual(try synchronous(), 2)
+        try store.audit.record(AuditEvent(messageID: "m", route: "r", kind: .delivered))
+        XCTAssertEqual(try synchronous(), 1)
+
+        let allFull = try SQLiteStore(
+            path: directory.file("full.sqlite"), configuration: .init(auditDurability: .full))
+        try allFull.audit.record(AuditEvent(messageID: "m", route: "r", kind: .received))
+        XCTAssertEqual(try allFull.database.withConnection { try $0.scalarInt("PRAGMA synchronous") }, 2)
+    }
+
     func testRecordsSurviveReopening() throws {
         let path = directory.file("nested/dirs/store.sqlite")
         do {

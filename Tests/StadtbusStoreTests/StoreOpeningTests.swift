@@ -48,6 +48,30 @@ final class StoreOpeningTests: XCTestCase {
         XCTAssertEqual(try reopened.audit.count(), 1)
     }
 
+    func testMigrationStepRunsOnAnOlderFileAndKeepsItsRows() throws {
+        let path = directory.file("store.sqlite")
+        try SQLiteStore(path: path).idempotency.recordDelivered(
+            route: "r", messageID: "m", destination: "d", at: Date())
+        let next = StoreSchema.migrations + ["ALTER TABLE delivery ADD COLUMN note TEXT"]
+        let connection = try SQLiteConnection(path: path, readOnly: false)
+        try StoreSchema.prepare(connection, readOnly: false, migrations: next)
+        XCTAssertEqual(try connection.scalarInt("PRAGMA user_version"), 2)
+        XCTAssertEqual(try connection.scalarInt("SELECT count(*) FROM delivery WHERE note IS NULL"), 1)
+        // Idempotent: a second run finds the file current.
+        try StoreSchema.prepare(connection, readOnly: false, migrations: next)
+        XCTAssertEqual(try connection.scalarInt("PRAGMA user_version"), 2)
+    }
+
+    func testFailedMigrationStepLeavesTheFileAtItsVersion() throws {
+        let path = directory.file("store.sqlite")
+        _ = try SQLiteStore(path: path)
+        let broken = StoreSchema.migrations + ["CREATE TABLE extra (x); SELECT no_such_function()"]
+        let connection = try SQLiteConnection(path: path, readOnly: false)
+        XCTAssertThrowsError(try StoreSchema.prepare(connection, readOnly: false, migrations: broken))
+        XCTAssertEqual(try connection.scalarInt("PRAGMA user_version"), 1)
+        XCTAssertEqual(try connection.scalarInt("SELECT count(*) FROM sqlite_schema WHERE name = 'extra'"), 0)
+    }
+
     func testNewerSchemaIsRefused() throws {
         let path = directory.file("store.sqlite")
         _ = try SQLiteStore(path: path)
