@@ -5,9 +5,8 @@ final class TemporaryDirectory {
     let path: String
 
     init() throws {
-        let base = (NSTemporaryDirectory() as NSString).appendingPathComponent("stadtbus-store-tests")
-        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
-        var template = Array((base + "/XXXXXX").utf8CString)
+        let base = (NSTemporaryDirectory() as NSString).appendingPathComponent("stadtbus-store-test-")
+        var template = Array((base + "XXXXXX").utf8CString)
         guard let created = mkdtemp(&template) else {
             throw NSError(domain: NSPOSIXErrorDomain, code: Int(errno))
         }
