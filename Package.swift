@@ -109,6 +109,12 @@ let package = Package(
             path: "Sources/Benchmarks/XMLBench",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "stadtbus-store-bench",
+            dependencies: ["StadtbusStore", "StadtbusCore"],
+            path: "Sources/Benchmarks/StoreBench",
+            swiftSettings: swiftSettings
+        ),
 
         .executableTarget(
             name: "stadtbus-amqp-relay",
