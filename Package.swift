@@ -93,6 +93,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Runtime (wires engine, transport, stores, operations)
+        .target(
+            name: "StadtbusRuntime",
+            dependencies: [
+                "StadtbusCore", "StadtbusConfig", "StadtbusAMQP", "StadtbusStore", "StadtbusOperations",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Executable
         .executableTarget(
             name: "stadtbus",

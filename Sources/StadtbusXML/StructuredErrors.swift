@@ -1,4 +1,4 @@
-import CLibXML
+internal import CLibXML
 import Foundation
 
 /// Collects libxml2's structured errors (message, line, column) during one operation.

@@ -1,4 +1,4 @@
-import CLibXML
+internal import CLibXML
 import Foundation
 
 /// OASIS XML catalogs that map the http(s) URLs of schema imports to local files.

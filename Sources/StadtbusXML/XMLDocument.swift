@@ -1,5 +1,5 @@
-import CLibXML
-import CXMLShim
+internal import CLibXML
+internal import CXMLShim
 import Foundation
 
 /// A parsed XML document.
@@ -8,12 +8,22 @@ import Foundation
 /// validation, mapping and signing. A document belongs to one task at a time (it is not
 /// `Sendable`); libxml2 frees it when the last reference goes away.
 public final class XMLDocument {
-    /// The libxml2 document. Visible inside the package only (for the signature module):
-    /// C pointers never leave Stadtbus's façade modules.
-    package let pointer: xmlDocPtr
+    /// The libxml2 document.
+    let pointer: xmlDocPtr
 
-    package init(owning pointer: xmlDocPtr) {
+    init(owning pointer: xmlDocPtr) {
         self.pointer = pointer
+    }
+
+    /// The libxml2 `xmlDocPtr`, untyped, for the other C façade in this package (the XML
+    /// signature module). libxml2's types stay out of every module's interface: importing
+    /// them into a module that also sees Foundation's ICU breaks compilation, and no caller
+    /// outside the façades should hold a C pointer anyway.
+    package var unsafeRawDocument: UnsafeMutableRawPointer { UnsafeMutableRawPointer(pointer) }
+
+    /// Takes ownership of a libxml2 document created by another façade in this package.
+    package convenience init(owningUnsafeRawDocument raw: UnsafeMutableRawPointer) {
+        self.init(owning: raw.assumingMemoryBound(to: xmlDoc.self))
     }
 
     deinit {

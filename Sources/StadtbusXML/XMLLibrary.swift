@@ -1,5 +1,5 @@
-import CLibXML
-import CXMLShim
+internal import CLibXML
+internal import CXMLShim
 import Foundation
 
 /// Process-wide set-up of libxml2 and libxslt, done once before any other call.

@@ -1,4 +1,4 @@
-import CLibXML
+internal import CLibXML
 import Foundation
 
 /// One problem the schema validator found, with the line in the message.

@@ -1,4 +1,4 @@
-import CLibXML
+internal import CLibXML
 import Foundation
 
 /// Namespace prefixes available to XPath expressions: prefix → namespace URI.

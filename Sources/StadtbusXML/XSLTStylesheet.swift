@@ -1,5 +1,5 @@
-import CLibXML
-import CXMLShim
+internal import CLibXML
+internal import CXMLShim
 import Foundation
 
 /// An XSLT 1.0 stylesheet compiled once and shared by all workers.
