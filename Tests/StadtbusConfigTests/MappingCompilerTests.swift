@@ -445,8 +445,8 @@ final class MappingCompilerTests: XCTestCase {
             XCTAssertEqual(
                 "\(error)",
                 """
-                routes/beteiligung.yaml:8:11: unknown key 'form' in a field; did you mean 'from'?
                 routes/beteiligung.yaml:7:11: field 'x' needs 'value' (a constant), 'from' (an XPath) or nested 'fields'
+                routes/beteiligung.yaml:8:11: unknown key 'form' in a field; did you mean 'from'?
                 """)
         }
     }

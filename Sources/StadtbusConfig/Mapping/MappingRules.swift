@@ -130,7 +130,11 @@ extension MappingRules {
         var parser = MappingRulesParser(file: file)
         let rules = parser.parse(node)
         guard parser.errors.isEmpty, let rules else {
-            throw MappingRuleErrors(parser.errors.isEmpty ? [parser.makeError(at: node, "invalid mapping rules")] : parser.errors)
+            // In file order (the parser reads sections out of order); stable for one position.
+            let sorted = parser.errors.enumerated().sorted {
+                ($0.element.line, $0.element.column, $0.offset) < ($1.element.line, $1.element.column, $1.offset)
+            }.map(\.element)
+            throw MappingRuleErrors(sorted.isEmpty ? [parser.makeError(at: node, "invalid mapping rules")] : sorted)
         }
         return rules
     }

@@ -440,8 +440,11 @@ struct MappingRulesParser {
         switch error {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
             .composer(let context, let problem, let mark, _):
-            let detail = context.map { "\($0.text) " } ?? ""
-            return MappingRuleError(file: file, line: mark.line, column: mark.column, message: "YAML syntax error: \(detail)\(problem)")
+            var message = "YAML syntax error: \(problem)"
+            if let context {
+                message += " (\(context.text) that starts at line \(context.mark.line), column \(context.mark.column))"
+            }
+            return MappingRuleError(file: file, line: mark.line, column: mark.column, message: message)
         default:
             return MappingRuleError(file: file, line: 1, column: 1, message: "YAML error: \(error)")
         }
