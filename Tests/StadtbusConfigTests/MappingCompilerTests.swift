@@ -88,7 +88,8 @@ final class MappingCompilerTests: XCTestCase {
               - target: zeit
                 from: [$zeit, zeit, "'fallback'"]
             """
-        XCTAssertEqual(try output(yaml, "<in><zeit>aus der Nachricht</zeit></in>", parameters: ["zeit": "vom Bus"]), "<out><zeit>vom Bus</zeit></out>")
+        XCTAssertEqual(
+            try output(yaml, "<in><zeit>aus der Nachricht</zeit></in>", parameters: ["zeit": "vom Bus"]), "<out><zeit>vom Bus</zeit></out>")
         XCTAssertEqual(try output(yaml, "<in><zeit>aus der Nachricht</zeit></in>"), "<out><zeit>aus der Nachricht</zeit></out>")
         XCTAssertEqual(try output(yaml, "<in/>"), "<out><zeit>fallback</zeit></out>")
     }
@@ -218,7 +219,8 @@ final class MappingCompilerTests: XCTestCase {
             """
         XCTAssertEqual(
             try output(yaml, #"<quelle v="3"/>"#),
-            #"<t:out xmlns:t="urn:t" version="1.0" t:quelle="quelle"><t:code listURI="urn:liste" listVersionID="3"><code>X</code></t:code></t:out>"#)
+            #"<t:out xmlns:t="urn:t" version="1.0" t:quelle="quelle"><t:code listURI="urn:liste" listVersionID="3"><code>X</code></t:code></t:out>"#
+        )
     }
 
     func testParamsArePassedInOrDefaulted() throws {
@@ -238,7 +240,10 @@ final class MappingCompilerTests: XCTestCase {
         XCTAssertEqual(
             try output(yaml, "<in/>", parameters: ["eingangszeit": "2026-11-25T10:00:00Z", "kanal": "http"]),
             "<out><zeit>2026-11-25T10:00:00Z</zeit><kanal>http</kanal></out>")
-        XCTAssertEqual(try output("mapping: list\ntarget: { root: out }\nparams: [p]\nfields:\n  - target: p\n    from: $p\n", "<in/>", parameters: ["p": "x"]), "<out><p>x</p></out>")
+        XCTAssertEqual(
+            try output(
+                "mapping: list\ntarget: { root: out }\nparams: [p]\nfields:\n  - target: p\n    from: $p\n", "<in/>", parameters: ["p": "x"]
+            ), "<out><p>x</p></out>")
     }
 
     func testHostileStringsAreEscapedEverywhere() throws {
@@ -331,7 +336,8 @@ final class MappingCompilerTests: XCTestCase {
                 from: s:x
             """
         XCTAssertEqual(
-            try output(yaml, #"<s:in xmlns:s="urn:s"><s:x>1</s:x></s:in>"#), #"<shared:out xmlns:shared="urn:shared"><plain>1</plain></shared:out>"#)
+            try output(yaml, #"<s:in xmlns:s="urn:s"><s:x>1</s:x></s:in>"#),
+            #"<shared:out xmlns:shared="urn:shared"><plain>1</plain></shared:out>"#)
     }
 
     func testRepeatedLeafPathsCreateSiblings() throws {
@@ -436,8 +442,9 @@ final class MappingCompilerTests: XCTestCase {
         let step = try XCTUnwrap(node["steps"]?.sequence?.first?["map"])
         let rules = try MappingRules.parse(node: step, file: "routes/beteiligung.yaml")
         XCTAssertEqual(rules.name, "inline")
-        XCTAssertEqual(try rules.compile().transform(try XMLDocument(parsing: "<in><y>1</y></in>")).serializedString(),
-                       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<out><x>1</x></out>\n")
+        XCTAssertEqual(
+            try rules.compile().transform(try XMLDocument(parsing: "<in><y>1</y></in>")).serializedString(),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<out><x>1</x></out>\n")
         // Errors in embedded rules point into the route file.
         let broken = try XCTUnwrap(try Yams.compose(yaml: route.replacingOccurrences(of: "from: y", with: "form: y")))
         let brokenStep = try XCTUnwrap(broken["steps"]?.sequence?.first?["map"])

@@ -119,19 +119,28 @@ final class MappingRuleErrorTests: XCTestCase {
 
     func testErrorsCarryTheirPartsForTheRouteLoader() throws {
         do {
-            _ = try MappingRules.parse(yaml: "mapping: x\ntarget: { root: out }\nfields:\n  - target: a\n    value: 1\n    colour: red\n", file: "r.yaml")
+            _ = try MappingRules.parse(
+                yaml: "mapping: x\ntarget: { root: out }\nfields:\n  - target: a\n    value: 1\n    colour: red\n", file: "r.yaml")
             XCTFail("expected errors")
         } catch {
             XCTAssertEqual(
                 error.errors,
-                [MappingRuleError(file: "r.yaml", line: 6, column: 5, message: "unknown key 'colour' in a field; expected one of: target, value, from, map, when, required, for-each, fields")])
-            XCTAssertEqual(error.description, "r.yaml:6:5: unknown key 'colour' in a field; expected one of: target, value, from, map, when, required, for-each, fields")
+                [
+                    MappingRuleError(
+                        file: "r.yaml", line: 6, column: 5,
+                        message:
+                            "unknown key 'colour' in a field; expected one of: target, value, from, map, when, required, for-each, fields")
+                ])
+            XCTAssertEqual(
+                error.description,
+                "r.yaml:6:5: unknown key 'colour' in a field; expected one of: target, value, from, map, when, required, for-each, fields")
         }
     }
 
     func testEmptyAndNonMappingDocuments() {
         XCTAssertEqual(Support.errors("", file: "e.yaml"), ["e.yaml:1:1: the mapping file is empty"])
-        XCTAssertEqual(Support.errors("- a\n- b\n", file: "l.yaml"), ["l.yaml:1:1: the mapping rules must be a mapping of 'key: value' lines"])
+        XCTAssertEqual(
+            Support.errors("- a\n- b\n", file: "l.yaml"), ["l.yaml:1:1: the mapping rules must be a mapping of 'key: value' lines"])
     }
 
     func testTheRealMappingHasNoErrors() throws {

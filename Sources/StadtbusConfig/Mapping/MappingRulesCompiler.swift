@@ -135,7 +135,8 @@ private struct XSLTWriter {
             if param.defaultValue.isEmpty {
                 line("<xsl:param name=\"\(param.name)\"/>")
             } else {
-                line("<xsl:param name=\"\(param.name)\" select=\"\(XMLEscaping.attribute(XMLEscaping.xpathLiteral(param.defaultValue)))\"/>")
+                line(
+                    "<xsl:param name=\"\(param.name)\" select=\"\(XMLEscaping.attribute(XMLEscaping.xpathLiteral(param.defaultValue)))\"/>")
             }
         }
         text += "\n"
@@ -316,7 +317,8 @@ private struct XSLTWriter {
             open("<xsl:otherwise>")
             line(
                 "<xsl:message terminate=\"yes\">mapping \(XMLEscaping.text(quoted(rules.name))): value map "
-                    + "\(XMLEscaping.text(quoted(map.name))) has no entry for '<xsl:value-of select=\"$code\"/>' and no default</xsl:message>")
+                    + "\(XMLEscaping.text(quoted(map.name))) has no entry for '<xsl:value-of select=\"$code\"/>' and no default</xsl:message>"
+            )
             close("</xsl:otherwise>")
         }
         close("</xsl:choose>")

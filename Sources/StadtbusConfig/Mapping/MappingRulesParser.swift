@@ -69,7 +69,10 @@ struct MappingRulesParser {
         }
         for ns in targetNS {
             if let uri = sourceNamespaces[ns.prefix], uri != ns.uri {
-                error(at: root, "prefix '\(ns.prefix)' is bound to '\(uri)' in source.namespaces and to '\(ns.uri)' in target.namespaces; use different prefixes")
+                error(
+                    at: root,
+                    "prefix '\(ns.prefix)' is bound to '\(uri)' in source.namespaces and to '\(ns.uri)' in target.namespaces; use different prefixes"
+                )
             }
         }
 
@@ -83,7 +86,7 @@ struct MappingRulesParser {
 
         var fields: [MappingRules.Field] = []
         if let fieldsNode = keys["fields"] {
-            fields = self.fields(fieldsNode.value, insideForEach: false)
+            fields = self.fields(fieldsNode.value)
             if fields.isEmpty, fieldsNode.value.sequence?.isEmpty ?? false {
                 error(at: fieldsNode.value, "'fields' is empty: a mapping needs at least one field")
             }
@@ -179,15 +182,15 @@ struct MappingRulesParser {
 
     // MARK: Fields
 
-    private mutating func fields(_ node: Node, insideForEach: Bool) -> [MappingRules.Field] {
+    private mutating func fields(_ node: Node) -> [MappingRules.Field] {
         guard let sequence = node.sequence else {
             error(at: node, "'fields' must be a list of fields (each starting with '- target:')")
             return []
         }
-        return sequence.compactMap { field($0, insideForEach: insideForEach) }
+        return sequence.compactMap { field($0) }
     }
 
-    private mutating func field(_ node: Node, insideForEach: Bool) -> MappingRules.Field? {
+    private mutating func field(_ node: Node) -> MappingRules.Field? {
         guard let map = mapping(node, "a field") else { return nil }
         let keys = entries(map, allowed: Self.fieldKeys, in: "a field")
         let position = self.position(node)
@@ -202,7 +205,8 @@ struct MappingRulesParser {
 
         var value = MappingRules.Value.none
         if keys["value"] != nil, keys["from"] != nil {
-            error(at: keys["from"]!.key, "\(label) has both 'value' and 'from'; use 'value' for a constant or 'from' for an XPath, not both")
+            error(
+                at: keys["from"]!.key, "\(label) has both 'value' and 'from'; use 'value' for a constant or 'from' for an XPath, not both")
         } else if let valueNode = keys["value"] {
             if let text = scalar(valueNode.value, "'value'") { value = .constant(text) }
         } else if let fromNode = keys["from"] {
@@ -222,7 +226,9 @@ struct MappingRulesParser {
             if keys["from"] == nil {
                 error(at: mapNode.key, "\(label) has 'map' but no 'from': a value map translates the value read by 'from'")
             } else if !valueMapNames.contains(name) {
-                error(at: mapNode.value, "unknown value map '\(name)'" + suggestion(for: name, among: valueMapNames, declaredIn: "value-maps"))
+                error(
+                    at: mapNode.value, "unknown value map '\(name)'" + suggestion(for: name, among: valueMapNames, declaredIn: "value-maps")
+                )
             }
             mapName = name
         }
@@ -255,9 +261,11 @@ struct MappingRulesParser {
         var nested: [MappingRules.Field] = []
         if let fieldsNode = keys["fields"] {
             if keys["value"] != nil || keys["from"] != nil {
-                error(at: fieldsNode.key, "\(label) has nested 'fields' and also 'value' or 'from'; a field either has a value or groups nested fields")
+                error(
+                    at: fieldsNode.key,
+                    "\(label) has nested 'fields' and also 'value' or 'from'; a field either has a value or groups nested fields")
             }
-            nested = fields(fieldsNode.value, insideForEach: insideForEach || forEach != nil)
+            nested = fields(fieldsNode.value)
             if let last = target?.last, last.isAttribute {
                 error(at: fieldsNode.key, "\(label) targets an attribute, which cannot hold nested fields")
             }
@@ -285,10 +293,14 @@ struct MappingRulesParser {
             } else if !Self.isQName(name) {
                 error(
                     at: node,
-                    "in target '\(text)': '\(part)' is not an element name; a target is element names separated by '/', optionally ending in '@attribute'")
+                    "in target '\(text)': '\(part)' is not an element name; a target is element names separated by '/', optionally ending in '@attribute'"
+                )
                 valid = false
             } else if let prefix = Self.prefix(of: name), targetNamespaces[prefix] == nil {
-                error(at: node, "in target '\(text)': undeclared namespace prefix '\(prefix)'" + suggestion(for: prefix, among: Array(targetNamespaces.keys), declaredIn: "target.namespaces"))
+                error(
+                    at: node,
+                    "in target '\(text)': undeclared namespace prefix '\(prefix)'"
+                        + suggestion(for: prefix, among: Array(targetNamespaces.keys), declaredIn: "target.namespaces"))
                 valid = false
             } else {
                 steps.append(.init(name: name, isAttribute: isAttribute))
@@ -316,11 +328,17 @@ struct MappingRulesParser {
         var valid = true
         let tokens = XPathNames.scan(expression)
         for prefix in tokens.prefixes where sourceNamespaces[prefix] == nil {
-            error(at: node, "XPath '\(expression)' uses undeclared namespace prefix '\(prefix)'" + suggestion(for: prefix, among: Array(sourceNamespaces.keys), declaredIn: "source.namespaces"))
+            error(
+                at: node,
+                "XPath '\(expression)' uses undeclared namespace prefix '\(prefix)'"
+                    + suggestion(for: prefix, among: Array(sourceNamespaces.keys), declaredIn: "source.namespaces"))
             valid = false
         }
         for variable in tokens.variables where !paramNames.contains(variable) {
-            error(at: node, "XPath '\(expression)' uses '$\(variable)', which is not declared in 'params'" + suggestion(for: variable, among: Array(paramNames), declaredIn: "params"))
+            error(
+                at: node,
+                "XPath '\(expression)' uses '$\(variable)', which is not declared in 'params'"
+                    + suggestion(for: variable, among: Array(paramNames), declaredIn: "params"))
             valid = false
         }
         return valid
@@ -333,7 +351,10 @@ struct MappingRulesParser {
             return false
         }
         if let prefix = Self.prefix(of: qname), namespaces[prefix] == nil {
-            error(at: node, "the \(what) '\(qname)' uses undeclared namespace prefix '\(prefix)'" + suggestion(for: prefix, among: Array(namespaces.keys), declaredIn: "\(side).namespaces"))
+            error(
+                at: node,
+                "the \(what) '\(qname)' uses undeclared namespace prefix '\(prefix)'"
+                    + suggestion(for: prefix, among: Array(namespaces.keys), declaredIn: "\(side).namespaces"))
             return false
         }
         return true
@@ -398,7 +419,8 @@ struct MappingRulesParser {
     // MARK: Lexical helpers
 
     static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
+        let a = Array(a)
+        let b = Array(b)
         if a.isEmpty { return b.count }
         if b.isEmpty { return a.count }
         var previous = Array(0...b.count)
@@ -461,7 +483,9 @@ enum XPathNames {
         var index = 0
         func readName(_ start: Int) -> Int {
             var end = start
-            while end < chars.count, MappingRulesParser.isNameChar(chars[end]) || (end == start && MappingRulesParser.isNameStart(chars[end])) {
+            while end < chars.count,
+                MappingRulesParser.isNameChar(chars[end]) || (end == start && MappingRulesParser.isNameStart(chars[end]))
+            {
                 end += 1
             }
             return end
