@@ -143,6 +143,15 @@ final class MappingRuleErrorTests: XCTestCase {
             Support.errors("- a\n- b\n", file: "l.yaml"), ["l.yaml:1:1: the mapping rules must be a mapping of 'key: value' lines"])
     }
 
+    func testTheReferenceExampleInTheREADMEIsValid() throws {
+        let readme = try Support.read(Support.mapping("README.md"))
+        let start = try XCTUnwrap(readme.range(of: "```yaml\n"))
+        let end = try XCTUnwrap(readme.range(of: "```", range: start.upperBound..<readme.endIndex))
+        let example = String(readme[start.upperBound..<end.lowerBound])
+        XCTAssertEqual(Support.errors(example, file: "README.md"), [])
+        XCTAssertNoThrow(try Support.rules(example).compile())
+    }
+
     func testTheRealMappingHasNoErrors() throws {
         XCTAssertEqual(Support.errors(try Support.read(Support.mapping("beteiligung-to-xdomea.yaml"))), [])
     }
