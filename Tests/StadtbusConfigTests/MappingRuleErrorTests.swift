@@ -68,6 +68,9 @@ final class MappingRuleErrorTests: XCTestCase {
                 "mappings/broken-invalid-xpath.yaml:6:11: invalid XPath 'nachricht/kopf[': Invalid expression",
                 "mappings/broken-invalid-xpath.yaml:9:11: invalid XPath 'count((x)': Invalid expression",
                 "mappings/broken-invalid-xpath.yaml:11:15: invalid XPath '//': Invalid expression",
+                "mappings/broken-invalid-xpath.yaml:16:11: XPath 'substring-afer(kennung, ':')' calls unknown function 'substring-afer()'; did you mean 'substring-after()'?",
+                "mappings/broken-invalid-xpath.yaml:18:11: XPath 'uuid4() and (x) or exsl:node-set(y) | text() | child::node()' uses undeclared namespace prefix 'exsl'; declare it in 'source.namespaces'",
+                "mappings/broken-invalid-xpath.yaml:18:11: XPath 'uuid4() and (x) or exsl:node-set(y) | text() | child::node()' calls unknown function 'uuid4()'; mappings can call the XPath 1.0 and XSLT 1.0 functions",
             ])
     }
 

@@ -334,6 +334,14 @@ struct MappingRulesParser {
                     + suggestion(for: prefix, among: Array(sourceNamespaces.keys), declaredIn: "source.namespaces"))
             valid = false
         }
+        for function in tokens.functions where !function.contains(":") && !XPathNames.knownFunctions.contains(function) {
+            error(
+                at: node,
+                "XPath '\(expression)' calls unknown function '\(function)()'"
+                    + (closest(to: function, among: XPathNames.knownFunctions).map { "; did you mean '\($0)()'?" }
+                        ?? "; mappings can call the XPath 1.0 and XSLT 1.0 functions"))
+            valid = false
+        }
         for variable in tokens.variables where !paramNames.contains(variable) {
             error(
                 at: node,
@@ -405,15 +413,21 @@ struct MappingRulesParser {
 
     /// " (did you mean 'x'?)" for the closest candidate within a small edit distance.
     private func suggestion(for name: String, among candidates: [String], declaredIn section: String?) -> String {
-        let ranked = candidates.map { ($0, Self.editDistance(name, $0)) }.sorted { ($0.1, $0.0) < ($1.1, $1.0) }
-        if let best = ranked.first, best.1 <= max(2, name.count / 3) {
-            return "; did you mean '\(best.0)'?"
+        if let best = closest(to: name, among: candidates) {
+            return "; did you mean '\(best)'?"
         }
         if let section {
             return candidates.isEmpty
                 ? "; declare it in '\(section)'" : "; declare it in '\(section)' (declared: \(candidates.sorted().joined(separator: ", ")))"
         }
         return "; expected one of: \(candidates.joined(separator: ", "))"
+    }
+
+    /// The candidate nearest to `name` by edit distance, if it is near enough to be a typo.
+    private func closest(to name: String, among candidates: [String]) -> String? {
+        let ranked = candidates.map { ($0, Self.editDistance(name, $0)) }.sorted { ($0.1, $0.0) < ($1.1, $1.0) }
+        guard let best = ranked.first, best.1 <= max(2, name.count / 3) else { return nil }
+        return best.0
     }
 
     // MARK: Lexical helpers
@@ -473,12 +487,13 @@ struct MappingRulesParser {
     }
 }
 
-/// The namespace prefixes and variable names an XPath 1.0 expression uses (string literals
-/// skipped), for checks libxml2's compiler does not make without a context.
+/// The namespace prefixes, variable names and function names an XPath 1.0 expression uses
+/// (string literals skipped), for checks libxml2's compiler does not make without a context.
 enum XPathNames {
-    static func scan(_ expression: String) -> (prefixes: [String], variables: [String]) {
+    static func scan(_ expression: String) -> (prefixes: [String], variables: [String], functions: [String]) {
         let chars = Array(expression.unicodeScalars)
         var prefixes: [String] = []
+        var functions: [String] = []
         var variables: [String] = []
         var index = 0
         func readName(_ start: Int) -> Int {
@@ -509,19 +524,43 @@ enum XPathNames {
                 if !name.isEmpty, !variables.contains(name) { variables.append(name) }
                 index = max(next, index + 1)
             } else if MappingRulesParser.isNameStart(c) {
-                let end = readName(index)
-                let name = String(String.UnicodeScalarView(chars[index..<end]))
+                var end = readName(index)
+                var name = String(String.UnicodeScalarView(chars[index..<end]))
                 // A prefix is a name followed by ':' and then a name or '*' (not '::', an axis).
                 if end + 1 < chars.count, chars[end] == ":", chars[end + 1] != ":",
                     MappingRulesParser.isNameStart(chars[end + 1]) || chars[end + 1] == "*"
                 {
                     if !prefixes.contains(name) { prefixes.append(name) }
+                    let localEnd = chars[end + 1] == "*" ? end + 2 : readName(end + 1)
+                    name += ":" + String(String.UnicodeScalarView(chars[(end + 1)..<localEnd]))
+                    end = localEnd
+                }
+                // A name followed by '(' is a function call (or a node-type test).
+                var next = end
+                while next < chars.count, chars[next] == " " || chars[next] == "\t" || chars[next] == "\n" { next += 1 }
+                if next < chars.count, chars[next] == "(", !operatorNames.contains(name), !functions.contains(name) {
+                    functions.append(name)
                 }
                 index = end
             } else {
                 index += 1
             }
         }
-        return (prefixes, variables)
+        return (prefixes, variables, functions)
     }
+
+    /// Operator names, which may be followed by '(' without being functions.
+    static let operatorNames: Set<String> = ["and", "or", "div", "mod"]
+
+    /// Node-type tests, XPath 1.0 core functions and the functions XSLT 1.0 adds.
+    static let knownFunctions: [String] = [
+        "node", "text", "comment", "processing-instruction",
+        "last", "position", "count", "id", "local-name", "namespace-uri", "name",
+        "string", "concat", "starts-with", "contains", "substring-before", "substring-after", "substring",
+        "string-length", "normalize-space", "translate",
+        "boolean", "not", "true", "false", "lang",
+        "number", "sum", "floor", "ceiling", "round",
+        "document", "key", "format-number", "current", "unparsed-entity-uri", "generate-id", "system-property",
+        "element-available", "function-available",
+    ]
 }
