@@ -144,6 +144,6 @@ extension MappingRules {
     /// - Throws: ``StadtbusXML/XMLError`` if libxslt refuses the generated stylesheet (a bug
     ///   in the compiler, since the rules were checked when parsed).
     public func compile() throws -> XSLTStylesheet {
-        try XSLTStylesheet(xml: MappingRulesCompiler.xslt(for: self), name: "\(file) (mapping \(name))")
+        try XSLTStylesheet(xml: MappingRulesCompiler.xslt(for: self), name: file)
     }
 }
