@@ -151,12 +151,11 @@ private struct XSLTWriter {
         if !rules.sourceRoots.isEmpty {
             text += "\n"
             open("<xsl:template match=\"/*\" priority=\"0\">")
-            open("<xsl:message terminate=\"yes\">")
             line(
-                "mapping \(XMLEscaping.text(quoted(rules.name))): expected a source message "
+                "<xsl:message terminate=\"yes\">mapping \(XMLEscaping.text(quoted(rules.name))): expected a source message "
                     + XMLEscaping.text(rules.sourceRoots.joined(separator: " or "))
-                    + ", got '<xsl:value-of select=\"local-name()\"/>' in namespace '<xsl:value-of select=\"namespace-uri()\"/>'")
-            close("</xsl:message>")
+                    + ", got '<xsl:value-of select=\"local-name()\"/>' in namespace '<xsl:value-of select=\"namespace-uri()\"/>'"
+                    + "</xsl:message>")
             close("</xsl:template>")
         }
         for map in rules.valueMaps {
