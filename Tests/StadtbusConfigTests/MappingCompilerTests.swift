@@ -92,6 +92,20 @@ final class MappingCompilerTests: XCTestCase {
             try output(yaml, "<in><zeit>aus der Nachricht</zeit></in>", parameters: ["zeit": "vom Bus"]), "<out><zeit>vom Bus</zeit></out>")
         XCTAssertEqual(try output(yaml, "<in><zeit>aus der Nachricht</zeit></in>"), "<out><zeit>aus der Nachricht</zeit></out>")
         XCTAssertEqual(try output(yaml, "<in/>"), "<out><zeit>fallback</zeit></out>")
+
+        let required = """
+            mapping: alternatives
+            target: { root: out }
+            params: [zeit]
+            fields:
+              - target: zeit
+                from: [$zeit, zeit]
+                required: true
+            """
+        XCTAssertEqual(try output(required, "<in><zeit>z</zeit></in>"), "<out><zeit>z</zeit></out>")
+        let message = try transformError(required, "<in/>")
+        XCTAssertTrue(
+            message.contains("mapping 'alternatives': required value for 'zeit' is missing (from: $zeit, zeit, rules line 5)"), message)
     }
 
     func testValueMapsTranslateCodesWithDefault() throws {
@@ -151,6 +165,9 @@ final class MappingCompilerTests: XCTestCase {
               - target: "@prio"
                 from: prio
                 when: prio != 'normal'
+              - target: "@flag"
+                value: "1"
+                when: prio = 'hoch'
               - target: block
                 when: count(item) > 1
                 fields:
@@ -159,7 +176,7 @@ final class MappingCompilerTests: XCTestCase {
             """
         XCTAssertEqual(
             try output(yaml, "<in><prio>hoch</prio><item/><item/></in>"),
-            #"<out prio="hoch"><eilig>ja</eilig><block><anzahl>2</anzahl></block></out>"#)
+            #"<out prio="hoch" flag="1"><eilig>ja</eilig><block><anzahl>2</anzahl></block></out>"#)
         XCTAssertEqual(try output(yaml, "<in><prio>normal</prio><item/></in>"), "<out/>")
     }
 

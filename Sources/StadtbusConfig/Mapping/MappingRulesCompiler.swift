@@ -211,7 +211,7 @@ private struct XSLTWriter {
         }
         open("<\(element.name)\(literal)>")
         for attribute in dynamic {
-            writeValue(attribute.field, target: attribute.name) { writer, emit in
+            writeValue(attribute.field) { writer, emit in
                 writer.open("<xsl:attribute name=\"\(attribute.name)\">")
                 emit(&writer)
                 writer.close("</xsl:attribute>")
@@ -230,11 +230,8 @@ private struct XSLTWriter {
             }
             return
         }
-        writeValue(field, target: element.name) { writer, emit in
-            writer.writeElement(element) { writer in
-                // The leaf's text is written by `emit`; writeElement would repeat it otherwise.
-                emit(&writer)
-            }
+        writeValue(field) { writer, emit in
+            writer.writeElement(element) { writer in emit(&writer) }
         }
     }
 
@@ -246,8 +243,7 @@ private struct XSLTWriter {
     /// Writes the guard around a value: `when`, the non-empty test for `from` alternatives,
     /// and the `required` failure; `wrap` creates the node and calls `emit` for the text.
     private mutating func writeValue(
-        _ field: MappingRules.Field, target: String,
-        wrap: (inout XSLTWriter, (inout XSLTWriter) -> Void) -> Void
+        _ field: MappingRules.Field, wrap: (inout XSLTWriter, (inout XSLTWriter) -> Void) -> Void
     ) {
         // Elements carry `when` on their TargetElement; attributes are guarded here.
         let guardedAttribute = field.when != nil && field.target.last?.isAttribute == true
@@ -274,7 +270,7 @@ private struct XSLTWriter {
                 }
                 if field.required {
                     open("<xsl:otherwise>")
-                    let from = expressions.joined(separator: " | ")
+                    let from = expressions.joined(separator: ", ")
                     line(
                         "<xsl:message terminate=\"yes\">mapping \(XMLEscaping.text(quoted(rules.name))): required value for "
                             + "\(XMLEscaping.text(quoted(MappingRules.pathText(field.target)))) is missing "
