@@ -270,21 +270,20 @@
     <xsl:param name="code"/>
     <xsl:choose>
       <xsl:when test="$code = '6_Bebauungsplan'">Bebauungsplan</xsl:when>
-      <xsl:when test="$code = '6_1_VorhabenbezogenerBPlan'">vorhabenbezogener Bebauungsplan</xsl:when>
       <xsl:when test="$code = '6_3_EinfacherBPlan'">einfacher Bebauungsplan</xsl:when>
-      <xsl:when test="$code = '5_Flaechennutzungsplan'">Flächennutzungsplan</xsl:when>
       <xsl:otherwise>Bauleitplan</xsl:otherwise>
     </xsl:choose>
   </xsl:template>
 
+  <!-- verfahrensschrittkommunal: the meanings documented in xbeteiligung-baukasten.xsd -->
   <xsl:template name="verfahrensschritt">
     <xsl:param name="code"/>
     <xsl:choose>
-      <xsl:when test="$code = '1000'">Verfahrensschritt 1000: frühzeitige Beteiligung der Öffentlichkeit</xsl:when>
-      <xsl:when test="$code = '2000'">Verfahrensschritt 2000: frühzeitige Beteiligung der Behörden</xsl:when>
-      <xsl:when test="$code = '3000'">Verfahrensschritt 3000: Veröffentlichung im Internet</xsl:when>
-      <xsl:when test="$code = '4000'">Verfahrensschritt 4000: Beteiligung der Behörden und Träger öffentlicher Belange</xsl:when>
-      <xsl:otherwise>Verfahrensschritt unbekannt</xsl:otherwise>
+      <xsl:when test="$code = '2000'">Verfahrensschritt 2000: frühzeitige Behördenbeteiligung</xsl:when>
+      <xsl:when test="$code = '4000'">Verfahrensschritt 4000: frühzeitige Öffentlichkeitsbeteiligung</xsl:when>
+      <xsl:when test="$code = '5000'">Verfahrensschritt 5000: Beteiligung der Träger öffentlicher Belange</xsl:when>
+      <xsl:when test="$code = '6000'">Verfahrensschritt 6000: digitale Veröffentlichung</xsl:when>
+      <xsl:otherwise>Verfahrensschritt laut Fachverfahren</xsl:otherwise>
     </xsl:choose>
   </xsl:template>
 </xsl:stylesheet>

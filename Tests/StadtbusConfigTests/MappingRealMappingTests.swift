@@ -50,7 +50,7 @@ final class MappingRealMappingTests: XCTestCase {
         XCTAssertEqual(try value("/*/x:Kopf/x:Absender/x:Institution/x:Name"), "behoerde1")
         XCTAssertEqual(try value("/*/x:Kopf/x:Empfaenger/x:Behoerdenkennung/x:Behoerdenschluessel/code"), "0002")
         XCTAssertEqual(try value("/*/x:Kopf/x:Empfaenger/x:Institution/x:Name"), "behoerde2")
-        XCTAssertEqual(try value("/*/x:Kopf/x:Hinweis"), "Verfahrensschritt 4000: Beteiligung der Behörden und Träger öffentlicher Belange")
+        XCTAssertEqual(try value("/*/x:Kopf/x:Hinweis"), "Verfahrensschritt 4000: frühzeitige Öffentlichkeitsbeteiligung")
         XCTAssertEqual(try value("/*/x:Kopf/x:Erstellerkennung"), "xyz:0001")
         let vorgang = "/*/x:SchriftgutobjektZumErstellen/x:Schriftgutobjekt/x:Vorgang"
         XCTAssertEqual(try value("/*/x:SchriftgutobjektZumErstellen/x:FachverfahrenObjektID"), "ID_3d4d41e8-0088-451e-bf88-2aaeb3eb45c9")
