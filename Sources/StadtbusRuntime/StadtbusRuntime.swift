@@ -31,6 +31,7 @@ public struct RuntimeOptions: Sendable {
 public final class StadtbusRuntime: Service, @unchecked Sendable {
     private let options: RuntimeOptions
     private let loader: ConfigurationLoader
+    private let initial: LoadedConfiguration
     private let metrics: StadtbusMetrics
     private let readiness: Readiness
     private let logLevel: LogLevelBox
@@ -40,11 +41,13 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
     private var consumers: [String: SourceConsumer] = [:]
     private var consumerTasks: [Task<Void, Never>] = []
 
+    /// - Parameter initial: the configuration loaded (and checked) from `options.configPath`.
     public init(
-        options: RuntimeOptions, loader: ConfigurationLoader, metrics: StadtbusMetrics, readiness: Readiness,
-        logLevel: LogLevelBox, logger: Logger = Logger(label: "stadtbus")
+        options: RuntimeOptions, initial: LoadedConfiguration, loader: ConfigurationLoader, metrics: StadtbusMetrics,
+        readiness: Readiness, logLevel: LogLevelBox, logger: Logger = Logger(label: "stadtbus")
     ) {
         self.options = options
+        self.initial = initial
         self.loader = loader
         self.metrics = metrics
         self.readiness = readiness
@@ -53,9 +56,8 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
     }
 
     public func run() async throws {
-        readiness.expect("routes", reason: "loading \(options.configPath)")
         readiness.expect("broker", reason: "not connected yet")
-        let loaded = try loader.load(path: options.configPath)
+        let loaded = initial
         apply(logLevel: loaded.settings.logLevel)
         readiness.satisfy("routes")
         logger.info("configuration loaded", metadata: ["routes": "\(loaded.table.routes.count)", "version": "\(loaded.table.version)"])

@@ -26,7 +26,7 @@ public struct ConfigurationLoader: Sendable {
     /// Custom steps supplied by adapter modules.
     public var steps: StepRegistry
     /// The mapping-rules compiler; `nil` until the mapping module is wired in.
-    public var mappingRules: (any MappingRulesCompiler)?
+    public var mappingRules: (any MappingRulesCompiling)?
     /// Creates signers for `keys:`; `nil` until the signature module is wired in (then `sign`
     /// steps fail every message with `signer-unavailable`).
     public var signerFactory: SignerFactory?
@@ -37,7 +37,7 @@ public struct ConfigurationLoader: Sendable {
 
     public init(
         environment: [String: String] = ProcessInfo.processInfo.environment, adapterTypes: AdapterTypeRegistry = AdapterTypeRegistry(),
-        steps: StepRegistry = StepRegistry(), mappingRules: (any MappingRulesCompiler)? = nil, signerFactory: SignerFactory? = nil,
+        steps: StepRegistry = StepRegistry(), mappingRules: (any MappingRulesCompiling)? = YAMLMappingRules(), signerFactory: SignerFactory? = nil,
         verifier: (any SignatureVerifier)? = nil, schemaCache: XMLSchemaCache = XMLSchemaCache(),
         stylesheetCache: XSLTStylesheetCache = XSLTStylesheetCache()
     ) {

@@ -5,7 +5,7 @@ import Yams
 /// Compiles YAML mapping rules to XSLT. The mapping module provides the real implementation
 /// (`MappingRules.parse(node:file:)` + `compile()`); until it is wired in, a `map: {rules: …}`
 /// step is a configuration error.
-public protocol MappingRulesCompiler: Sendable {
+public protocol MappingRulesCompiling: Sendable {
     /// Compiles the rules in `node` (from `file`). Errors should carry file:line:column.
     func compile(node: Yams.Node, file: String) throws -> XSLTStylesheet
 }

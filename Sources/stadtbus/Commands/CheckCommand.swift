@@ -16,7 +16,7 @@ struct CheckCommand: ParsableCommand {
     func run() throws {
         let loaded: LoadedConfiguration
         do {
-            loaded = try ConfigurationLoader().load(path: config)
+            loaded = try StandardLoader.make().load(path: config)
         } catch let error as ConfigurationError {
             for diagnostic in error.diagnostics { FileHandle.standardError.write(Data((diagnostic.description + "\n").utf8)) }
             let count = error.diagnostics.count

@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import StadtbusConfig
+import StadtbusOperations
+import StadtbusRuntime
+import UnixSignals
+
+/// `stadtbus run --config FILE`: the service.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run Stadtbus: consume, route and deliver messages; serve /health, /ready and /metrics.")
+
+    @Option(name: .long, help: "The configuration file (YAML).")
+    var config: String
+
+    @Option(name: .long, help: "Log format: human or json.")
+    var logFormat: LogFormatArgument = .human
+
+    @Option(name: .long, help: "Seconds a shutdown waits for in-flight messages.")
+    var drainTimeout: Int = 30
+
+    @Flag(name: .long, help: "Do not reload when a configuration file changes (SIGHUP still reloads).")
+    var noWatch = false
+
+    func run() async throws {
+        let level = LogLevelBox(.info)
+        logFormat.format.bootstrap(level: level)
+        let logger = Logger(label: "stadtbus")
+
+        let loader = StandardLoader.make()
+        let loaded: LoadedConfiguration
+        do {
+            loaded = try loader.load(path: config)
+        } catch let error as ConfigurationError {
+            for diagnostic in error.diagnostics { logger.critical("\(diagnostic)") }
+            throw ExitCode(2)
+        }
+
+        let metrics = StadtbusMetrics()
+        metrics.bootstrap()
+        let readiness = Readiness()
+        readiness.satisfy("routes")
+        metrics.setReady(false)
+        readiness.observe { metrics.setReady($0) }
+
+        let http = OperationsServer.application(
+            endpoint: OperationsEndpoint(host: loaded.settings.http.bind, port: loaded.settings.http.port),
+            readiness: readiness, metrics: metrics, logger: logger)
+        let runtime = StadtbusRuntime(
+            options: RuntimeOptions(configPath: config, drainTimeout: .seconds(drainTimeout), watchConfiguration: !noWatch),
+            initial: loaded, loader: loader, metrics: metrics, readiness: readiness, logLevel: level, logger: logger)
+        var group = ServiceGroupConfiguration(
+            services: [
+                .init(service: runtime, successTerminationBehavior: .gracefullyShutdownGroup),
+                .init(service: http),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger)
+        group.maximumGracefulShutdownDuration = .seconds(drainTimeout + 5)
+
+        // A second SIGTERM/SIGINT ends the process at once: unfinished messages are not
+        // acked and the broker delivers them again after the restart.
+        let forced = Task {
+            var count = 0
+            for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+                count += 1
+                if count >= 2 {
+                    logger.warning("second termination signal: exiting without waiting for in-flight messages")
+                    Foundation.exit(1)
+                }
+            }
+        }
+        defer { forced.cancel() }
+        try await ServiceGroup(configuration: group).run()
+    }
+}
+
+/// `--log-format` values.
+enum LogFormatArgument: String, ExpressibleByArgument, CaseIterable {
+    case human, json
+
+    var format: LogFormat { self == .json ? .json : .human }
+}

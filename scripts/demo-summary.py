@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Prints where the demo's messages went: per-route counters from /metrics, queue depths,
+and the reasons in the dead-letter queue's headers."""
+import argparse
+import pathlib
+import re
+import subprocess
+import urllib.request
+
+import pika
+
+QUEUES = [
+    ("itzehoe.eakte.vorgaenge", "eAkte (xdomea, signed)"),
+    ("itzehoe.clearing", "clearing office"),
+    ("itzehoe.audit.copies", "audit copies (wire tap)"),
+    ("itzehoe.dlq", "dead letters"),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--password-file", required=True)
+    parser.add_argument("--bin", required=True)
+    parser.add_argument("--metrics", default="http://127.0.0.1:8080/metrics")
+    args = parser.parse_args()
+    password = pathlib.Path(args.password_file).read_text().strip()
+
+    metrics = urllib.request.urlopen(args.metrics, timeout=5).read().decode()
+    counts: dict[str, dict[str, int]] = {}
+    for match in re.finditer(r'^stadtbus_messages_(\w+)_total\{route="([^"]+)"\} (\d+)', metrics, re.M):
+        outcome, route, value = match.group(1), match.group(2), int(match.group(3))
+        counts.setdefault(route, {})[outcome] = value
+    columns = ["received", "delivered", "duplicate", "filtered", "retried", "dead_lettered"]
+    print("\nPer route (from /metrics):")
+    print(f"  {'route':28} " + " ".join(f"{c:>13}" for c in columns))
+    for route in sorted(counts):
+        print(f"  {route:28} " + " ".join(f"{counts[route].get(c, 0):>13}" for c in columns))
+
+    connection = pika.BlockingConnection(
+        pika.ConnectionParameters(host="127.0.0.1", credentials=pika.PlainCredentials("stadtbus", password))
+    )
+    channel = connection.channel()
+    print("\nQueues:")
+    for queue, label in QUEUES:
+        depth = channel.queue_declare(queue=queue, passive=True).method.message_count
+        print(f"  {queue:28} {depth:>5}  {label}")
+    print("\nDead letters and why (headers x-stadtbus-error-*):")
+    seen = 0
+    while True:
+        method, properties, _ = channel.basic_get("itzehoe.dlq", auto_ack=False)
+        if method is None:
+            break
+        headers = properties.headers or {}
+        print(f"  step {headers.get('x-stadtbus-error-step', '?')}: {str(headers.get('x-stadtbus-error-reason', '?'))[:150]}")
+        seen += 1
+    if seen:
+        channel.basic_nack(delivery_tag=0, multiple=True, requeue=True)
+    connection.close()
+
+    last = pathlib.Path("run/demo-last-application")
+    if last.exists():
+        uuid = last.read_text().strip()
+        print(f"\nThe audit trail of application {uuid} (stadtbus trace):")
+        subprocess.run([args.bin, "trace", "--store", "run/audit.sqlite", uuid], check=False)
+    print("\nWhere to look next: http://127.0.0.1:8080/metrics, /ready, run/stadtbus.log,")
+    print("  stadtbus trace UUID --store run/audit.sqlite, stadtbus dry-run --config config/itzehoe.yaml ...")
+
+
+if __name__ == "__main__":
+    main()
