@@ -155,7 +155,12 @@ let package = Package(
             dependencies: ["StadtbusOperations", .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "StadtbusConfigTests", dependencies: ["StadtbusConfig", "StadtbusCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "StadtbusConfigTests",
+            dependencies: ["StadtbusConfig", "StadtbusCore", "StadtbusXML", "Yams"],
+            exclude: ["Fixtures"],
+            swiftSettings: swiftSettings
+        ),
     ],
     swiftLanguageModes: [.v5]
 )
