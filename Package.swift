@@ -151,6 +151,11 @@ let package = Package(
         .testTarget(name: "StadtbusStoreTests", dependencies: ["StadtbusStore", "StadtbusCore"], swiftSettings: swiftSettings),
         .testTarget(name: "StadtbusCoreTests", dependencies: ["StadtbusCore", "StadtbusXML"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "StadtbusEndToEndTests",
+            dependencies: ["StadtbusAMQP", "stadtbus"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "StadtbusOperationsTests",
             dependencies: ["StadtbusOperations", .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: swiftSettings

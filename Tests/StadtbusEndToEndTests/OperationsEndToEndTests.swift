@@ -1,0 +1,108 @@
+import Foundation
+import StadtbusAMQP
+import XCTest
+
+/// Stadtbus as operators run it: the real executable, a real broker, real XÖV messages.
+final class OperationsEndToEndTests: XCTestCase {
+    override func setUp() async throws {
+        try ChaosBroker.start()
+        try? ChaosBroker.startApp()
+    }
+
+    /// /metrics counters move as the flow predicts: N valid applications delivered, 2 invalid
+    /// ones dead-lettered with the failing step and reason in their headers.
+    func testMetricsFollowARealFlow() async throws {
+        let stadtbus = try StadtbusProcess()
+        let client = try await TestClient.connect()
+        defer { Task { await client.connection.close() } }
+        try await client.declare(stadtbus.inQueue, stadtbus.outQueue, stadtbus.deadLetterQueue)
+        try await stadtbus.start()
+        _ = try await stadtbus.waitReady()
+
+        let valid = (0..<40).map { _ in UUID().uuidString.lowercased() }
+        let invalid = (0..<2).map { _ in UUID().uuidString.lowercased() }
+        for uuid in valid { try await client.publish(Applications.make(uuid: uuid), to: stadtbus.inQueue) }
+        for uuid in invalid { try await client.publish(Applications.invalid(uuid: uuid), to: stadtbus.inQueue) }
+
+        let delivered = try await client.drain(stadtbus.outQueue, expected: valid.count)
+        XCTAssertEqual(Set(delivered.map(\.uuid)), Set(valid))
+        let dead = try await client.drain(stadtbus.deadLetterQueue, expected: invalid.count)
+        XCTAssertEqual(Set(dead.map(\.uuid)), Set(invalid))
+        for letter in dead {
+            XCTAssertEqual(letter.headers["x-stadtbus-error-step"]?.stringValue, "validate")
+            XCTAssertTrue(letter.headers["x-stadtbus-error-reason"]?.stringValue?.contains("planname") ?? false, "\(letter.headers)")
+            XCTAssertEqual(letter.headers["x-stadtbus-route"]?.stringValue, "antrag")
+        }
+
+        let value1 = try await stadtbus.metric(#"stadtbus_messages_received_total{route="antrag"}"#)
+        XCTAssertEqual(value1, 42)
+        let value2 = try await stadtbus.metric(#"stadtbus_messages_delivered_total{route="antrag"}"#)
+        XCTAssertEqual(value2, 40)
+        let value3 = try await stadtbus.metric(#"stadtbus_messages_dead_lettered_total{route="antrag"}"#)
+        XCTAssertEqual(value3, 2)
+        let validations = try await stadtbus.metric(#"stadtbus_step_duration_seconds_count{route="antrag",step="validate"}"#)
+        XCTAssertEqual(validations, 42)
+        let value4 = try await stadtbus.metric("stadtbus_in_flight_messages")
+        XCTAssertEqual(value4, 0)
+        let value5 = try await stadtbus.metric("stadtbus_ready")
+        XCTAssertEqual(value5, 1)
+        let metrics = try await stadtbus.get("/metrics").body
+        for uuid in valid + invalid { XCTAssertFalse(metrics.contains(uuid), "a message UUID leaked into /metrics") }
+        let value6 = await stadtbus.terminate()
+        XCTAssertEqual(value6, 0, stadtbus.log)
+    }
+
+    /// /ready turns 503 with the broker's reason while the broker is down, 200 again after.
+    func testReadinessFollowsTheBroker() async throws {
+        let stadtbus = try StadtbusProcess()
+        try await stadtbus.start()
+        _ = try await stadtbus.waitReady(200)
+        try ChaosBroker.stopApp()
+        do {
+            let body = try await stadtbus.waitReady(503, seconds: 60)
+            XCTAssertTrue(body.contains(#""ready":false"#), body)
+            XCTAssertTrue(body.contains("broker"), body)
+        } catch {
+            try? ChaosBroker.startApp()
+            throw error
+        }
+        try ChaosBroker.startApp()
+        _ = try await stadtbus.waitReady(200, seconds: 60)
+        let value7 = try await stadtbus.metric(#"stadtbus_broker_reconnects_total{broker="main"}"#)
+        XCTAssertGreaterThanOrEqual(value7, 1)
+        let value8 = await stadtbus.terminate()
+        XCTAssertEqual(value8, 0, stadtbus.log)
+    }
+
+    /// SIGTERM in the middle of a flow: Stadtbus drains and exits 0; after a restart every
+    /// message has arrived exactly once (the idempotency store removes redeliveries).
+    func testSigtermDuringAFlowLosesNothing() async throws {
+        let stadtbus = try StadtbusProcess()
+        let client = try await TestClient.connect()
+        defer { Task { await client.connection.close() } }
+        try await client.declare(stadtbus.inQueue, stadtbus.outQueue, stadtbus.deadLetterQueue)
+        let uuids = (0..<1500).map { _ in UUID().uuidString.lowercased() }
+        for uuid in uuids { try await client.publish(Applications.make(uuid: uuid), to: stadtbus.inQueue) }
+
+        try await stadtbus.start()
+        // Let it get going, then stop it mid-stream.
+        for _ in 0..<500 {
+            if try await stadtbus.metric(#"stadtbus_messages_delivered_total{route="antrag"}"#) >= 100 { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let deliveredBeforeStop = try await stadtbus.metric(#"stadtbus_messages_delivered_total{route="antrag"}"#)
+        let value9 = await stadtbus.terminate()
+        XCTAssertEqual(value9, 0, stadtbus.log)
+        XCTAssertLessThan(deliveredBeforeStop, Double(uuids.count), "the stop must land mid-stream for this test to mean anything")
+
+        try await stadtbus.start()
+        let delivered = try await client.drain(stadtbus.outQueue, expected: uuids.count, idle: .seconds(15))
+        let value10 = await stadtbus.terminate()
+        XCTAssertEqual(value10, 0, stadtbus.log)
+        let counts = Dictionary(delivered.map { ($0.uuid, 1) }, uniquingKeysWith: +)
+        XCTAssertEqual(Set(counts.keys), Set(uuids), "count in = count out")
+        XCTAssertEqual(counts.values.filter { $0 > 1 }.count, 0, "no duplicates downstream")
+        let dead = try await client.drain(stadtbus.deadLetterQueue, expected: 1, idle: .seconds(1))
+        XCTAssertEqual(dead.count, 0)
+    }
+}
