@@ -10,7 +10,7 @@ extension LoadSession {
     /// A condition: a mapping whose keys must all hold (see ``Condition``).
     func condition(_ node: YNode, namespaces: [String: String]) -> Condition? {
         guard let fields = reader.fields(node, "a condition", allowed: Self.conditionKeys) else { return nil }
-        if fields.entries.isEmpty {
+        if case .mapping(let mapping) = node.node, mapping.isEmpty {
             diagnostics.error(node.position, "a condition needs at least one of: " + Self.conditionKeys.joined(separator: ", "))
             return nil
         }
@@ -55,7 +55,7 @@ extension LoadSession {
             }
             if let part { parts.append(part) } else { ok = false }
         }
-        guard ok else { return nil }
+        guard ok, !parts.isEmpty else { return nil }
         return parts.count == 1 ? parts[0] : .all(parts)
     }
 
@@ -235,7 +235,7 @@ extension LoadSession {
             if named["keys"]?.contains(where: { $0.name == name }) == true { return nil }
             diagnostics.error(
                 keyNode.position,
-                "unknown key '\(name)'" + (DidYouMean.suggestion(for: name, in: Array(settings.keys.keys)).map { " — did you mean '\($0)'?" }
+                "unknown signing key '\(name)'" + (DidYouMean.suggestion(for: name, in: Array(settings.keys.keys)).map { " — did you mean '\($0)'?" }
                     ?? " — declare it under 'keys:'"))
             return nil
         }

@@ -206,11 +206,11 @@ struct NodeReader {
             var isDirectory: ObjCBool = false
             let exists = FileManager.default.fileExists(atPath: absolute, isDirectory: &isDirectory)
             if !exists {
-                diagnostics.error(node.position, "\(what) '\(raw)' does not exist (looked for \(absolute))")
+                diagnostics.error(node.position, "\(what): '\(raw)' does not exist (looked for \(absolute))")
                 return nil
             }
             if directory != isDirectory.boolValue {
-                diagnostics.error(node.position, "\(what) '\(raw)' must be a \(directory ? "directory" : "file")")
+                diagnostics.error(node.position, "\(what): '\(raw)' must be a \(directory ? "directory" : "file")")
                 return nil
             }
         }
