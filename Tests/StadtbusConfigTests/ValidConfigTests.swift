@@ -90,7 +90,7 @@ final class ValidConfigTests: XCTestCase {
 
     func testRoutesAreCompiledWithPolicies() throws {
         let table = try load().table
-        XCTAssertEqual(table.routes.map(\.name), ["antrag", "kopie", "verteilung", "beteiligung"])
+        XCTAssertEqual(table.routes.map(\.name), ["antrag", "kopie", "verteilung", "beteiligung", "wasser"])
         let antrag = try XCTUnwrap(table.route(named: "antrag"))
         XCTAssertEqual(antrag.steps.map(\.name), ["validate", "verify", "set-header", "map", "stempel", "sign"])
         XCTAssertEqual(antrag.errorPolicy, ErrorPolicy(retry: RetryPolicy(maxAttempts: 3, minDelay: .milliseconds(500), maxDelay: .seconds(10), retryOn: ["timeout", "http-503"]), deadLetter: "dlq"))
