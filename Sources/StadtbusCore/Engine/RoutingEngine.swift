@@ -195,7 +195,7 @@ public final class RoutingEngine: @unchecked Sendable {
             run.event(.filtered, reason: reason)
             return .filtered
         case .failed(let failure):
-            run.event(.failed, route: failure.route, detail: failure.step, reason: failure.reason)
+            // The failing step or delivery is journalled where it happened; here the decision.
             let policy = route.errorPolicy
             if policy.retry.isRetryable(kind: failure.kind, code: failure.code) {
                 if message.attempt < policy.retry.maxAttempts {
@@ -313,11 +313,11 @@ public final class RoutingEngine: @unchecked Sendable {
                 body: exchange.message.body, headers: exchange.message.headers, properties: exchange.message.properties,
                 messageID: exchange.header.messageID, route: route.name, isWireTap: true)
             if let failure = await deliver(copy, to: tap, route: route.name, run, key: "wire-tap:\(tap)") {
-                // Best effort: visible in the journal and the log, but the main delivery stands.
+                // Best effort: visible in the journal (`failed`, "wire-tap NAME") and the log, but
+                // the main delivery stands.
                 logger.warning(
                     "wire tap failed",
                     metadata: ["route": "\(route.name)", "endpoint": "\(tap)", "messageID": "\(run.messageID)", "reason": "\(failure.reason)"])
-                run.event(.failed, route: route.name, detail: "wire-tap \(tap)", reason: failure.reason)
             }
         }
 
