@@ -88,6 +88,28 @@ final class ReloadTests: XCTestCase {
         XCTAssertNotNil(engine.table.endpoints["extra"])
     }
 
+    func testAnEditedStylesheetTakesEffectOnReload() async throws {
+        func stylesheet(_ value: String) -> String {
+            """
+            <xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
+              <xsl:template match="/"><ergebnis>\(value)</ergebnis></xsl:template>
+            </xsl:stylesheet>
+            """
+        }
+        try write("map.xsl", stylesheet("eins"))
+        try write("main.yaml", "include: [endpoints.yaml]\nroutes:\n  - { name: r, from: in, steps: [ { map: { xslt: map.xsl } } ], to: out }\n")
+        let (engine, watcher, sink) = try setUpEngine()
+        _ = await engine.process(Message(body: ConfigFixtures.g2g(), source: "in"))
+        try write("map.xsl", stylesheet("zwei"))
+        XCTAssertTrue(watcher.hasChanged())
+        guard case .reloaded = watcher.reload() else { return XCTFail("expected a reload") }
+        _ = await engine.process(Message(body: ConfigFixtures.g2g(), source: "in"))
+        let results = sink.deliveries.map { String(decoding: $0.1.body, as: UTF8.self) }
+        XCTAssertEqual(results.count, 2)
+        XCTAssertTrue(results[0].contains("<ergebnis>eins</ergebnis>"), results[0])
+        XCTAssertTrue(results[1].contains("<ergebnis>zwei</ergebnis>"), results[1])
+    }
+
     func testThePollerReloadsWhileMessagesAreProcessedExactlyOnce() async throws {
         let (engine, watcher, sink) = try setUpEngine()
         watcher.start(interval: .milliseconds(20))

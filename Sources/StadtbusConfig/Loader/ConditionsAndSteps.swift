@@ -160,6 +160,7 @@ extension LoadSession {
         case (let xslt?, nil):
             guard let raw = reader.string(xslt, "xslt"), let path = reader.path(xslt, "stylesheet") else { return nil }
             do {
+                dependencies.append(path)
                 return MapStep(source: raw, stylesheet: try loader.stylesheetCache.stylesheet(at: path), parameters: parameters)
             } catch {
                 diagnostics.error(xslt.position, "\(error)")
@@ -183,6 +184,7 @@ extension LoadSession {
             guard let raw = reader.string(rules, "rules"), let path = reader.path(rules, "mapping rules file") else { return nil }
             let display = raw.hasPrefix("/") ? raw : NodeReader.display(raw, relativeTo: rules.file)
             source = raw
+            dependencies.append(path)
             do {
                 guard let text = String(data: FileManager.default.contents(atPath: path) ?? Data(), encoding: .utf8),
                     let node = try Yams.compose(yaml: text)

@@ -27,6 +27,7 @@ extension LoadSession {
             guard let path = reader.path(value, "schema '\(name)'") else { continue }
             do {
                 _ = try loader.schemaCache.schema(at: path)
+                dependencies.append(path)
                 settings.schemas[name] = path
             } catch {
                 diagnostics.error(value.position, "schema '\(name)': \(error)")
