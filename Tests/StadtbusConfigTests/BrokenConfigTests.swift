@@ -37,10 +37,14 @@ final class BrokenConfigTests: XCTestCase {
             ["broken/unknown-step.yaml:10:9: unknown step 'valdate' — did you mean 'validate'?"])
         XCTAssertEqual(
             ConfigFixtures.diagnostics("broken/inline-password.yaml"),
-            ["broken/inline-password.yaml:7:3: inline secrets are not allowed in the configuration — use 'password-env: VARIABLE' or 'password-file: PATH'"])
+            [
+                "broken/inline-password.yaml:7:3: inline secrets are not allowed in the configuration — use 'password-env: VARIABLE' or 'password-file: PATH'"
+            ])
         XCTAssertEqual(
             ConfigFixtures.diagnostics("broken/route-cycle.yaml"),
-            ["broken/route-cycle.yaml:8:11: route cycle: pruefung → weiterleitung → pruefung (a route must not reach itself through 'route:' destinations)"])
+            [
+                "broken/route-cycle.yaml:8:11: route cycle: pruefung → weiterleitung → pruefung (a route must not reach itself through 'route:' destinations)"
+            ])
     }
 
     func testAllErrorsAreCollectedNotJustTheFirst() {
@@ -52,6 +56,8 @@ final class BrokenConfigTests: XCTestCase {
         // The variable now resolves, so the remaining problem is the missing file name.
         XCTAssertEqual(
             ConfigFixtures.diagnostics("broken/undefined-variable.yaml", loader: loader),
-            ["broken/undefined-variable.yaml:5:17: schema 'xbeteiligung': '${XOEV_SCHEMAS}/xbeteiligung.xsd' does not exist (looked for FIXTURES/support/xbeteiligung.xsd)"])
+            [
+                "broken/undefined-variable.yaml:5:17: schema 'xbeteiligung': '${XOEV_SCHEMAS}/xbeteiligung.xsd' does not exist (looked for FIXTURES/support/xbeteiligung.xsd)"
+            ])
     }
 }

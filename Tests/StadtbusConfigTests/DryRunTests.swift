@@ -27,7 +27,8 @@ final class DryRunTests: XCTestCase {
         XCTAssertTrue(lines[0].hasSuffix("(6716 bytes) — nothing is delivered"), lines[0])
         XCTAssertEqual(
             lines[1],
-            "message: 60f6667b-fa45-4bd7-b717-f4d6c65e5edb — type 0401 (kommunal.Initiieren.0401), profile xoev-g2g, author xyz:0001, reader xyz:0002")
+            "message: 60f6667b-fa45-4bd7-b717-f4d6c65e5edb — type 0401 (kommunal.Initiieren.0401), profile xoev-g2g, author xyz:0001, reader xyz:0002"
+        )
         XCTAssertEqual(lines[2], "when: xpath /xbet:kommunal.Initiieren.0401 → matched")
         XCTAssertTrue(lines[3].hasPrefix("step 1 [beteiligung] validate xbeteiligung: ok ("), lines[3])
         XCTAssertTrue(lines[4].hasPrefix("step 2 [beteiligung] map ../support/wrap.xsl: ok ("), lines[4])
@@ -48,7 +49,9 @@ final class DryRunTests: XCTestCase {
         let message = try sharedMessage("xwasser-1.0.0/examples/monitoring_plan_maximal.xml")
         let (text, disposition) = await DryRun.run(
             config: ConfigFixtures.path("valid/stadtbus.yaml"), route: "wasser", messagePath: message, loader: loader)
-        guard case .deadLetter(let reason, "validate", "wasser", "dlq") = disposition else { return XCTFail("got \(String(describing: disposition))\n\(text)") }
+        guard case .deadLetter(let reason, "validate", "wasser", "dlq") = disposition else {
+            return XCTFail("got \(String(describing: disposition))\n\(text)")
+        }
         XCTAssertTrue(reason.hasPrefix("schema-invalid: not valid against schema 'xwasser': line "), reason)
         XCTAssertTrue(text.contains("step 1 [wasser] validate xwasser: FAILED (permanent) — schema-invalid: "), text)
         XCTAssertTrue(text.contains("result: DEAD LETTER to dlq — route wasser, step validate:\n  schema-invalid: "), text)
@@ -82,7 +85,9 @@ final class DryRunTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: certs) }
         try FileManager.default.createDirectory(atPath: certs + "/out/authorities", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: certs + "/trust", withIntermediateDirectories: true)
-        for file in ["itzehoe-rsa.pem", "itzehoe-rsa.key"] { FileManager.default.createFile(atPath: certs + "/out/authorities/" + file, contents: Data("test".utf8)) }
+        for file in ["itzehoe-rsa.pem", "itzehoe-rsa.key"] {
+            FileManager.default.createFile(atPath: certs + "/out/authorities/" + file, contents: Data("test".utf8))
+        }
         let (text, disposition) = await DryRun.run(
             config: ConfigFixtures.packageRoot + "/config/itzehoe.yaml", route: "beteiligung-initiieren", messagePath: message,
             loader: ConfigFixtures.loader(["STADTBUS_CERTS": certs]))

@@ -76,7 +76,8 @@ final class ValidConfigTests: XCTestCase {
         XCTAssertEqual(broker.tls?.key, ConfigFixtures.path("support/test-private-key.pem"))
         XCTAssertEqual(settings.keys["itzehoe"]?.passphrase, .environment("ITZEHOE_KEY_PASSPHRASE"))
         XCTAssertEqual(settings.stores.retention, .seconds(30 * 86_400))
-        XCTAssertEqual(settings.stores.idempotency, URL(fileURLWithPath: ConfigFixtures.directory + "/../run/idempotency.sqlite").standardizedFileURL.path)
+        XCTAssertEqual(
+            settings.stores.idempotency, URL(fileURLWithPath: ConfigFixtures.directory + "/../run/idempotency.sqlite").standardizedFileURL.path)
         XCTAssertEqual(settings.http.port, 8081)
         XCTAssertEqual(settings.workers, 8)
         XCTAssertEqual(settings.logLevel, "debug")
@@ -93,12 +94,20 @@ final class ValidConfigTests: XCTestCase {
         XCTAssertEqual(table.routes.map(\.name), ["antrag", "kopie", "verteilung", "beteiligung", "wasser"])
         let antrag = try XCTUnwrap(table.route(named: "antrag"))
         XCTAssertEqual(antrag.steps.map(\.name), ["validate", "verify", "set-header", "map", "stempel", "sign"])
-        XCTAssertEqual(antrag.errorPolicy, ErrorPolicy(retry: RetryPolicy(maxAttempts: 3, minDelay: .milliseconds(500), maxDelay: .seconds(10), retryOn: ["timeout", "http-503"]), deadLetter: "dlq"))
-        XCTAssertEqual(table.route(named: "kopie")?.errorPolicy, ErrorPolicy(retry: RetryPolicy(maxAttempts: 4, minDelay: .seconds(1), maxDelay: .seconds(60)), deadLetter: "dlq"))
+        XCTAssertEqual(
+            antrag.errorPolicy,
+            ErrorPolicy(
+                retry: RetryPolicy(maxAttempts: 3, minDelay: .milliseconds(500), maxDelay: .seconds(10), retryOn: ["timeout", "http-503"]),
+                deadLetter: "dlq"))
+        XCTAssertEqual(
+            table.route(named: "kopie")?.errorPolicy,
+            ErrorPolicy(retry: RetryPolicy(maxAttempts: 4, minDelay: .seconds(1), maxDelay: .seconds(60)), deadLetter: "dlq"))
         XCTAssertEqual(table.route(named: "beteiligung")?.errorPolicy.retry.maxAttempts, 1)
         XCTAssertNil(table.route(named: "kopie")?.source)
         XCTAssertEqual(table.defaultDeadLetter, "dlq")
-        XCTAssertEqual("\(antrag.condition)", "message-type ['0401', '0402'] and author 'ags:01061*' and header x-source 'portal' and xpath /t:antrag/t:inhalt/t:az")
+        XCTAssertEqual(
+            "\(antrag.condition)",
+            "message-type ['0401', '0402'] and author 'ags:01061*' and header x-source 'portal' and xpath /t:antrag/t:inhalt/t:az")
     }
 
     func testTheCompiledConfigurationRoutesMessages() async throws {
@@ -120,7 +129,9 @@ final class ValidConfigTests: XCTestCase {
         XCTAssertEqual(try document.evaluate("string(/*/@ort)").stringValue, "Itzehoe 0401")
 
         // Content-based routing of 0403.
-        for (reader, expected) in [("ags:01061017", ["breitenburg"]), ("ags:01061034", ["eakte", "heiligenstedten"]), ("ags:01061056", ["clearing"])] {
+        for (reader, expected) in [
+            ("ags:01061017", ["breitenburg"]), ("ags:01061034", ["eakte", "heiligenstedten"]), ("ags:01061056", ["clearing"]),
+        ] {
             let before = sink.deliveries.count
             let result = await engine.process(Message(body: ConfigFixtures.g2g(type: "0403", reader: reader), source: "portal"))
             XCTAssertEqual(result, .completed)
@@ -157,7 +168,9 @@ final class ValidConfigTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: authorities, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: temporary + "/certs/trust", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: temporary + "/mappings", withIntermediateDirectories: true)
-        for file in ["itzehoe-rsa.pem", "itzehoe-rsa.key"] { FileManager.default.createFile(atPath: authorities + "/" + file, contents: Data("test".utf8)) }
+        for file in ["itzehoe-rsa.pem", "itzehoe-rsa.key"] {
+            FileManager.default.createFile(atPath: authorities + "/" + file, contents: Data("test".utf8))
+        }
         let realMapping = ConfigFixtures.packageRoot + "/mappings/beteiligung-to-xdomea.xsl"
         let mapping = FileManager.default.fileExists(atPath: realMapping) ? realMapping : ConfigFixtures.path("support/wrap.xsl")
         try FileManager.default.copyItem(atPath: mapping, toPath: temporary + "/mappings/beteiligung-to-xdomea.xsl")

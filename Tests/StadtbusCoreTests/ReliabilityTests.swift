@@ -109,10 +109,16 @@ final class ReliabilityTests: XCTestCase {
             ("not XML", Array("Sehr geehrte Damen und Herren".utf8), "parse", "not well-formed"),
             ("empty", [], "parse", "empty"),
             ("too deep", Array(deep.utf8), "parse", "nest"),
-            ("no header", Array("<t:antrag xmlns:t=\"urn:stadtbus:test\"/>".utf8), "header", "unknown-message-type: no header profile recognises root element 'antrag' in namespace 'urn:stadtbus:test'"),
+            (
+                "no header", Array("<t:antrag xmlns:t=\"urn:stadtbus:test\"/>".utf8), "header",
+                "unknown-message-type: no header profile recognises root element 'antrag' in namespace 'urn:stadtbus:test'"
+            ),
             (
                 "header without UUID",
-                Array(String(decoding: Fixtures.g2g(uuid: ""), as: UTF8.self).replacingOccurrences(of: "<g2g:nachrichtenUUID></g2g:nachrichtenUUID>", with: "").utf8),
+                Array(
+                    String(decoding: Fixtures.g2g(uuid: ""), as: UTF8.self).replacingOccurrences(
+                        of: "<g2g:nachrichtenUUID></g2g:nachrichtenUUID>", with: ""
+                    ).utf8),
                 "header", "no-header"
             ),
         ]

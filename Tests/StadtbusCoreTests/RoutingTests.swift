@@ -152,7 +152,8 @@ final class RoutingTests: XCTestCase {
                 ], endpoints: endpoints, headerExtractor: extractor)
         ) { error in XCTAssertEqual("\(error)", "routes form a cycle: x → y → z → x") }
         XCTAssertThrowsError(
-            try RoutingTable(routes: [Route(name: "x", source: "a", routing: .to([.endpoint("nowhere")]))], endpoints: endpoints, headerExtractor: extractor)
+            try RoutingTable(
+                routes: [Route(name: "x", source: "a", routing: .to([.endpoint("nowhere")]))], endpoints: endpoints, headerExtractor: extractor)
         ) { error in XCTAssertEqual("\(error)", "route 'x' sends to unknown endpoint 'nowhere'") }
     }
 }

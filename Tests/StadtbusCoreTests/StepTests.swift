@@ -35,7 +35,8 @@ final class StepTests: XCTestCase {
     }
 
     func testMapReplacesTheDocumentWithParameters() async throws {
-        let map = MapStep(source: "wrap.xsl", stylesheet: try Fixtures.wrappingStylesheet(), parameters: ["ort": try Template("Itzehoe/{header.messageType}")])
+        let map = MapStep(
+            source: "wrap.xsl", stylesheet: try Fixtures.wrappingStylesheet(), parameters: ["ort": try Template("Itzehoe/{header.messageType}")])
         let h = try single([map])
         await assertDisposition(await h.engine.process(Fixtures.message(Fixtures.g2g())), .completed)
         let out = try XMLDocument(parsing: try XCTUnwrap(h.sink.delivered(to: "a").first).body)
@@ -60,14 +61,21 @@ final class StepTests: XCTestCase {
         await assertDisposition(await h.engine.process(Fixtures.message(Fixtures.g2g())), .completed)
         XCTAssertEqual(signer.signedRoots, ["antrag"])
 
-        let refused = try single([VerifyStep(verifier: MockVerifier(failure: SignatureError(code: "digest-mismatch", message: "reference #kopf changed")))])
+        let refused = try single([
+            VerifyStep(verifier: MockVerifier(failure: SignatureError(code: "digest-mismatch", message: "reference #kopf changed")))
+        ])
         await assertDeadLetter(
             await refused.engine.process(Fixtures.message(Fixtures.g2g())), step: "verify",
             reasonContains: "signature-invalid: digest-mismatch: reference #kopf changed")
 
-        let broken = try single([SignStep(keyName: "itzehoe", signer: MockSigner(failure: SignatureError(code: "key-unavailable", message: "passphrase wrong")))])
-        await assertDeadLetter(await broken.engine.process(Fixtures.message(Fixtures.g2g())), step: "sign", reasonContains: "key 'itzehoe': key-unavailable")
-        let hsm = try single([SignStep(keyName: "hsm", signer: MockSigner(failure: SignatureError(code: "hsm-busy", message: "try later", isTransient: true)))])
+        let broken = try single([
+            SignStep(keyName: "itzehoe", signer: MockSigner(failure: SignatureError(code: "key-unavailable", message: "passphrase wrong")))
+        ])
+        await assertDeadLetter(
+            await broken.engine.process(Fixtures.message(Fixtures.g2g())), step: "sign", reasonContains: "key 'itzehoe': key-unavailable")
+        let hsm = try single([
+            SignStep(keyName: "hsm", signer: MockSigner(failure: SignatureError(code: "hsm-busy", message: "try later", isTransient: true)))
+        ])
         guard case .retry(_, _, _, let step) = await hsm.engine.process(Fixtures.message(Fixtures.g2g())) else { return XCTFail("expected retry") }
         XCTAssertEqual(step, "sign")
     }

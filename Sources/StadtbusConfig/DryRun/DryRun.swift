@@ -58,8 +58,9 @@ public enum DryRun {
             report.line("result: completed — would deliver:")
             for (endpoint, outgoing) in sink.deliveries {
                 let headerText = outgoing.headers.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
-                report.line("  → \(endpoint)\(outgoing.isWireTap ? " (wire tap, inbound body)" : "") [route \(outgoing.route)]: \(outgoing.body.count) bytes"
-                    + (headerText.isEmpty ? "" : "; headers: \(headerText)"))
+                report.line(
+                    "  → \(endpoint)\(outgoing.isWireTap ? " (wire tap, inbound body)" : "") [route \(outgoing.route)]: \(outgoing.body.count) bytes"
+                        + (headerText.isEmpty ? "" : "; headers: \(headerText)"))
             }
         case .duplicate: report.line("result: duplicate — every destination already had this message")
         case .filtered: report.line("result: filtered — the message would be dropped (acked, not delivered)")
@@ -84,8 +85,9 @@ final class DryRunReport: ProcessingObserver {
     func line(_ string: String) { text += string + "\n" }
 
     func routeEvaluated(_ route: Route, matched: Bool, header: MessageHeader) {
-        line("message: \(header.messageID) — type \(header.messageType)" + (header.messageTypeName.map { " (\($0))" } ?? "")
-            + ", profile \(header.profile), author \(header.author?.kennung ?? "-"), reader \(header.reader?.kennung ?? "-")")
+        line(
+            "message: \(header.messageID) — type \(header.messageType)" + (header.messageTypeName.map { " (\($0))" } ?? "")
+                + ", profile \(header.profile), author \(header.author?.kennung ?? "-"), reader \(header.reader?.kennung ?? "-")")
         line("when: \(route.condition) → \(matched ? "matched" : "NOT matched")")
     }
 
@@ -99,7 +101,9 @@ final class DryRunReport: ProcessingObserver {
         } else {
             status = "ok"
         }
-        line("step \(stepNumber) [\(route)] \(step.label): \(status) (\(duration.formatted(.units(allowed: [.milliseconds, .microseconds], width: .narrow))))")
+        line(
+            "step \(stepNumber) [\(route)] \(step.label): \(status) (\(duration.formatted(.units(allowed: [.milliseconds, .microseconds], width: .narrow))))"
+        )
         if step.name == "set-header" {
             for (name, value) in exchange.headers.sorted(by: { $0.key < $1.key }) { line("    \(name): \(value)") }
         }

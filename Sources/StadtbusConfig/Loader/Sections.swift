@@ -186,8 +186,9 @@ extension LoadSession {
             if named["endpoints"]?.contains(where: { $0.name == name }) == true { return false }  // defined but broken: reported already
             diagnostics.error(
                 node.position,
-                "unknown endpoint '\(name)' in \(role)" + (DidYouMean.suggestion(for: name, in: Array(settings.endpoints.keys)).map { " — did you mean '\($0)'?" }
-                    ?? " — declare it under 'endpoints:'"))
+                "unknown endpoint '\(name)' in \(role)"
+                    + (DidYouMean.suggestion(for: name, in: Array(settings.endpoints.keys)).map { " — did you mean '\($0)'?" }
+                        ?? " — declare it under 'endpoints:'"))
             return false
         }
         if loader.adapterTypes[endpoint.type]?.canSend == false {
@@ -205,7 +206,9 @@ extension LoadSession {
             guard
                 let fields = reader.fields(
                     node, context,
-                    allowed: ["root-namespaces", "namespaces", "detect", "identity", "message-type", "message-type-name", "created-at", "author", "reader"])
+                    allowed: [
+                        "root-namespaces", "namespaces", "detect", "identity", "message-type", "message-type-name", "created-at", "author", "reader",
+                    ])
             else { continue }
             var namespaces = settings.namespaces
             if let ns = fields["namespaces"], case .mapping(let mapping) = ns.node {
@@ -224,7 +227,8 @@ extension LoadSession {
                 return checkXPath(text, at: node, namespaces: namespaces) != nil ? text : nil
             }
             func authority(_ key: String) -> HeaderProfile.AuthorityPaths? {
-                guard let node = fields[key], let authority = reader.fields(node, "\(context) \(key)", allowed: ["kennung", "directory", "name"]) else {
+                guard let node = fields[key], let authority = reader.fields(node, "\(context) \(key)", allowed: ["kennung", "directory", "name"])
+                else {
                     return nil
                 }
                 func path(_ field: String) -> String? {
@@ -255,7 +259,8 @@ extension LoadSession {
         do {
             return try HeaderExtractor(profiles: profiles + HeaderProfile.builtIn)
         } catch {
-            diagnostics.error(named["header-profiles"]?.first?.key.position ?? SourcePosition(file: files.first ?? "", line: 1, column: 1), "\(error)")
+            diagnostics.error(
+                named["header-profiles"]?.first?.key.position ?? SourcePosition(file: files.first ?? "", line: 1, column: 1), "\(error)")
             return nil
         }
     }

@@ -85,8 +85,9 @@ struct NodeReader {
             guard allowed.contains(name) else {
                 diagnostics.error(
                     key.position,
-                    "unknown key '\(name)' in \(context)" + (DidYouMean.suggestion(for: name, in: allowed).map { " — did you mean '\($0)'?" }
-                        ?? " — expected one of: " + allowed.joined(separator: ", ")))
+                    "unknown key '\(name)' in \(context)"
+                        + (DidYouMean.suggestion(for: name, in: allowed).map { " — did you mean '\($0)'?" }
+                            ?? " — expected one of: " + allowed.joined(separator: ", ")))
                 continue
             }
             entries.append(.init(key: name, keyNode: key, value: YNode(node: valueNode, file: node.file)))

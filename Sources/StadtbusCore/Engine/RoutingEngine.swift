@@ -208,7 +208,8 @@ public final class RoutingEngine: @unchecked Sendable {
                 return .deadLetter(reason: reason, step: failure.step, route: failure.route, endpoint: policy.deadLetter ?? table.defaultDeadLetter)
             }
             run.event(.deadLettered, detail: failure.step, reason: failure.reason)
-            return .deadLetter(reason: failure.reason, step: failure.step, route: failure.route, endpoint: policy.deadLetter ?? table.defaultDeadLetter)
+            return .deadLetter(
+                reason: failure.reason, step: failure.step, route: failure.route, endpoint: policy.deadLetter ?? table.defaultDeadLetter)
         }
     }
 
@@ -267,7 +268,9 @@ public final class RoutingEngine: @unchecked Sendable {
             run.observer?.choiceSelected(route: route.name, branch: chosen?.0, destinations: chosen?.1.destinations ?? [])
             guard let (_, branch) = chosen else {
                 return .failed(
-                    Failure(kind: .permanent, code: "no-choice", message: "no choice branch matched and there is no 'otherwise'", step: "choice", route: route.name))
+                    Failure(
+                        kind: .permanent, code: "no-choice", message: "no choice branch matched and there is no 'otherwise'", step: "choice",
+                        route: route.name))
             }
             destinations = branch.destinations
         }
@@ -290,7 +293,8 @@ public final class RoutingEngine: @unchecked Sendable {
                 if let failure = await deliver(outgoing, to: name, route: route.name, run) { failures.append(failure) }
             case .route(let name):
                 guard let target = run.table.route(named: name) else {
-                    failures.append(Failure(kind: .permanent, code: "no-route", message: "unknown route '\(name)'", step: "deliver", route: route.name))
+                    failures.append(
+                        Failure(kind: .permanent, code: "no-route", message: "unknown route '\(name)'", step: "deliver", route: route.name))
                     continue
                 }
                 let forked: Exchange
@@ -384,9 +388,12 @@ public final class RoutingEngine: @unchecked Sendable {
         }
         switch disposition {
         case .deadLetter(let reason, let step, let route, _):
-            logger.warning("dead letter", metadata: ["messageID": "\(run.messageID)", "route": "\(route ?? "-")", "step": "\(step)", "reason": "\(reason)"])
+            logger.warning(
+                "dead letter", metadata: ["messageID": "\(run.messageID)", "route": "\(route ?? "-")", "step": "\(step)", "reason": "\(reason)"])
         case .retry(let attempt, let delay, let reason, let step):
-            logger.info("retry", metadata: ["messageID": "\(run.messageID)", "attempt": "\(attempt)", "delay": "\(delay)", "step": "\(step)", "reason": "\(reason)"])
+            logger.info(
+                "retry",
+                metadata: ["messageID": "\(run.messageID)", "attempt": "\(attempt)", "delay": "\(delay)", "step": "\(step)", "reason": "\(reason)"])
         default:
             logger.debug("processed", metadata: ["messageID": "\(run.messageID)", "disposition": "\(disposition)"])
         }
