@@ -113,6 +113,7 @@ final class ReliabilityTests: XCTestCase {
                 "no header", Array("<t:antrag xmlns:t=\"urn:stadtbus:test\"/>".utf8), "header",
                 "unknown-message-type: no header profile recognises root element 'antrag' in namespace 'urn:stadtbus:test'"
             ),
+            ("blank UUID", Fixtures.g2g(uuid: "  "), "header", "no-header: header (xoev-g2g) lacks 'identity'"),
             (
                 "header without UUID",
                 Array(
@@ -130,6 +131,38 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertTrue(h.sink.deliveries.isEmpty)
         // Each failure is journalled (under the transport id, since there is no header).
         XCTAssertEqual(try h.journal.trail(of: "amqp-1").filter { $0.kind == .deadLettered }.count, cases.count)
+    }
+
+    func testAnEmptyMessageIDIsNeverUsedForIdempotency() async throws {
+        // A profile whose identity is a string expression: "" must count as no identity (the extractor
+        // refuses it; the engine would too), never as an ID shared by unrelated messages.
+        let profile = HeaderProfile(
+            name: "kopf", rootNamespaces: ["urn:stadtbus:kopf"], namespaces: ["k": "urn:stadtbus:kopf"], detect: "/k:nachricht",
+            identity: ["normalize-space(/k:nachricht/k:id)"], messageType: "/k:nachricht/k:typ")
+        let table = try RoutingTable(
+            routes: [route()], endpoints: [Endpoint(name: "a", type: "amqp")], headerExtractor: try HeaderExtractor(profiles: [profile]))
+        let sink = ScriptedSink()
+        let engine = RoutingEngine(table: table, sink: sink, idempotency: InMemoryIdempotencyStore(), journal: InMemoryAuditJournal())
+        let body = Array("<k:nachricht xmlns:k=\"urn:stadtbus:kopf\"><k:id> </k:id><k:typ>1</k:typ></k:nachricht>".utf8)
+        for _ in 0..<2 {
+            await assertDeadLetter(await engine.process(Fixtures.message(body)), step: "header", reasonContains: "no-header: header (kopf) lacks 'identity'")
+        }
+        XCTAssertTrue(sink.deliveries.isEmpty)
+    }
+
+    func testIdempotencyStoreFailureIsTransient() async throws {
+        struct BrokenStore: IdempotencyStore {
+            struct Locked: Error, CustomStringConvertible { var description: String { "database is locked" } }
+            func wasDelivered(route: String, messageID: String, destination: String) throws -> Bool { throw Locked() }
+            func recordDelivered(route: String, messageID: String, destination: String, at date: Date) throws { throw Locked() }
+            func purge(olderThan date: Date) throws -> Int { 0 }
+        }
+        let sink = ScriptedSink()
+        let engine = RoutingEngine(table: try Fixtures.table([route()]), sink: sink, idempotency: BrokenStore(), journal: InMemoryAuditJournal())
+        await assertDisposition(
+            await engine.process(Fixtures.message(Fixtures.g2g())),
+            .retry(attempt: 2, delay: .seconds(2), reason: "idempotency-store: database is locked", step: "deliver"))
+        XCTAssertTrue(sink.deliveries.isEmpty, "nothing is delivered when the store cannot say whether it was already")
     }
 
     func testJournalFailureAsksForARetryWithoutRedelivering() async throws {

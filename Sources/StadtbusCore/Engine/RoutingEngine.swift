@@ -139,6 +139,12 @@ public final class RoutingEngine: @unchecked Sendable {
             return deadLetter(run, "no-header: \(error)", step: "header")
         }
         guard let header = run.header else { return deadLetter(run, "no-header: header missing", step: "header") }
+        // The message ID keys idempotency: an empty one would make unrelated messages "duplicates".
+        guard !header.messageID.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            run.header = nil
+            run.event(.received)
+            return deadLetter(run, "no-header: the message ID in the \(header.profile) header is empty", step: "header")
+        }
         run.event(.received, detail: message.source)
 
         // Match a route: the first route from this endpoint whose `when` holds.
