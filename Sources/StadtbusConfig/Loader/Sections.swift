@@ -61,8 +61,8 @@ extension LoadSession {
             diagnostics.error(fields.keyPosition(fileKey), "\(context) needs '\(envKey)' or '\(fileKey)', not both")
             return nil
         }
-        if let node = fields[envKey], let name = reader.string(node, "\(context).\(envKey)") { return .environment(name) }
-        if let node = fields[fileKey], let path = reader.path(node, "\(context).\(fileKey)") { return .file(path) }
+        if let node = fields[envKey], let name = reader.string(node, "\(context) \(envKey)") { return .environment(name) }
+        if let node = fields[fileKey], let path = reader.path(node, "\(context) \(fileKey)") { return .file(path) }
         return nil
     }
 
@@ -74,7 +74,7 @@ extension LoadSession {
                 special: ["password": inline])
         else { return }
         var broker = BrokerSettings()
-        if let host = fields["host"].flatMap({ reader.string($0, "broker.host") }).flatMap({ reader.expand($0, at: fields["host"]!) }) {
+        if let node = fields["host"], let text = reader.string(node, "broker.host"), let host = reader.expand(text, at: node) {
             broker.host = host
         }
         if let port = fields["port"].flatMap({ reader.int($0, "broker.port", in: 1...65_535) }) { broker.port = port }
@@ -232,9 +232,10 @@ extension LoadSession {
                     return nil
                 }
                 func path(_ field: String) -> String? {
-                    authority[field].flatMap { reader.string($0, "\(context) \(key).\(field)") }.flatMap {
-                        checkXPath($0, at: authority[field]!, namespaces: namespaces) != nil ? $0 : nil
-                    }
+                    guard let value = authority[field], let text = reader.string(value, "\(context) \(key).\(field)"),
+                        checkXPath(text, at: value, namespaces: namespaces) != nil
+                    else { return nil }
+                    return text
                 }
                 guard let kennung = path("kennung") else {
                     if authority["kennung"] == nil { diagnostics.error(node.position, "\(context) \(key) is missing 'kennung' (an XPath)") }
@@ -242,19 +243,24 @@ extension LoadSession {
                 }
                 return .init(kennung: kennung, directory: path("directory"), name: path("name"))
             }
-            let identity: [String] = (fields["identity"].flatMap { reader.strings($0, "\(context) identity") } ?? []).filter {
-                checkXPath($0, at: fields["identity"]!, namespaces: namespaces) != nil
+            var identity: [String] = []
+            if let node = fields["identity"] {
+                let expressions = reader.strings(node, "\(context) identity") ?? []
+                identity = expressions.filter { checkXPath($0, at: node, namespaces: namespaces) != nil }
+                if identity.count != expressions.count { identity = [] }
+            } else {
+                diagnostics.error(fields.node.position, "\(context) is missing 'identity' (XPath(s) of the message id)")
             }
-            if fields["identity"] == nil { diagnostics.error(fields.node.position, "\(context) is missing 'identity' (XPath(s) of the message id)") }
             let rootNamespaces = fields["root-namespaces"].flatMap { reader.strings($0, "\(context) root-namespaces") } ?? []
+            let (authorPaths, readerPaths) = (authority("author"), authority("reader"))
+            let (messageTypeName, createdAt) = (xpath("message-type-name", required: false), xpath("created-at", required: false))
             guard let detect = xpath("detect", required: true), let messageType = xpath("message-type", required: true), !identity.isEmpty else {
                 continue
             }
             profiles.append(
                 HeaderProfile(
                     name: name, rootNamespaces: rootNamespaces, namespaces: namespaces, detect: detect, identity: identity,
-                    messageType: messageType, messageTypeName: xpath("message-type-name", required: false),
-                    createdAt: xpath("created-at", required: false), author: authority("author"), reader: authority("reader")))
+                    messageType: messageType, messageTypeName: messageTypeName, createdAt: createdAt, author: authorPaths, reader: readerPaths))
         }
         do {
             return try HeaderExtractor(profiles: profiles + HeaderProfile.builtIn)
