@@ -1,6 +1,7 @@
 import Foundation
 import StadtbusConfig
 import StadtbusCore
+import StadtbusXML
 import XCTest
 
 /// `stadtbus dry-run` on real messages from the shared XÖV material.
@@ -30,19 +31,21 @@ final class DryRunTests: XCTestCase {
             "message: 60f6667b-fa45-4bd7-b717-f4d6c65e5edb — type 0401 (kommunal.Initiieren.0401), profile xoev-g2g, author xyz:0001, reader xyz:0002"
         )
         XCTAssertEqual(lines[2], "when: xpath /xbet:kommunal.Initiieren.0401 → matched")
-        XCTAssertTrue(lines[3].hasPrefix("step 1 [beteiligung] validate xbeteiligung: ok ("), lines[3])
-        XCTAssertTrue(lines[4].hasPrefix("step 2 [beteiligung] map ../support/wrap.xsl: ok ("), lines[4])
-        XCTAssertEqual(lines[5], "    | <?xml version=\"1.0\" encoding=\"UTF-8\"?>")
-        XCTAssertTrue(lines[6].hasPrefix("    | <t:gemappt xmlns:t=\"urn:stadtbus:test\" ort=\"\">"), lines[6])
-        XCTAssertTrue(lines[8].hasPrefix("    | … "), lines[8])
-        XCTAssertTrue(lines[8].hasSuffix(" more lines (use --full)"), lines[8])
-        XCTAssertEqual(lines.suffix(2), ["result: completed — would deliver:", "  → eakte [route beteiligung]: \(Self.mappedSize(lines)) bytes"])
-    }
-
-    /// The size printed for the delivery (the mapped document's), read back to keep the test exact about the format.
-    private static func mappedSize(_ lines: [String]) -> String {
-        guard let last = lines.last, let range = last.range(of: "]: "), let end = last.range(of: " bytes") else { return "?" }
-        return String(last[range.upperBound..<end.lowerBound])
+        XCTAssertEqual(lines[3], "input:")
+        XCTAssertEqual(lines[4], "    | <?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>")
+        XCTAssertTrue(lines[5].hasPrefix("    | <ns5:kommunal.Initiieren.0401 xmlns:ns6="), lines[5])
+        XCTAssertTrue(lines[5].hasSuffix(" …"), "long lines are cut: \(lines[5])")
+        XCTAssertEqual(lines[7], "    | … 73 more lines (use --full)")
+        XCTAssertTrue(lines[8].hasPrefix("step 1 [beteiligung] validate xbeteiligung: ok ("), lines[8])
+        XCTAssertEqual(lines[9], "    (document unchanged)")
+        XCTAssertTrue(lines[10].hasPrefix("step 2 [beteiligung] map ../support/wrap.xsl: ok ("), lines[10])
+        XCTAssertEqual(lines[11], "    | <?xml version=\"1.0\" encoding=\"UTF-8\"?>")
+        XCTAssertTrue(lines[12].hasPrefix("    | <t:gemappt xmlns:t=\"urn:stadtbus:test\" ort=\"\">"), lines[12])
+        XCTAssertTrue(lines[14].hasPrefix("    | … ") && lines[14].hasSuffix(" more lines (use --full)"), lines[14])
+        // What would be delivered is the mapped document: compute its size independently.
+        let input = try XMLDocument(parsing: Array(try XCTUnwrap(FileManager.default.contents(atPath: message))))
+        let mapped = try XSLTStylesheet(path: ConfigFixtures.path("support/wrap.xsl")).transform(input)
+        XCTAssertEqual(lines.suffix(2), ["result: completed — would deliver:", "  → eakte [route beteiligung]: \(try mapped.serialized().count) bytes"])
     }
 
     func testARealInvalidMessageEndsInADeadLetterWithTheValidatorsLines() async throws {
