@@ -45,7 +45,8 @@ final class DryRunTests: XCTestCase {
         // What would be delivered is the mapped document: compute its size independently.
         let input = try XMLDocument(parsing: Array(try XCTUnwrap(FileManager.default.contents(atPath: message))))
         let mapped = try XSLTStylesheet(path: ConfigFixtures.path("support/wrap.xsl")).transform(input)
-        XCTAssertEqual(lines.suffix(2), ["result: completed — would deliver:", "  → eakte [route beteiligung]: \(try mapped.serialized().count) bytes"])
+        XCTAssertEqual(
+            lines.suffix(2), ["result: completed — would deliver:", "  → eakte [route beteiligung]: \(try mapped.serialized().count) bytes"])
     }
 
     func testARealInvalidMessageEndsInADeadLetterWithTheValidatorsLines() async throws {

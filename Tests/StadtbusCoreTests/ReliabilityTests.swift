@@ -145,7 +145,8 @@ final class ReliabilityTests: XCTestCase {
         let engine = RoutingEngine(table: table, sink: sink, idempotency: InMemoryIdempotencyStore(), journal: InMemoryAuditJournal())
         let body = Array("<k:nachricht xmlns:k=\"urn:stadtbus:kopf\"><k:id> </k:id><k:typ>1</k:typ></k:nachricht>".utf8)
         for _ in 0..<2 {
-            await assertDeadLetter(await engine.process(Fixtures.message(body)), step: "header", reasonContains: "no-header: header (kopf) lacks 'identity'")
+            await assertDeadLetter(
+                await engine.process(Fixtures.message(body)), step: "header", reasonContains: "no-header: header (kopf) lacks 'identity'")
         }
         XCTAssertTrue(sink.deliveries.isEmpty)
     }
