@@ -85,6 +85,32 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertEqual(Set(h.sink.deliveries.map(\.message.messageID)).count, 50)
     }
 
+    func testSharedCompiledStepsUnderConcurrentLoad() async throws {
+        // One compiled schema, stylesheet and XPath shared by all workers, as in production.
+        let real = try Fixtures.sharedFile("xbeteiligung-1.2/examples/kommunal.Initiieren.0401.xml")
+        let schema = try XMLSchema(path: Fixtures.shared + "/xoev/xbeteiligung-1.2/schemas/xbeteiligung-kommunaleBauleitplanung.xsd")
+        let steps: [any RouteStep] = [
+            ValidateStep(schemaName: "xbeteiligung", schema: schema),
+            SetHeaderStep(assignments: [("x-plan", try Template("{xpath:string(//xbet:planID)}", namespaces: ["xbet": "https://www.xleitstelle.de/xbeteiligung/12"]))]),
+            MapStep(source: "wrap.xsl", stylesheet: try Fixtures.wrappingStylesheet(), parameters: ["ort": try Template("{header.messageID}")]),
+        ]
+        let h = try Harness([route(steps: steps)])
+        let text = String(decoding: real, as: UTF8.self)
+        let uuids = (0..<64).map { _ in UUID().uuidString.lowercased() }
+        let bodies = uuids.map { Array(text.replacingOccurrences(of: "60f6667b-fa45-4bd7-b717-f4d6c65e5edb", with: $0).utf8) }
+        let results = await withTaskGroup(of: Disposition.self, returning: [Disposition].self) { group in
+            for body in bodies { group.addTask { await h.engine.process(Fixtures.message(body)) } }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        XCTAssertEqual(results, Array(repeating: .completed, count: 64))
+        for (_, message) in h.sink.deliveries {
+            XCTAssertEqual(message.headers["x-plan"], "ID_0f8d6117-043f-4b83-941b-e219390e7c68")
+            let document = try XMLDocument(parsing: message.body)
+            XCTAssertEqual(try document.evaluate("string(/*/@ort)").stringValue, message.messageID, "each result belongs to its own message")
+        }
+        XCTAssertEqual(Set(h.sink.deliveries.map(\.message.messageID)), Set(uuids))
+    }
+
     func testHostileAndBrokenInputEndsInSpecificDeadLetters() async throws {
         let h = try Harness([route()])
         let xxe = """
