@@ -51,6 +51,7 @@ public enum DryRun {
         let inbound = Message(
             body: Array(body), headers: transportHeaders, properties: MessageProperties(contentType: "application/xml"),
             source: definition.source ?? "dry-run")
+        if let input = try? XMLDocument(parsing: Array(body), limits: loaded.table.parseLimits) { report.input(input) }
         let disposition = await engine.process(inbound, route: route, observer: report)
         report.line("")
         switch disposition {
@@ -58,8 +59,9 @@ public enum DryRun {
             report.line("result: completed — would deliver:")
             for (endpoint, outgoing) in sink.deliveries {
                 let headerText = outgoing.headers.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
-                report.line("  → \(endpoint)\(outgoing.isWireTap ? " (wire tap, inbound body)" : "") [route \(outgoing.route)]: \(outgoing.body.count) bytes"
-                    + (headerText.isEmpty ? "" : "; headers: \(headerText)"))
+                report.line(
+                    "  → \(endpoint)\(outgoing.isWireTap ? " (wire tap, inbound body)" : "") [route \(outgoing.route)]: \(outgoing.body.count) bytes"
+                        + (headerText.isEmpty ? "" : "; headers: \(headerText)"))
             }
         case .duplicate: report.line("result: duplicate — every destination already had this message")
         case .filtered: report.line("result: filtered — the message would be dropped (acked, not delivered)")
@@ -77,6 +79,9 @@ public enum DryRun {
 final class DryRunReport: ProcessingObserver {
     private(set) var text = ""
     private var stepNumber = 0
+    /// The document last shown (the input first; a `route:` destination continues from its caller's).
+    private var lastShown: String?
+    private var pendingInput: String?
     let maxLines: Int
 
     init(maxLines: Int) { self.maxLines = maxLines }
@@ -84,9 +89,16 @@ final class DryRunReport: ProcessingObserver {
     func line(_ string: String) { text += string + "\n" }
 
     func routeEvaluated(_ route: Route, matched: Bool, header: MessageHeader) {
-        line("message: \(header.messageID) — type \(header.messageType)" + (header.messageTypeName.map { " (\($0))" } ?? "")
-            + ", profile \(header.profile), author \(header.author?.kennung ?? "-"), reader \(header.reader?.kennung ?? "-")")
+        line(
+            "message: \(header.messageID) — type \(header.messageType)" + (header.messageTypeName.map { " (\($0))" } ?? "")
+                + ", profile \(header.profile), author \(header.author?.kennung ?? "-"), reader \(header.reader?.kennung ?? "-")")
         line("when: \(route.condition) → \(matched ? "matched" : "NOT matched")")
+        if let pendingInput {
+            line("input:")
+            document(pendingInput)
+            lastShown = pendingInput
+            self.pendingInput = nil
+        }
     }
 
     func stepFinished(route: String, step: any RouteStep, outcome: StepOutcome?, failure: StepFailure?, exchange: Exchange, duration: Duration) {
@@ -99,12 +111,22 @@ final class DryRunReport: ProcessingObserver {
         } else {
             status = "ok"
         }
-        line("step \(stepNumber) [\(route)] \(step.label): \(status) (\(duration.formatted(.units(allowed: [.milliseconds, .microseconds], width: .narrow))))")
+        line(
+            "step \(stepNumber) [\(route)] \(step.label): \(status) (\(duration.formatted(.units(allowed: [.milliseconds, .microseconds], width: .narrow))))"
+        )
         if step.name == "set-header" {
             for (name, value) in exchange.headers.sorted(by: { $0.key < $1.key }) { line("    \(name): \(value)") }
         }
         if step.name == "sign" && failure == nil { line("    (dry run: no private key is used; the document is not actually signed)") }
-        if failure == nil, maxLines > 0, step.name == "map" { document(exchange.document) }
+        if failure == nil, maxLines > 0 {
+            let text = (try? exchange.document.serializedString()) ?? ""
+            if text == lastShown {
+                line("    (document unchanged)")
+            } else {
+                document(text)
+                lastShown = text
+            }
+        }
     }
 
     func choiceSelected(route: String, branch: Int?, destinations: [Destination]) {
@@ -117,9 +139,16 @@ final class DryRunReport: ProcessingObserver {
 
     func delivery(_ message: OutgoingMessage, to endpoint: String, result: DeliveryResult) {}
 
-    private func document(_ document: XMLDocument) {
-        guard let text = try? document.serializedString() else { return }
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+    /// The inbound document, shown after the route's condition; later steps show theirs only
+    /// when it changed.
+    func input(_ document: XMLDocument) {
+        guard maxLines > 0 else { return }
+        pendingInput = try? document.serializedString()
+    }
+
+    private func document(_ text: String) {
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        if lines.last?.isEmpty == true { lines.removeLast() }
         let width = maxLines == Int.max ? Int.max : 160
         for line in lines.prefix(maxLines) { self.line("    | " + (line.count > width ? line.prefix(width) + " …" : line)) }
         if lines.count > maxLines { line("    | … \(lines.count - maxLines) more lines (use --full)") }

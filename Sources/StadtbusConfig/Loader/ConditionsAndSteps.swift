@@ -10,7 +10,7 @@ extension LoadSession {
     /// A condition: a mapping whose keys must all hold (see ``Condition``).
     func condition(_ node: YNode, namespaces: [String: String]) -> Condition? {
         guard let fields = reader.fields(node, "a condition", allowed: Self.conditionKeys) else { return nil }
-        if fields.entries.isEmpty {
+        if case .mapping(let mapping) = node.node, mapping.isEmpty {
             diagnostics.error(node.position, "a condition needs at least one of: " + Self.conditionKeys.joined(separator: ", "))
             return nil
         }
@@ -55,7 +55,7 @@ extension LoadSession {
             }
             if let part { parts.append(part) } else { ok = false }
         }
-        guard ok else { return nil }
+        guard ok, !parts.isEmpty else { return nil }
         return parts.count == 1 ? parts[0] : .all(parts)
     }
 
@@ -73,7 +73,8 @@ extension LoadSession {
             guard mapping.count == 1, let (key, settings) = mapping.first.map({ ($0.key, $0.value) }) else {
                 let keys = mapping.compactMap { $0.key.scalar?.string }.map { "'\($0)'" }.joined(separator: ", ")
                 diagnostics.error(
-                    node.position, "a step is a mapping with exactly one key, the step name; found \(mapping.count) keys (\(keys)) — start each step with '-'")
+                    node.position,
+                    "a step is a mapping with exactly one key, the step name; found \(mapping.count) keys (\(keys)) — start each step with '-'")
                 return nil
             }
             guard let text = key.scalar?.string else {
@@ -104,8 +105,9 @@ extension LoadSession {
             guard let factory = loader.steps.factory(named: name) else {
                 diagnostics.error(
                     nameNode.position,
-                    "unknown step '\(name)'" + (DidYouMean.suggestion(for: name, in: known).map { " — did you mean '\($0)'?" }
-                        ?? " — expected one of: " + known.joined(separator: ", ")))
+                    "unknown step '\(name)'"
+                        + (DidYouMean.suggestion(for: name, in: known).map { " — did you mean '\($0)'?" }
+                            ?? " — expected one of: " + known.joined(separator: ", ")))
                 return nil
             }
             return customStep(factory, settings, at: nameNode)
@@ -130,8 +132,9 @@ extension LoadSession {
             if named["schemas"]?.contains(where: { $0.name == name }) == true { return nil }  // broken schema: reported already
             diagnostics.error(
                 schemaNode.position,
-                "unknown schema '\(name)'" + (DidYouMean.suggestion(for: name, in: Array(settings.schemas.keys)).map { " — did you mean '\($0)'?" }
-                    ?? " — declare it under 'schemas:'"))
+                "unknown schema '\(name)'"
+                    + (DidYouMean.suggestion(for: name, in: Array(settings.schemas.keys)).map { " — did you mean '\($0)'?" }
+                        ?? " — declare it under 'schemas:'"))
             return nil
         }
         guard let schema = try? loader.schemaCache.schema(at: path) else { return nil }
@@ -149,7 +152,9 @@ extension LoadSession {
             if case .mapping(let mapping) = params.node {
                 for (key, value) in mapping {
                     let valueNode = YNode(node: value, file: params.file)
-                    guard let name = key.scalar?.string, let text = reader.string(valueNode, "parameter '\(key.scalar?.string ?? "")'") else { continue }
+                    guard let name = key.scalar?.string, let text = reader.string(valueNode, "parameter '\(key.scalar?.string ?? "")'") else {
+                        continue
+                    }
                     if let template = template(text, at: valueNode, namespaces: namespaces) { parameters[name] = template }
                 }
             } else {
@@ -160,6 +165,7 @@ extension LoadSession {
         case (let xslt?, nil):
             guard let raw = reader.string(xslt, "xslt"), let path = reader.path(xslt, "stylesheet") else { return nil }
             do {
+                dependencies.append(path)
                 return MapStep(source: raw, stylesheet: try loader.stylesheetCache.stylesheet(at: path), parameters: parameters)
             } catch {
                 diagnostics.error(xslt.position, "\(error)")
@@ -183,6 +189,7 @@ extension LoadSession {
             guard let raw = reader.string(rules, "rules"), let path = reader.path(rules, "mapping rules file") else { return nil }
             let display = raw.hasPrefix("/") ? raw : NodeReader.display(raw, relativeTo: rules.file)
             source = raw
+            dependencies.append(path)
             do {
                 guard let text = String(data: FileManager.default.contents(atPath: path) ?? Data(), encoding: .utf8),
                     let node = try Yams.compose(yaml: text)
@@ -201,7 +208,8 @@ extension LoadSession {
         }
         guard let compiler = loader.mappingRules else {
             diagnostics.error(
-                rules.position, "mapping rules are not available yet (the mapping-rules compiler is not wired into this build) — use 'xslt: FILE' for now")
+                rules.position,
+                "mapping rules are not available yet (the mapping-rules compiler is not wired into this build) — use 'xslt: FILE' for now")
             return nil
         }
         do {
@@ -235,8 +243,9 @@ extension LoadSession {
             if named["keys"]?.contains(where: { $0.name == name }) == true { return nil }
             diagnostics.error(
                 keyNode.position,
-                "unknown key '\(name)'" + (DidYouMean.suggestion(for: name, in: Array(settings.keys.keys)).map { " — did you mean '\($0)'?" }
-                    ?? " — declare it under 'keys:'"))
+                "unknown signing key '\(name)'"
+                    + (DidYouMean.suggestion(for: name, in: Array(settings.keys.keys)).map { " — did you mean '\($0)'?" }
+                        ?? " — declare it under 'keys:'"))
             return nil
         }
         guard let factory = loader.signerFactory else { return SignStep(keyName: name, signer: UnavailableSigner(key: name)) }
@@ -251,7 +260,9 @@ extension LoadSession {
     /// `set-header: {NAME: TEMPLATE, …}`.
     private func setHeaderStep(_ node: YNode?, at nameNode: YNode, namespaces: [String: String]) -> (any RouteStep)? {
         guard let node, case .mapping(let mapping) = node.node, !mapping.isEmpty else {
-            diagnostics.error(node?.position ?? nameNode.position, "'set-header' needs a mapping of header names to values, e.g. 'set-header: { x-case: \"{header.messageID}\" }'")
+            diagnostics.error(
+                node?.position ?? nameNode.position,
+                "'set-header' needs a mapping of header names to values, e.g. 'set-header: { x-case: \"{header.messageID}\" }'")
             return nil
         }
         var assignments: [(name: String, value: Template)] = []

@@ -12,6 +12,9 @@ public struct LoadedConfiguration: Sendable {
     public let table: RoutingTable
     /// Every file the configuration was read from (absolute paths), for the reload watcher.
     public let files: [String]
+    /// Schemas, stylesheets and mapping-rules files it compiled (absolute paths); the reload
+    /// watcher watches them too.
+    public let dependencies: [String]
 }
 
 /// Loads a Stadtbus configuration (YAML, with `include:`) into a ``LoadedConfiguration``.
@@ -73,6 +76,7 @@ final class LoadSession {
     var reader: NodeReader
     var files: [String] = []
     var absoluteFiles: [String] = []
+    var dependencies: [String] = []
     var named: [String: [(name: String, key: YNode, value: YNode)]] = [:]
     var lists: [String: [YNode]] = [:]
     var singles: [String: (key: YNode, value: YNode)] = [:]
@@ -96,7 +100,7 @@ final class LoadSession {
             let table = try RoutingTable(
                 routes: routes, endpoints: Array(settings.endpoints.values), headerExtractor: extractor,
                 defaultDeadLetter: defaultErrorPolicy.deadLetter, version: "\(path) loaded \(Date())")
-            return LoadedConfiguration(settings: settings, table: table, files: absoluteFiles)
+            return LoadedConfiguration(settings: settings, table: table, files: absoluteFiles, dependencies: dependencies)
         } catch {
             throw ConfigurationError(diagnostics: [ConfigDiagnostic(SourcePosition(file: path, line: 1, column: 1), "\(error)")])
         }

@@ -33,7 +33,8 @@ extension LoadSession {
         var byName: [String: Int] = [:]
         for (index, route) in routes.enumerated() { byName[route.name] = index }
         if let cycle = RoutingTable.findCycle(in: routes, byName: byName), let first = cycle.first, let position = names[first] {
-            diagnostics.error(position, "route cycle: " + cycle.joined(separator: " → ") + " (a route must not reach itself through 'route:' destinations)")
+            diagnostics.error(
+                position, "route cycle: " + cycle.joined(separator: " → ") + " (a route must not reach itself through 'route:' destinations)")
         }
         return routes
     }
@@ -58,14 +59,17 @@ extension LoadSession {
         if let from = fields["from"], let endpointName = reader.string(from, "from") {
             if let endpoint = settings.endpoints[endpointName] {
                 if loader.adapterTypes[endpoint.type]?.canReceive == false {
-                    diagnostics.error(from.position, "endpoint '\(endpointName)' (type \(endpoint.type)) cannot receive; a route's 'from' must be an inbound endpoint")
+                    diagnostics.error(
+                        from.position,
+                        "endpoint '\(endpointName)' (type \(endpoint.type)) cannot receive; a route's 'from' must be an inbound endpoint")
                 }
                 source = endpointName
             } else if named["endpoints"]?.contains(where: { $0.name == endpointName }) != true {
                 diagnostics.error(
                     from.position,
-                    "unknown endpoint '\(endpointName)' in 'from'" + (DidYouMean.suggestion(for: endpointName, in: Array(settings.endpoints.keys)).map { " — did you mean '\($0)'?" }
-                        ?? " — declare it under 'endpoints:'"))
+                    "unknown endpoint '\(endpointName)' in 'from'"
+                        + (DidYouMean.suggestion(for: endpointName, in: Array(settings.endpoints.keys)).map { " — did you mean '\($0)'?" }
+                            ?? " — declare it under 'endpoints:'"))
             }
         }
         let condition = fields["when"].flatMap { self.condition($0, namespaces: namespaces) } ?? .always
@@ -109,7 +113,8 @@ extension LoadSession {
                 guard routeNames[target] != nil else {
                     diagnostics.error(
                         at.position,
-                        "unknown route '\(target)' in \(what)" + (DidYouMean.suggestion(for: target, in: Array(routeNames.keys)).map { " — did you mean 'route:\($0)'?" } ?? ""))
+                        "unknown route '\(target)' in \(what)"
+                            + (DidYouMean.suggestion(for: target, in: Array(routeNames.keys)).map { " — did you mean 'route:\($0)'?" } ?? ""))
                     continue
                 }
                 result.append(.route(target))

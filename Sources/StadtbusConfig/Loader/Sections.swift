@@ -27,6 +27,7 @@ extension LoadSession {
             guard let path = reader.path(value, "schema '\(name)'") else { continue }
             do {
                 _ = try loader.schemaCache.schema(at: path)
+                dependencies.append(path)
                 settings.schemas[name] = path
             } catch {
                 diagnostics.error(value.position, "schema '\(name)': \(error)")
@@ -60,8 +61,8 @@ extension LoadSession {
             diagnostics.error(fields.keyPosition(fileKey), "\(context) needs '\(envKey)' or '\(fileKey)', not both")
             return nil
         }
-        if let node = fields[envKey], let name = reader.string(node, "\(context).\(envKey)") { return .environment(name) }
-        if let node = fields[fileKey], let path = reader.path(node, "\(context).\(fileKey)") { return .file(path) }
+        if let node = fields[envKey], let name = reader.string(node, "\(context) \(envKey)") { return .environment(name) }
+        if let node = fields[fileKey], let path = reader.path(node, "\(context) \(fileKey)") { return .file(path) }
         return nil
     }
 
@@ -73,7 +74,7 @@ extension LoadSession {
                 special: ["password": inline])
         else { return }
         var broker = BrokerSettings()
-        if let host = fields["host"].flatMap({ reader.string($0, "broker.host") }).flatMap({ reader.expand($0, at: fields["host"]!) }) {
+        if let node = fields["host"], let text = reader.string(node, "broker.host"), let host = reader.expand(text, at: node) {
             broker.host = host
         }
         if let port = fields["port"].flatMap({ reader.int($0, "broker.port", in: 1...65_535) }) { broker.port = port }
@@ -185,8 +186,9 @@ extension LoadSession {
             if named["endpoints"]?.contains(where: { $0.name == name }) == true { return false }  // defined but broken: reported already
             diagnostics.error(
                 node.position,
-                "unknown endpoint '\(name)' in \(role)" + (DidYouMean.suggestion(for: name, in: Array(settings.endpoints.keys)).map { " — did you mean '\($0)'?" }
-                    ?? " — declare it under 'endpoints:'"))
+                "unknown endpoint '\(name)' in \(role)"
+                    + (DidYouMean.suggestion(for: name, in: Array(settings.endpoints.keys)).map { " — did you mean '\($0)'?" }
+                        ?? " — declare it under 'endpoints:'"))
             return false
         }
         if loader.adapterTypes[endpoint.type]?.canSend == false {
@@ -204,7 +206,9 @@ extension LoadSession {
             guard
                 let fields = reader.fields(
                     node, context,
-                    allowed: ["root-namespaces", "namespaces", "detect", "identity", "message-type", "message-type-name", "created-at", "author", "reader"])
+                    allowed: [
+                        "root-namespaces", "namespaces", "detect", "identity", "message-type", "message-type-name", "created-at", "author", "reader",
+                    ])
             else { continue }
             var namespaces = settings.namespaces
             if let ns = fields["namespaces"], case .mapping(let mapping) = ns.node {
@@ -223,13 +227,15 @@ extension LoadSession {
                 return checkXPath(text, at: node, namespaces: namespaces) != nil ? text : nil
             }
             func authority(_ key: String) -> HeaderProfile.AuthorityPaths? {
-                guard let node = fields[key], let authority = reader.fields(node, "\(context) \(key)", allowed: ["kennung", "directory", "name"]) else {
+                guard let node = fields[key], let authority = reader.fields(node, "\(context) \(key)", allowed: ["kennung", "directory", "name"])
+                else {
                     return nil
                 }
                 func path(_ field: String) -> String? {
-                    authority[field].flatMap { reader.string($0, "\(context) \(key).\(field)") }.flatMap {
-                        checkXPath($0, at: authority[field]!, namespaces: namespaces) != nil ? $0 : nil
-                    }
+                    guard let value = authority[field], let text = reader.string(value, "\(context) \(key).\(field)"),
+                        checkXPath(text, at: value, namespaces: namespaces) != nil
+                    else { return nil }
+                    return text
                 }
                 guard let kennung = path("kennung") else {
                     if authority["kennung"] == nil { diagnostics.error(node.position, "\(context) \(key) is missing 'kennung' (an XPath)") }
@@ -237,24 +243,30 @@ extension LoadSession {
                 }
                 return .init(kennung: kennung, directory: path("directory"), name: path("name"))
             }
-            let identity: [String] = (fields["identity"].flatMap { reader.strings($0, "\(context) identity") } ?? []).filter {
-                checkXPath($0, at: fields["identity"]!, namespaces: namespaces) != nil
+            var identity: [String] = []
+            if let node = fields["identity"] {
+                let expressions = reader.strings(node, "\(context) identity") ?? []
+                identity = expressions.filter { checkXPath($0, at: node, namespaces: namespaces) != nil }
+                if identity.count != expressions.count { identity = [] }
+            } else {
+                diagnostics.error(fields.node.position, "\(context) is missing 'identity' (XPath(s) of the message id)")
             }
-            if fields["identity"] == nil { diagnostics.error(fields.node.position, "\(context) is missing 'identity' (XPath(s) of the message id)") }
             let rootNamespaces = fields["root-namespaces"].flatMap { reader.strings($0, "\(context) root-namespaces") } ?? []
+            let (authorPaths, readerPaths) = (authority("author"), authority("reader"))
+            let (messageTypeName, createdAt) = (xpath("message-type-name", required: false), xpath("created-at", required: false))
             guard let detect = xpath("detect", required: true), let messageType = xpath("message-type", required: true), !identity.isEmpty else {
                 continue
             }
             profiles.append(
                 HeaderProfile(
                     name: name, rootNamespaces: rootNamespaces, namespaces: namespaces, detect: detect, identity: identity,
-                    messageType: messageType, messageTypeName: xpath("message-type-name", required: false),
-                    createdAt: xpath("created-at", required: false), author: authority("author"), reader: authority("reader")))
+                    messageType: messageType, messageTypeName: messageTypeName, createdAt: createdAt, author: authorPaths, reader: readerPaths))
         }
         do {
             return try HeaderExtractor(profiles: profiles + HeaderProfile.builtIn)
         } catch {
-            diagnostics.error(named["header-profiles"]?.first?.key.position ?? SourcePosition(file: files.first ?? "", line: 1, column: 1), "\(error)")
+            diagnostics.error(
+                named["header-profiles"]?.first?.key.position ?? SourcePosition(file: files.first ?? "", line: 1, column: 1), "\(error)")
             return nil
         }
     }

@@ -9,8 +9,8 @@ extension LoadSession {
         if let prefix = undeclared.first {
             diagnostics.error(
                 node.position,
-                "XPath '\(expression)' uses undeclared namespace prefix '\(prefix)'"
-                    + DidYouMean.hint(for: prefix, in: Array(namespaces.keys)) + " — declare it under 'namespaces:'")
+                "XPath '\(expression)' uses undeclared namespace prefix '\(prefix)' — declare it under 'namespaces:'"
+                    + (DidYouMean.suggestion(for: prefix, in: Array(namespaces.keys)).map { " (or did you mean '\($0)'?)" } ?? ""))
             return nil
         }
         do {

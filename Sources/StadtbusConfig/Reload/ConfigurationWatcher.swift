@@ -1,11 +1,13 @@
 import Foundation
 import Logging
 import StadtbusCore
+import StadtbusXML
 
-/// Hot reload: reloads the configuration when one of its files changes (polling their
-/// modification times) or when asked (`SIGHUP`), and swaps the engine's routing table only
-/// when the new configuration loads completely. An invalid change is logged and the running
-/// configuration keeps working.
+/// Hot reload: reloads the configuration when one of its files — or a schema, stylesheet or
+/// rules file it uses — changes (polling modification times), or when asked (`SIGHUP`), and
+/// swaps the engine's routing table only when the new configuration loads completely. An
+/// invalid change is logged and the running configuration keeps working. Each reload compiles
+/// schemas and stylesheets afresh, so an edited stylesheet takes effect.
 public final class ConfigurationWatcher: @unchecked Sendable {
     /// The outcome of one reload.
     public enum ReloadResult: Sendable {
@@ -38,8 +40,8 @@ public final class ConfigurationWatcher: @unchecked Sendable {
         self.engine = engine
         self.logger = logger
         self.onReload = onReload
-        self.files = current.files
-        self.stamps = Self.stamps(of: current.files)
+        self.files = current.files + current.dependencies
+        self.stamps = Self.stamps(of: self.files)
     }
 
     deinit { task?.cancel() }
@@ -76,11 +78,14 @@ public final class ConfigurationWatcher: @unchecked Sendable {
     public func reload() -> ReloadResult {
         let (files, _) = lock.withLock { (self.files, self.stamps) }
         let newStamps = Self.stamps(of: files)
+        var loader = self.loader
+        loader.schemaCache = XMLSchemaCache()
+        loader.stylesheetCache = XSLTStylesheetCache()
         do {
             let loaded = try loader.load(path: path)
             lock.withLock {
-                self.files = loaded.files
-                self.stamps = Self.stamps(of: loaded.files)
+                self.files = loaded.files + loaded.dependencies
+                self.stamps = Self.stamps(of: self.files)
             }
             engine.replace(with: loaded.table)
             logger.info("configuration reloaded", metadata: ["file": "\(path)", "routes": "\(loaded.table.routes.count)"])

@@ -85,8 +85,9 @@ struct NodeReader {
             guard allowed.contains(name) else {
                 diagnostics.error(
                     key.position,
-                    "unknown key '\(name)' in \(context)" + (DidYouMean.suggestion(for: name, in: allowed).map { " — did you mean '\($0)'?" }
-                        ?? " — expected one of: " + allowed.joined(separator: ", ")))
+                    "unknown key '\(name)' in \(context)"
+                        + (DidYouMean.suggestion(for: name, in: allowed).map { " — did you mean '\($0)'?" }
+                            ?? " — expected one of: " + allowed.joined(separator: ", ")))
                 continue
             }
             entries.append(.init(key: name, keyNode: key, value: YNode(node: valueNode, file: node.file)))
@@ -206,11 +207,11 @@ struct NodeReader {
             var isDirectory: ObjCBool = false
             let exists = FileManager.default.fileExists(atPath: absolute, isDirectory: &isDirectory)
             if !exists {
-                diagnostics.error(node.position, "\(what) '\(raw)' does not exist (looked for \(absolute))")
+                diagnostics.error(node.position, "\(what): '\(raw)' does not exist (looked for \(absolute))")
                 return nil
             }
             if directory != isDirectory.boolValue {
-                diagnostics.error(node.position, "\(what) '\(raw)' must be a \(directory ? "directory" : "file")")
+                diagnostics.error(node.position, "\(what): '\(raw)' must be a \(directory ? "directory" : "file")")
                 return nil
             }
         }

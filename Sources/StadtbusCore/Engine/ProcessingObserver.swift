@@ -23,7 +23,8 @@ public protocol ProcessingObserver: AnyObject {
 
 extension ProcessingObserver {
     public func routeEvaluated(_ route: Route, matched: Bool, header: MessageHeader) {}
-    public func stepFinished(route: String, step: any RouteStep, outcome: StepOutcome?, failure: StepFailure?, exchange: Exchange, duration: Duration) {}
+    public func stepFinished(route: String, step: any RouteStep, outcome: StepOutcome?, failure: StepFailure?, exchange: Exchange, duration: Duration)
+    {}
     public func choiceSelected(route: String, branch: Int?, destinations: [Destination]) {}
     public func delivery(_ message: OutgoingMessage, to endpoint: String, result: DeliveryResult) {}
 }

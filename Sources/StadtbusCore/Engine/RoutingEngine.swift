@@ -139,6 +139,12 @@ public final class RoutingEngine: @unchecked Sendable {
             return deadLetter(run, "no-header: \(error)", step: "header")
         }
         guard let header = run.header else { return deadLetter(run, "no-header: header missing", step: "header") }
+        // The message ID keys idempotency: an empty one would make unrelated messages "duplicates".
+        guard !header.messageID.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            run.header = nil
+            run.event(.received)
+            return deadLetter(run, "no-header: the message ID in the \(header.profile) header is empty", step: "header")
+        }
         run.event(.received, detail: message.source)
 
         // Match a route: the first route from this endpoint whose `when` holds.
@@ -195,7 +201,7 @@ public final class RoutingEngine: @unchecked Sendable {
             run.event(.filtered, reason: reason)
             return .filtered
         case .failed(let failure):
-            run.event(.failed, route: failure.route, detail: failure.step, reason: failure.reason)
+            // The failing step or delivery is journalled where it happened; here the decision.
             let policy = route.errorPolicy
             if policy.retry.isRetryable(kind: failure.kind, code: failure.code) {
                 if message.attempt < policy.retry.maxAttempts {
@@ -208,7 +214,8 @@ public final class RoutingEngine: @unchecked Sendable {
                 return .deadLetter(reason: reason, step: failure.step, route: failure.route, endpoint: policy.deadLetter ?? table.defaultDeadLetter)
             }
             run.event(.deadLettered, detail: failure.step, reason: failure.reason)
-            return .deadLetter(reason: failure.reason, step: failure.step, route: failure.route, endpoint: policy.deadLetter ?? table.defaultDeadLetter)
+            return .deadLetter(
+                reason: failure.reason, step: failure.step, route: failure.route, endpoint: policy.deadLetter ?? table.defaultDeadLetter)
         }
     }
 
@@ -267,7 +274,9 @@ public final class RoutingEngine: @unchecked Sendable {
             run.observer?.choiceSelected(route: route.name, branch: chosen?.0, destinations: chosen?.1.destinations ?? [])
             guard let (_, branch) = chosen else {
                 return .failed(
-                    Failure(kind: .permanent, code: "no-choice", message: "no choice branch matched and there is no 'otherwise'", step: "choice", route: route.name))
+                    Failure(
+                        kind: .permanent, code: "no-choice", message: "no choice branch matched and there is no 'otherwise'", step: "choice",
+                        route: route.name))
             }
             destinations = branch.destinations
         }
@@ -290,7 +299,8 @@ public final class RoutingEngine: @unchecked Sendable {
                 if let failure = await deliver(outgoing, to: name, route: route.name, run) { failures.append(failure) }
             case .route(let name):
                 guard let target = run.table.route(named: name) else {
-                    failures.append(Failure(kind: .permanent, code: "no-route", message: "unknown route '\(name)'", step: "deliver", route: route.name))
+                    failures.append(
+                        Failure(kind: .permanent, code: "no-route", message: "unknown route '\(name)'", step: "deliver", route: route.name))
                     continue
                 }
                 let forked: Exchange
@@ -313,11 +323,11 @@ public final class RoutingEngine: @unchecked Sendable {
                 body: exchange.message.body, headers: exchange.message.headers, properties: exchange.message.properties,
                 messageID: exchange.header.messageID, route: route.name, isWireTap: true)
             if let failure = await deliver(copy, to: tap, route: route.name, run, key: "wire-tap:\(tap)") {
-                // Best effort: visible in the journal and the log, but the main delivery stands.
+                // Best effort: visible in the journal (`failed`, "wire-tap NAME") and the log, but
+                // the main delivery stands.
                 logger.warning(
                     "wire tap failed",
                     metadata: ["route": "\(route.name)", "endpoint": "\(tap)", "messageID": "\(run.messageID)", "reason": "\(failure.reason)"])
-                run.event(.failed, route: route.name, detail: "wire-tap \(tap)", reason: failure.reason)
             }
         }
 
@@ -384,9 +394,12 @@ public final class RoutingEngine: @unchecked Sendable {
         }
         switch disposition {
         case .deadLetter(let reason, let step, let route, _):
-            logger.warning("dead letter", metadata: ["messageID": "\(run.messageID)", "route": "\(route ?? "-")", "step": "\(step)", "reason": "\(reason)"])
+            logger.warning(
+                "dead letter", metadata: ["messageID": "\(run.messageID)", "route": "\(route ?? "-")", "step": "\(step)", "reason": "\(reason)"])
         case .retry(let attempt, let delay, let reason, let step):
-            logger.info("retry", metadata: ["messageID": "\(run.messageID)", "attempt": "\(attempt)", "delay": "\(delay)", "step": "\(step)", "reason": "\(reason)"])
+            logger.info(
+                "retry",
+                metadata: ["messageID": "\(run.messageID)", "attempt": "\(attempt)", "delay": "\(delay)", "step": "\(step)", "reason": "\(reason)"])
         default:
             logger.debug("processed", metadata: ["messageID": "\(run.messageID)", "disposition": "\(disposition)"])
         }

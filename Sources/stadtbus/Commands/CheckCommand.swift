@@ -43,10 +43,13 @@ struct CheckCommand: ParsableCommand {
             let destinations: String
             switch route.routing {
             case .to(let list): destinations = list.map(\.description).joined(separator: ", ")
-            case .choice(let branches): destinations = "choice of \(branches.count): " + Set(branches.flatMap(\.destinations)).map(\.description).sorted().joined(separator: ", ")
+            case .choice(let branches):
+                destinations =
+                    "choice of \(branches.count): " + Set(branches.flatMap(\.destinations)).map(\.description).sorted().joined(separator: ", ")
             }
             let steps = route.steps.map(\.name).joined(separator: " → ")
-            lines.append("    \(route.name): \(route.source ?? "(route:\(route.name) only)") → [\(steps.isEmpty ? "no steps" : steps)] → \(destinations)")
+            lines.append(
+                "    \(route.name): \(route.source ?? "(route:\(route.name) only)") → [\(steps.isEmpty ? "no steps" : steps)] → \(destinations)")
         }
         return lines.joined(separator: "\n")
     }
