@@ -38,7 +38,7 @@ final class RecordingSigner: MessageSigner, @unchecked Sendable {
 
 /// A stand-in for the mapping module: compiles any rules to the wrap stylesheet and
 /// remembers which file it was given.
-struct FakeMappingCompiler: MappingRulesCompiler {
+struct FakeMappingCompiler: MappingRulesCompiling {
     func compile(node: Yams.Node, file: String) throws -> XSLTStylesheet {
         guard node["target"] != nil else { throw ConfigDiagnostic(SourcePosition(file: file, line: 1, column: 1), "rules need 'target'") }
         return try XSLTStylesheet(path: ConfigFixtures.path("support/wrap.xsl"))
@@ -155,7 +155,7 @@ final class ValidConfigTests: XCTestCase {
     func testMappingRulesGoThroughTheHook() throws {
         var loader = ConfigFixtures.loader()
         loader.mappingRules = FakeMappingCompiler()
-        let loaded = try loader.load(path: ConfigFixtures.path("broken/mapping-rules-not-wired.yaml"))
+        let loaded = try loader.load(path: ConfigFixtures.path("broken/mapping-rules-invalid.yaml"))
         XCTAssertEqual(loaded.table.route(named: "r")?.steps.first?.label, "map ../support/rules.yaml")
     }
 

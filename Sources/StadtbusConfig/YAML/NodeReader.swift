@@ -229,6 +229,22 @@ struct NodeReader {
     static func display(_ path: String, relativeTo file: String) -> String {
         if path.hasPrefix("/") { return path }
         let directory = (file as NSString).deletingLastPathComponent
-        return directory.isEmpty ? path : (directory as NSString).appendingPathComponent(path)
+        return normalized(directory.isEmpty ? path : (directory as NSString).appendingPathComponent(path))
+    }
+
+    /// Removes `.` and `dir/..` steps so messages name files as a person would
+    /// (`config/../mappings/x.yaml` → `mappings/x.yaml`); leading `..` steps stay.
+    static func normalized(_ path: String) -> String {
+        var parts: [Substring] = []
+        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+            if part == "." { continue }
+            if part == "..", let last = parts.last, last != ".." {
+                parts.removeLast()
+            } else {
+                parts.append(part)
+            }
+        }
+        let joined = parts.joined(separator: "/")
+        return path.hasPrefix("/") ? "/" + joined : (joined.isEmpty ? "." : joined)
     }
 }
