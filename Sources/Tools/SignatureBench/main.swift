@@ -31,17 +31,38 @@ func makeDevCerts() {
     if process.terminationStatus != 0 { fail("certs/make-dev-certs failed") }
 }
 
-/// Runs `body` repeatedly for about `secondsPerCase` on `threads` threads; returns ops/s.
+/// CPU time consumed by the calling thread, in seconds.
+func threadCPUTime() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+}
+
+/// Throughput of one case: by wall-clock time, and per CPU-second of the worker threads
+/// (the figure that matters on a machine shared with other work: "ops/s per core").
+struct Throughput {
+    var wall: Double
+    var perCPUSecond: Double
+}
+
+/// Runs `body` repeatedly for about `secondsPerCase` on `threads` threads.
 /// `body` receives the thread's index.
-func measure(threads: Int = 1, _ body: @escaping @Sendable (Int) throws -> Void) -> Double {
+func measure(threads: Int = 1, _ body: @escaping @Sendable (Int) throws -> Void) -> Throughput {
     let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(secondsPerCase * 1e9)
     let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: threads)
-    defer { counts.deallocate() }
+    let cpu = UnsafeMutableBufferPointer<Double>.allocate(capacity: threads)
+    defer {
+        counts.deallocate()
+        cpu.deallocate()
+    }
     counts.initialize(repeating: 0)
+    cpu.initialize(repeating: 0)
     let start = DispatchTime.now().uptimeNanoseconds
-    nonisolated(unsafe) let shared = counts
+    nonisolated(unsafe) let sharedCounts = counts
+    nonisolated(unsafe) let sharedCPU = cpu
     DispatchQueue.concurrentPerform(iterations: threads) { thread in
         var count = 0
+        let cpuStart = threadCPUTime()
         do {
             while DispatchTime.now().uptimeNanoseconds < deadline {
                 for _ in 0..<20 { try body(thread) }
@@ -50,15 +71,19 @@ func measure(threads: Int = 1, _ body: @escaping @Sendable (Int) throws -> Void)
         } catch {
             fail("benchmark body failed: \(error)")
         }
-        shared[thread] = count
+        sharedCounts[thread] = count
+        sharedCPU[thread] = threadCPUTime() - cpuStart
     }
     let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-    return Double(counts.reduce(0, +)) / elapsed
+    let total = Double(counts.reduce(0, +))
+    return Throughput(wall: total / elapsed, perCPUSecond: total / max(cpu.reduce(0, +), 1e-9))
 }
 
-func row(_ label: String, _ opsPerSecond: Double) {
-    let padded = label.padding(toLength: 58, withPad: " ", startingAt: 0)
-    print("\(padded) \(String(format: "%8.0f", opsPerSecond)) ops/s   \(String(format: "%7.1f", 1e6 / opsPerSecond)) µs/op")
+func row(_ label: String, _ result: Throughput) {
+    let padded = label.padding(toLength: 56, withPad: " ", startingAt: 0)
+    print(
+        "\(padded) \(String(format: "%7.0f", result.wall)) ops/s wall  \(String(format: "%7.0f", result.perCPUSecond)) ops/CPU-s  \(String(format: "%6.0f", 1e6 / result.perCPUSecond)) µs CPU/op"
+    )
 }
 
 makeDevCerts()
