@@ -55,9 +55,11 @@ enum Fixtures {
     /// Runs `certs/make-dev-certs` (idempotent) and creates the extra certificates once.
     static let extras: Result<String, any Error> = Result {
         try run("'\(packageRoot.path)/certs/make-dev-certs' >/dev/null")
-        let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("stadtbus-sig-\(ProcessInfo.processInfo.processIdentifier)").path
         let ca = packageRoot.appendingPathComponent("certs/out/ca").path
+        // Reused across runs while the development CA stays the same (the script is idempotent).
+        let caID = try run("openssl x509 -noout -fingerprint -sha256 -in '\(ca)/ca.pem' | cut -d= -f2 | tr -d ':' | cut -c1-16")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-sig-fixtures-\(caID)").path
         try run(extraCertificatesScript, environment: ["OUT": directory, "CA": ca])
         return directory
     }
@@ -126,6 +128,7 @@ enum Fixtures {
     /// CA an expired certificate, one without signing key usage and one without identity.
     private static let extraCertificatesScript = #"""
         set -euo pipefail
+        umask 077
         mkdir -p "$OUT/ca-db" && cd "$OUT"
         ext_sign='basicConstraints=CA:FALSE
         keyUsage=critical,digitalSignature,nonRepudiation
@@ -165,6 +168,15 @@ enum Fixtures {
             openssl x509 -req -in no-identity.csr -CA "$CA/ca.pem" -CAkey "$CA/ca.key" -CAserial ca-db/dev.srl -CAcreateserial \
                 -days 365 -sha256 -out no-identity.pem \
                 -extfile <(printf '%s\n' 'basicConstraints=CA:FALSE' 'keyUsage=critical,digitalSignature') 2>/dev/null
+        fi
+        # An encrypted PKCS#8 copy of Itzehoe's EC key (passphrase "geheim"), and a weak RSA-1024 key.
+        if [ ! -f itzehoe-ec-encrypted.key ]; then
+            openssl pkcs8 -topk8 -v2 aes-256-cbc -in "$CA/../authorities/itzehoe-ec.key" -out itzehoe-ec-encrypted.key -passout pass:geheim
+        fi
+        if [ ! -f weak.pem ]; then
+            openssl req -new -newkey rsa:1024 -nodes -keyout weak.key -out weak.csr -subj "$subj" 2>/dev/null
+            openssl x509 -req -in weak.csr -CA "$CA/ca.pem" -CAkey "$CA/ca.key" -CAserial ca-db/dev.srl -CAcreateserial \
+                -days 365 -sha256 -out weak.pem -extfile <(printf '%s\n' "$ext_sign") 2>/dev/null
         fi
         """#
 }

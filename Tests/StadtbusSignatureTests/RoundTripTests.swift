@@ -73,6 +73,40 @@ final class RoundTripTests: XCTestCase {
         }
     }
 
+    func testEncryptedPEMKey() throws {
+        let directory = try Fixtures.extraDirectory()
+        let key = "\(directory)/itzehoe-ec-encrypted.key"
+        let certificate = Fixtures.authority("itzehoe-ec.pem")
+        setenv("STADTBUS_TEST_PEM_PASS", "geheim", 1)
+        let loaded = try SigningKey(pemKey: key, certificate: certificate, passphrase: .env("STADTBUS_TEST_PEM_PASS"))
+        let signed = try Fixtures.sign(try Fixtures.xwasser(author: "ags:01061046"), with: loaded)
+        XCTAssertNoThrow(try Fixtures.verify(signed, with: try Fixtures.verifier()))
+        // Without the passphrase loading fails at once (OpenSSL must never prompt).
+        XCTAssertThrowsError(try SigningKey(pemKey: key, certificate: certificate)) { error in
+            guard case SignatureSetupError.keyLoadFailed = error else { return XCTFail("\(error)") }
+        }
+    }
+
+    func testWeakRSAKeyIsRefusedForSigning() throws {
+        XCTAssertThrowsError(try Fixtures.extraKey("weak")) { error in
+            guard case SignatureSetupError.unsupportedKey = error else { return XCTFail("\(error)") }
+        }
+    }
+
+    /// XWasser allows signatures inside the payload: they are content, covered by the
+    /// transport signature on the document element.
+    func testPayloadSignatureDeeperInTheDocumentIsContent() throws {
+        let key = try Fixtures.key("itzehoe-ec")
+        let payloadSigned = try Fixtures.sign(try Fixtures.xbeteiligung(author: "ags:01061046"), with: key)
+        let start = try XCTUnwrap(payloadSigned.range(of: "<ds:Signature "))
+        let end = try XCTUnwrap(payloadSigned.range(of: "</ds:Signature>"))
+        let inner = String(payloadSigned[start.lowerBound..<end.upperBound])
+        let message = try Fixtures.xwasser(author: "ags:01061046")
+            .replacingOccurrences(of: "</xwas:vorgang>", with: "<xwas:anlage>\(inner)</xwas:anlage></xwas:vorgang>")
+        let signed = try Fixtures.sign(message, with: key)
+        XCTAssertEqual(try Fixtures.verify(signed, with: try Fixtures.verifier()).kennung, "ags:01061046")
+    }
+
     func testKeyAndCertificateMustBelongTogether() throws {
         _ = try Fixtures.extraDirectory()
         XCTAssertThrowsError(
