@@ -137,8 +137,9 @@ final class Certificate: @unchecked Sendable {
         defer { BIO_free(bio) }
         // RFC 2253 order and escaping, but UTF-8 output (no \\UXXXX escapes for umlauts).
         let flags =
-            UInt(ASN1_STRFLGS_ESC_2253 | ASN1_STRFLGS_ESC_CTRL | ASN1_STRFLGS_UTF8_CONVERT | ASN1_STRFLGS_DUMP_UNKNOWN
-                | ASN1_STRFLGS_DUMP_DER) | UInt(XN_FLAG_SEP_COMMA_PLUS) | UInt(XN_FLAG_DN_REV)
+            UInt(
+                ASN1_STRFLGS_ESC_2253 | ASN1_STRFLGS_ESC_CTRL | ASN1_STRFLGS_UTF8_CONVERT | ASN1_STRFLGS_DUMP_UNKNOWN
+                    | ASN1_STRFLGS_DUMP_DER) | UInt(XN_FLAG_SEP_COMMA_PLUS) | UInt(XN_FLAG_DN_REV)
         guard X509_NAME_print_ex(bio, name, 0, flags) >= 0 else { return "" }
         return drain(bio)
     }

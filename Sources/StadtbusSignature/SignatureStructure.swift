@@ -42,7 +42,8 @@ struct SignatureStructure {
         guard onRoot.count <= 1 else { throw .multipleSignatures(count: onRoot.count) }
         guard let signature = onRoot.first else {
             if total > 0 {
-                throw .wrappedSignature("no ds:Signature is a direct child of the document element (found \(total) deeper inside)")
+                throw .wrappedSignature(
+                    "no ds:Signature is a direct child of the document element (found \(total) deeper inside)")
             }
             throw .noSignature
         }
@@ -111,10 +112,12 @@ struct SignatureStructure {
             throw .wrappedSignature("Reference Type '\(type)' is refused")
         }
         let parts = XMLNodes.elementChildren(reference)
-        guard parts.count == 3, XMLNodes.isElement(parts[0], "Transforms"), XMLNodes.isElement(parts[1], "DigestMethod"),
+        guard parts.count == 3, XMLNodes.isElement(parts[0], "Transforms"),
+            XMLNodes.isElement(parts[1], "DigestMethod"),
             XMLNodes.isElement(parts[2], "DigestValue")
         else {
-            throw .wrappedSignature("the Reference must hold Transforms (with enveloped-signature), DigestMethod and DigestValue")
+            throw .wrappedSignature(
+                "the Reference must hold Transforms (with enveloped-signature), DigestMethod and DigestValue")
         }
         var enveloped = false
         for transform in XMLNodes.elementChildren(parts[0]) {
@@ -123,7 +126,8 @@ struct SignatureStructure {
             }
             let algorithm = XMLNodes.attribute(transform, "Algorithm") ?? ""
             guard AcceptedAlgorithms.referenceTransforms.contains(algorithm) else {
-                throw .wrappedSignature("transform '\(algorithm)' is refused (only enveloped-signature and exclusive C14N)")
+                throw .wrappedSignature(
+                    "transform '\(algorithm)' is refused (only enveloped-signature and exclusive C14N)")
             }
             if algorithm == AcceptedAlgorithms.enveloped {
                 guard XMLNodes.elementChildren(transform).isEmpty else {
@@ -136,7 +140,9 @@ struct SignatureStructure {
         }
         guard enveloped else { throw .wrappedSignature("the Reference lacks the enveloped-signature transform") }
         let digest = XMLNodes.attribute(parts[1], "Algorithm") ?? ""
-        guard AcceptedAlgorithms.digests.contains(digest) else { throw .malformed("digest algorithm '\(digest)' is refused") }
+        guard AcceptedAlgorithms.digests.contains(digest) else {
+            throw .malformed("digest algorithm '\(digest)' is refused")
+        }
         guard XMLNodes.elementChildren(parts[1]).isEmpty else { throw .malformed("DigestMethod takes no parameters") }
         try checkTextOnly(parts[2])
     }
@@ -190,7 +196,9 @@ struct SignatureStructure {
     }
 
     /// The leaf is the one certificate that issued none of the others.
-    private static func splitChain(_ certificates: [Certificate]) throws(SignatureFailure) -> (Certificate, [Certificate]) {
+    private static func splitChain(_ certificates: [Certificate]) throws(SignatureFailure) -> (
+        Certificate, [Certificate]
+    ) {
         if certificates.count == 1 { return (certificates[0], []) }
         let leaves = certificates.indices.filter { index in
             !certificates.indices.contains { other in
@@ -198,7 +206,8 @@ struct SignatureStructure {
             }
         }
         guard leaves.count == 1, let leaf = leaves.first else {
-            throw .unknownSigner("KeyInfo carries \(certificates.count) certificates and no single signer certificate among them")
+            throw .unknownSigner(
+                "KeyInfo carries \(certificates.count) certificates and no single signer certificate among them")
         }
         var rest = certificates
         rest.remove(at: leaf)

@@ -98,7 +98,9 @@ public final class SignatureVerifier: Sendable {
             }
         }
         guard xmlSecDSigCtxVerify(context, structure.signature) == 0 else {
-            let detail = SignatureLibrary.takeXMLSecError() ?? SignatureLibrary.takeOpenSSLErrors() ?? "xmlsec verification failed"
+            let detail =
+                SignatureLibrary.takeXMLSecError() ?? SignatureLibrary.takeOpenSSLErrors()
+                ?? "xmlsec verification failed"
             throw .malformed(detail)
         }
         switch context.pointee.status {
@@ -118,7 +120,8 @@ public final class SignatureVerifier: Sendable {
         withUnsafeMutablePointer(to: &context.pointee.signedInfoReferences) { references in
             (0..<xmlSecPtrListGetSize(references)).contains { index in
                 guard let item = xmlSecPtrListGetItem(references, index) else { return false }
-                return item.assumingMemoryBound(to: xmlSecDSigReferenceCtx.self).pointee.status != xmlSecDSigStatusSucceeded
+                return item.assumingMemoryBound(to: xmlSecDSigReferenceCtx.self).pointee.status
+                    != xmlSecDSigStatusSucceeded
             }
         }
     }

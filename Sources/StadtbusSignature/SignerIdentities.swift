@@ -35,7 +35,8 @@ public struct SignerIdentities: Sendable, Equatable, Hashable, Codable {
             case "cn": self = .subjectCommonName(value)
             case "serial", "serialnumber": self = .subjectSerialNumber(value)
             case "san-uri", "uri": self = .subjectAlternativeURI(value)
-            default: throw .invalidIdentityRule("unknown kind '\(kind)' (use ags, fingerprint-sha256, cn, serial, san-uri)")
+            default:
+                throw .invalidIdentityRule("unknown kind '\(kind)' (use ags, fingerprint-sha256, cn, serial, san-uri)")
             }
             try validate()
         }
@@ -112,7 +113,9 @@ public struct SignerIdentities: Sendable, Equatable, Hashable, Codable {
             found.insert("ags:" + uri.dropFirst(11))
         }
         guard found.count <= 1 else {
-            throw .unknownSigner("certificate '\(certificate.subject)' names several identities: \(found.sorted().joined(separator: ", "))")
+            throw .unknownSigner(
+                "certificate '\(certificate.subject)' names several identities: \(found.sorted().joined(separator: ", "))"
+            )
         }
         return found.first
     }
@@ -138,7 +141,9 @@ public struct SignerIdentities: Sendable, Equatable, Hashable, Codable {
         if let other = rules.first(where: { $0.value.contains { $0.matches(certificate) } }) {
             throw .identityMismatch(expected: kennung, actual: other.key)
         }
-        throw .unknownSigner("no identity is configured for certificate '\(certificate.subject)' (SHA-256 \(certificate.fingerprintSHA256))")
+        throw .unknownSigner(
+            "no identity is configured for certificate '\(certificate.subject)' (SHA-256 \(certificate.fingerprintSHA256))"
+        )
     }
 
     private func identityName(of certificate: CertificateSummary, derived: String?) -> String {

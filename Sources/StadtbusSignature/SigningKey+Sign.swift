@@ -44,7 +44,9 @@ extension SigningKey {
     }
 
     private func fillTemplate(_ signature: xmlNodePtr) throws(SignatureSetupError) {
-        guard let reference = xmlSecTmplSignatureAddReference(signature, xmlSecOpenSSLTransformSha256GetKlass(), nil, "", nil),
+        guard
+            let reference = xmlSecTmplSignatureAddReference(
+                signature, xmlSecOpenSSLTransformSha256GetKlass(), nil, "", nil),
             xmlSecTmplReferenceAddTransform(reference, xmlSecTransformEnvelopedGetKlass()) != nil,
             xmlSecTmplReferenceAddTransform(reference, xmlSecTransformExclC14NGetKlass()) != nil
         else {
@@ -63,7 +65,8 @@ extension SigningKey {
         context.pointee.signKey = duplicate
         guard xmlSecDSigCtxSign(context, signature) == 0 else {
             throw .signingFailed(
-                SignatureLibrary.takeXMLSecError() ?? SignatureLibrary.takeOpenSSLErrors() ?? "xmlSecDSigCtxSign failed")
+                SignatureLibrary.takeXMLSecError() ?? SignatureLibrary.takeOpenSSLErrors() ?? "xmlSecDSigCtxSign failed"
+            )
         }
     }
 

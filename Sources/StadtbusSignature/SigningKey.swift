@@ -54,7 +54,9 @@ public final class SigningKey: @unchecked Sendable {
     /// certificate file that belongs to it. Further certificates in `certificatePath` that are
     /// not self-signed (intermediate CAs) are sent along in KeyInfo.
     /// - Throws: ``SignatureSetupError``.
-    public convenience init(pemKey keyPath: String, certificate certificatePath: String, passphrase: SecretSource = .none)
+    public convenience init(
+        pemKey keyPath: String, certificate certificatePath: String, passphrase: SecretSource = .none
+    )
         throws(SignatureSetupError)
     {
         try SignatureLibrary.initialize()
@@ -70,7 +72,8 @@ public final class SigningKey: @unchecked Sendable {
         }
         guard let privateKey else {
             throw .keyLoadFailed(
-                path: keyPath, message: SignatureLibrary.takeOpenSSLErrors() ?? "no PEM private key (or wrong passphrase)")
+                path: keyPath,
+                message: SignatureLibrary.takeOpenSSLErrors() ?? "no PEM private key (or wrong passphrase)")
         }
         let certificates: [Certificate]
         do {
@@ -104,7 +107,9 @@ public final class SigningKey: @unchecked Sendable {
         var extra: OpaquePointer?
         guard PKCS12_parse(p12, secret ?? "", &privateKey, &x509, &extra) == 1, let privateKey, let x509 else {
             throw .keyLoadFailed(
-                path: path, message: SignatureLibrary.takeOpenSSLErrors() ?? "PKCS#12 without key and certificate (or wrong passphrase)")
+                path: path,
+                message: SignatureLibrary.takeOpenSSLErrors()
+                    ?? "PKCS#12 without key and certificate (or wrong passphrase)")
         }
         var others: [Certificate] = []
         if let extra {

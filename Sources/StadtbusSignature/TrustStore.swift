@@ -25,7 +25,8 @@ public final class TrustStore: @unchecked Sendable {
         try SignatureLibrary.initialize()
         let names: [String]
         do {
-            names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".pem") }.sorted()
+            names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".pem") }
+                .sorted()
         } catch {
             throw .trustStoreUnusable(path: directory, message: "cannot read the directory")
         }

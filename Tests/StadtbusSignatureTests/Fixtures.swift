@@ -27,12 +27,15 @@ enum Fixtures {
 
     /// The XBeteiligung message with its author kennung (`xyz:0001`) replaced.
     static func xbeteiligung(author: String) throws -> String {
-        try replacingFirst("<bn-beh:kennung>xyz:0001</bn-beh:kennung>", with: "<bn-beh:kennung>\(author)</bn-beh:kennung>", in: try message(xbeteiligung))
+        try replacingFirst(
+            "<bn-beh:kennung>xyz:0001</bn-beh:kennung>", with: "<bn-beh:kennung>\(author)</bn-beh:kennung>",
+            in: try message(xbeteiligung))
     }
 
     /// The XWasser message with its author kennung (`psw:01003110`) replaced.
     static func xwasser(author: String) throws -> String {
-        try replacingFirst("<kennung>psw:01003110</kennung>", with: "<kennung>\(author)</kennung>", in: try message(xwasser))
+        try replacingFirst(
+            "<kennung>psw:01003110</kennung>", with: "<kennung>\(author)</kennung>", in: try message(xwasser))
     }
 
     /// The xdomea message with the sender's Behoerdenschluessel code replaced.
@@ -57,9 +60,12 @@ enum Fixtures {
         try run("'\(packageRoot.path)/certs/make-dev-certs' >/dev/null")
         let ca = packageRoot.appendingPathComponent("certs/out/ca").path
         // Reused across runs while the development CA stays the same (the script is idempotent).
-        let caID = try run("openssl x509 -noout -fingerprint -sha256 -in '\(ca)/ca.pem' | cut -d= -f2 | tr -d ':' | cut -c1-16")
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-sig-fixtures-\(caID)").path
+        let caID = try run(
+            "openssl x509 -noout -fingerprint -sha256 -in '\(ca)/ca.pem' | cut -d= -f2 | tr -d ':' | cut -c1-16"
+        )
+        .trimmingCharacters(in: .whitespacesAndNewlines)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-sig-fixtures-\(caID)")
+            .path
         try run(extraCertificatesScript, environment: ["OUT": directory, "CA": ca])
         return directory
     }
@@ -68,7 +74,12 @@ enum Fixtures {
     static func extraDirectory() throws -> String { try extras.get() }
 
     static func key(_ name: String, directory: String? = nil) throws -> SigningKey {
-        let dir = try directory ?? { _ = try extras.get(); return packageRoot.appendingPathComponent("certs/out/authorities").path }()
+        let dir =
+            try directory
+            ?? {
+                _ = try extras.get()
+                return packageRoot.appendingPathComponent("certs/out/authorities").path
+            }()
         return try SigningKey(pemKey: "\(dir)/\(name).key", certificate: "\(dir)/\(name).pem")
     }
 
@@ -76,9 +87,12 @@ enum Fixtures {
         try key(name, directory: try extraDirectory())
     }
 
-    static func verifier(_ identities: SignerIdentities = SignerIdentities(), at time: Date? = nil) throws -> SignatureVerifier {
+    static func verifier(_ identities: SignerIdentities = SignerIdentities(), at time: Date? = nil) throws
+        -> SignatureVerifier
+    {
         _ = try extras.get()
-        return try SignatureVerifier(trustStore: try TrustStore(directory: trustDirectory), identities: identities, validationTime: time)
+        return try SignatureVerifier(
+            trustStore: try TrustStore(directory: trustDirectory), identities: identities, validationTime: time)
     }
 
     static let extractor: HeaderExtractor? = try? HeaderExtractor()

@@ -13,18 +13,21 @@ final class InteropTests: XCTestCase {
 
     func testStadtbusSignatureVerifiesWithXmlsec1() throws {
         for keyName in ["itzehoe-ec", "itzehoe-rsa"] {
-            let signed = try Fixtures.sign(try Fixtures.xbeteiligung(author: "ags:01061046"), with: try Fixtures.key(keyName))
+            let signed = try Fixtures.sign(
+                try Fixtures.xbeteiligung(author: "ags:01061046"), with: try Fixtures.key(keyName))
             let path = "\(workDirectory)/stadtbus-signed-\(keyName).xml"
             try signed.write(toFile: path, atomically: true, encoding: .utf8)
             let output = try Fixtures.run(
-                "xmlsec1 --verify --trusted-pem '\(Fixtures.trustDirectory)/dev-ca.pem' --enabled-reference-uris empty '\(path)' 2>&1")
+                "xmlsec1 --verify --trusted-pem '\(Fixtures.trustDirectory)/dev-ca.pem' --enabled-reference-uris empty '\(path)' 2>&1"
+            )
             XCTAssertTrue(output.contains("OK"), output)
 
             // …and xmlsec1 notices tampering too (the check above can fail).
             let tampered = signed.replacingOccurrences(of: "behoerde2", with: "behoerde3")
             try tampered.write(toFile: path, atomically: true, encoding: .utf8)
             XCTAssertThrowsError(
-                try Fixtures.run("xmlsec1 --verify --trusted-pem '\(Fixtures.trustDirectory)/dev-ca.pem' '\(path)' 2>&1"))
+                try Fixtures.run(
+                    "xmlsec1 --verify --trusted-pem '\(Fixtures.trustDirectory)/dev-ca.pem' '\(path)' 2>&1"))
         }
     }
 
@@ -42,7 +45,8 @@ final class InteropTests: XCTestCase {
                 </SignedInfo><SignatureValue/><KeyInfo><X509Data><X509Certificate/></X509Data></KeyInfo></Signature>
                 """
             let message = try Fixtures.xwasser(author: "ags:01061046")
-                .replacingOccurrences(of: "</xwas:vorgang.transportieren.2010>", with: template + "</xwas:vorgang.transportieren.2010>")
+                .replacingOccurrences(
+                    of: "</xwas:vorgang.transportieren.2010>", with: template + "</xwas:vorgang.transportieren.2010>")
             let input = "\(workDirectory)/template-\(keyName).xml"
             let output = "\(workDirectory)/xmlsec1-signed-\(keyName).xml"
             try message.write(toFile: input, atomically: true, encoding: .utf8)

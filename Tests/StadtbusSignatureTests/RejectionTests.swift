@@ -32,7 +32,8 @@ final class RejectionTests: XCTestCase {
     func testTamperedBodyIsABadDigest() throws {
         for keyName in ["itzehoe-ec", "itzehoe-rsa"] {
             let signed = try itzehoeSigned(keyName)
-            let tampered = try Fixtures.replacingFirst("<bn-beh:name>behoerde2</bn-beh:name>", with: "<bn-beh:name>behoerde3</bn-beh:name>", in: signed)
+            let tampered = try Fixtures.replacingFirst(
+                "<bn-beh:name>behoerde2</bn-beh:name>", with: "<bn-beh:name>behoerde3</bn-beh:name>", in: signed)
             assertRejected("bad-digest") { try Fixtures.verify(tampered, with: try Fixtures.verifier()) }
         }
     }
@@ -51,7 +52,8 @@ final class RejectionTests: XCTestCase {
     /// A DigestValue taken from other content no longer matches this document.
     func testSwappedDigestValueIsABadDigest() throws {
         let signed = try itzehoeSigned()
-        let other = try Fixtures.sign(try Fixtures.xwasser(author: "ags:01061046"), with: try Fixtures.key("itzehoe-ec"))
+        let other = try Fixtures.sign(
+            try Fixtures.xwasser(author: "ags:01061046"), with: try Fixtures.key("itzehoe-ec"))
         func digest(_ text: String) throws -> String {
             let start = try XCTUnwrap(text.range(of: "<ds:DigestValue>")).upperBound
             let end = try XCTUnwrap(text.range(of: "</ds:DigestValue>")).lowerBound
@@ -70,12 +72,14 @@ final class RejectionTests: XCTestCase {
     }
 
     func testCertificateFromAnotherCA() throws {
-        let signed = try Fixtures.sign(try Fixtures.xbeteiligung(author: "ags:01061046"), with: try Fixtures.extraKey("other"))
+        let signed = try Fixtures.sign(
+            try Fixtures.xbeteiligung(author: "ags:01061046"), with: try Fixtures.extraKey("other"))
         assertRejected("untrusted-chain") { try Fixtures.verify(signed, with: try Fixtures.verifier()) }
     }
 
     func testExpiredCertificate() throws {
-        let signed = try Fixtures.sign(try Fixtures.xbeteiligung(author: "ags:01061046"), with: try Fixtures.extraKey("expired"))
+        let signed = try Fixtures.sign(
+            try Fixtures.xbeteiligung(author: "ags:01061046"), with: try Fixtures.extraKey("expired"))
         XCTAssertThrowsError(try Fixtures.verify(signed, with: try Fixtures.verifier())) { error in
             guard case .expired(let detail) = error as? SignatureFailure else { return XCTFail("\(error)") }
             XCTAssertTrue(detail.contains("certificate has expired"), detail)
@@ -90,14 +94,17 @@ final class RejectionTests: XCTestCase {
     }
 
     func testWrongKeyUsage() throws {
-        let signed = try Fixtures.sign(try Fixtures.xbeteiligung(author: "ags:01061046"), with: try Fixtures.extraKey("wrong-usage"))
+        let signed = try Fixtures.sign(
+            try Fixtures.xbeteiligung(author: "ags:01061046"), with: try Fixtures.extraKey("wrong-usage"))
         assertRejected("wrong-key-usage") { try Fixtures.verify(signed, with: try Fixtures.verifier()) }
     }
 
     func testBreitenburgSigningForItzehooeIsAnIdentityMismatch() throws {
-        let signed = try Fixtures.sign(try Fixtures.xbeteiligung(author: "ags:01061046"), with: try Fixtures.key("breitenburg-rsa"))
+        let signed = try Fixtures.sign(
+            try Fixtures.xbeteiligung(author: "ags:01061046"), with: try Fixtures.key("breitenburg-rsa"))
         XCTAssertThrowsError(try Fixtures.verify(signed, with: try Fixtures.verifier())) { error in
-            XCTAssertEqual(error as? SignatureFailure, .identityMismatch(expected: "ags:01061046", actual: "ags:01061017"))
+            XCTAssertEqual(
+                error as? SignatureFailure, .identityMismatch(expected: "ags:01061046", actual: "ags:01061017"))
         }
     }
 
@@ -106,7 +113,9 @@ final class RejectionTests: XCTestCase {
         let signed = try Fixtures.sign(try Fixtures.xbeteiligung(author: "ags:01061046"), with: key)
         assertRejected("unknown-signer") { try Fixtures.verify(signed, with: try Fixtures.verifier()) }
         // An explicit rule makes it known.
-        let identities = SignerIdentities(rules: ["ags:01061046": [.fingerprintSHA256(key.certificate.fingerprintSHA256)]])
+        let identities = SignerIdentities(rules: [
+            "ags:01061046": [.fingerprintSHA256(key.certificate.fingerprintSHA256)]
+        ])
         XCTAssertNoThrow(try Fixtures.verify(signed, with: try Fixtures.verifier(identities)))
     }
 
@@ -125,8 +134,12 @@ final class RejectionTests: XCTestCase {
         let signed = try itzehoeSigned()
         let body = try XCTUnwrap(signed.range(of: "?>")).upperBound
         let forged = try Fixtures.xbeteiligung(author: "ags:01061046")
-            .replacingOccurrences(of: "</xbeteiligung:kommunal.Aktualisieren.0402>", with: "<Anhang>" + signed[body...] + "</Anhang></xbeteiligung:kommunal.Aktualisieren.0402>")
-            .replacingOccurrences(of: "<bn-beh:name>behoerde2</bn-beh:name>", with: "<bn-beh:name>Angreifer</bn-beh:name>")
+            .replacingOccurrences(
+                of: "</xbeteiligung:kommunal.Aktualisieren.0402>",
+                with: "<Anhang>" + signed[body...] + "</Anhang></xbeteiligung:kommunal.Aktualisieren.0402>"
+            )
+            .replacingOccurrences(
+                of: "<bn-beh:name>behoerde2</bn-beh:name>", with: "<bn-beh:name>Angreifer</bn-beh:name>")
         assertRejected("wrapped-signature") { try Fixtures.verify(forged, with: try Fixtures.verifier()) }
     }
 
@@ -136,9 +149,12 @@ final class RejectionTests: XCTestCase {
         let signature = try signatureElement(of: signed)
         let body = try XCTUnwrap(signed.range(of: "?>")).upperBound
         let original = String(signed[body...]).replacingOccurrences(of: signature, with: "")
-        let withObject = signature.replacingOccurrences(of: "</ds:Signature>", with: "<ds:Object>\(original)</ds:Object></ds:Signature>")
+        let withObject = signature.replacingOccurrences(
+            of: "</ds:Signature>", with: "<ds:Object>\(original)</ds:Object></ds:Signature>")
         let forged = try Fixtures.xbeteiligung(author: "ags:01061046")
-            .replacingOccurrences(of: "</xbeteiligung:kommunal.Aktualisieren.0402>", with: withObject + "</xbeteiligung:kommunal.Aktualisieren.0402>")
+            .replacingOccurrences(
+                of: "</xbeteiligung:kommunal.Aktualisieren.0402>",
+                with: withObject + "</xbeteiligung:kommunal.Aktualisieren.0402>")
         assertRejected("wrapped-signature") { try Fixtures.verify(forged, with: try Fixtures.verifier()) }
     }
 
@@ -153,7 +169,8 @@ final class RejectionTests: XCTestCase {
         let signed = try itzehoeSigned()
         let signature = try signatureElement(of: signed)
         let moved = signed.replacingOccurrences(of: signature, with: "")
-            .replacingOccurrences(of: "</bn-g2g:nachrichtenkopf.g2g>", with: signature + "</bn-g2g:nachrichtenkopf.g2g>")
+            .replacingOccurrences(
+                of: "</bn-g2g:nachrichtenkopf.g2g>", with: signature + "</bn-g2g:nachrichtenkopf.g2g>")
         assertRejected("wrapped-signature") { try Fixtures.verify(moved, with: try Fixtures.verifier()) }
     }
 
@@ -168,7 +185,8 @@ final class RejectionTests: XCTestCase {
 
     func testXPathTransform() throws {
         let signed = try itzehoeSigned()
-        let xpath = #"<ds:Transform Algorithm="http://www.w3.org/TR/1999/REC-xpath-19991116"><ds:XPath>ancestor-or-self::bn-g2g:nachrichtenkopf.g2g</ds:XPath></ds:Transform>"#
+        let xpath =
+            #"<ds:Transform Algorithm="http://www.w3.org/TR/1999/REC-xpath-19991116"><ds:XPath>ancestor-or-self::bn-g2g:nachrichtenkopf.g2g</ds:XPath></ds:Transform>"#
         let forged = signed.replacingOccurrences(of: "<ds:Transforms>", with: "<ds:Transforms>" + xpath)
         assertRejected("wrapped-signature") { try Fixtures.verify(forged, with: try Fixtures.verifier()) }
     }
@@ -192,20 +210,23 @@ final class RejectionTests: XCTestCase {
             of: "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256", with: "http://www.w3.org/2000/09/xmldsig#rsa-sha1")
         assertRejected("malformed-signature") { try Fixtures.verify(sha1, with: try Fixtures.verifier()) }
         let hmac = signed.replacingOccurrences(
-            of: "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256", with: "http://www.w3.org/2001/04/xmldsig-more#hmac-sha256")
+            of: "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+            with: "http://www.w3.org/2001/04/xmldsig-more#hmac-sha256")
         assertRejected("malformed-signature") { try Fixtures.verify(hmac, with: try Fixtures.verifier()) }
     }
 
     func testGarbageCertificateIsMalformed() throws {
         let signed = try itzehoeSigned()
         let start = try XCTUnwrap(signed.range(of: "<ds:X509Certificate>")).upperBound
-        let forged = signed.replacingCharacters(in: start..<signed.index(start, offsetBy: 20), with: "AAAAAAAAAAAAAAAAAAAA")
+        let forged = signed.replacingCharacters(
+            in: start..<signed.index(start, offsetBy: 20), with: "AAAAAAAAAAAAAAAAAAAA")
         assertRejected("malformed-signature") { try Fixtures.verify(forged, with: try Fixtures.verifier()) }
     }
 
     func testReasonCodesAreStableAndDistinct() {
         let all: [SignatureFailure] = [
-            .noSignature, .multipleSignatures(count: 2), .badDigest, .badSignatureValue, .unknownSigner(""), .expired(""),
+            .noSignature, .multipleSignatures(count: 2), .badDigest, .badSignatureValue, .unknownSigner(""),
+            .expired(""),
             .untrustedChain(""), .wrongKeyUsage, .identityMismatch(expected: "a", actual: "b"), .wrappedSignature(""),
             .malformed(""),
         ]

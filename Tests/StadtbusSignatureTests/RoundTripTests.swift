@@ -27,14 +27,16 @@ final class RoundTripTests: XCTestCase {
     /// The unmodified XBeteiligung message names `xyz:0001`: an explicit rule binds it.
     func testExplicitFingerprintRuleForANonAGSKennung() throws {
         let key = try Fixtures.key("itzehoe-rsa")
-        let fingerprint = try Fixtures.run("openssl x509 -noout -fingerprint -sha256 -in '\(Fixtures.authority("itzehoe-rsa.pem"))'")
+        let fingerprint =
+            try Fixtures.run("openssl x509 -noout -fingerprint -sha256 -in '\(Fixtures.authority("itzehoe-rsa.pem"))'")
             .split(separator: "=").last.map(String.init)?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         let signed = try Fixtures.sign(try Fixtures.message(Fixtures.xbeteiligung), with: key)
 
         let identities = SignerIdentities(rules: ["xyz:0001": [.fingerprintSHA256(fingerprint)]])
         let result = try Fixtures.verify(signed, with: try Fixtures.verifier(identities))
         XCTAssertEqual(result.kennung, "xyz:0001")
-        XCTAssertEqual(result.binding, "fingerprint-sha256=\(fingerprint.lowercased().replacingOccurrences(of: ":", with: ""))")
+        XCTAssertEqual(
+            result.binding, "fingerprint-sha256=\(fingerprint.lowercased().replacingOccurrences(of: ":", with: ""))")
 
         let byName = SignerIdentities(rules: ["xyz:0001": [try .init(parsing: "cn=Stadt Itzehoe")]])
         XCTAssertEqual(try Fixtures.verify(signed, with: try Fixtures.verifier(byName)).binding, "cn=Stadt Itzehoe")
@@ -110,19 +112,23 @@ final class RoundTripTests: XCTestCase {
     func testKeyAndCertificateMustBelongTogether() throws {
         _ = try Fixtures.extraDirectory()
         XCTAssertThrowsError(
-            try SigningKey(pemKey: Fixtures.authority("itzehoe-ec.key"), certificate: Fixtures.authority("breitenburg-ec.pem"))
+            try SigningKey(
+                pemKey: Fixtures.authority("itzehoe-ec.key"), certificate: Fixtures.authority("breitenburg-ec.pem"))
         ) { error in
             guard case SignatureSetupError.certificateKeyMismatch = error else { return XCTFail("\(error)") }
         }
     }
 
     func testSignedDocumentHasOneEnvelopedSignatureAsLastChildOfTheRoot() throws {
-        let signed = try Fixtures.sign(try Fixtures.xwasser(author: "ags:01061046"), with: try Fixtures.key("itzehoe-ec"))
+        let signed = try Fixtures.sign(
+            try Fixtures.xwasser(author: "ags:01061046"), with: try Fixtures.key("itzehoe-ec"))
         XCTAssertTrue(signed.contains(#"<ds:Reference URI="">"#))
         XCTAssertTrue(signed.contains("http://www.w3.org/2000/09/xmldsig#enveloped-signature"))
-        XCTAssertTrue(signed.contains(#"<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>"#))
+        XCTAssertTrue(
+            signed.contains(#"<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>"#))
         let tail = try XCTUnwrap(signed.range(of: "</ds:Signature>")).upperBound
-        XCTAssertEqual(signed[tail...].trimmingCharacters(in: .whitespacesAndNewlines), "</xwas:vorgang.transportieren.2010>")
+        XCTAssertEqual(
+            signed[tail...].trimmingCharacters(in: .whitespacesAndNewlines), "</xwas:vorgang.transportieren.2010>")
         // Signing twice is refused: the result could never verify.
         let document = try XMLDocument(parsing: signed)
         XCTAssertThrowsError(try Fixtures.key("itzehoe-ec").sign(document))

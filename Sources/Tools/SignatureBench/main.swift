@@ -12,7 +12,8 @@ import StadtbusXML
 
 let packageRoot = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-let shared = ProcessInfo.processInfo.environment["STADTBUS_SHARED"].map { URL(fileURLWithPath: $0) }
+let shared =
+    ProcessInfo.processInfo.environment["STADTBUS_SHARED"].map { URL(fileURLWithPath: $0) }
     ?? packageRoot.deletingLastPathComponent().appendingPathComponent("shared")
 let secondsPerCase = CommandLine.arguments.dropFirst().first.flatMap(Double.init) ?? 2.0
 
@@ -92,10 +93,17 @@ let verifier: SignatureVerifier
 let keys: [(String, SigningKey)]
 do {
     keys = [
-        ("ECDSA-P256", try SigningKey(pemKey: "\(authorities)/itzehoe-ec.key", certificate: "\(authorities)/itzehoe-ec.pem")),
-        ("RSA-2048", try SigningKey(pemKey: "\(authorities)/itzehoe-rsa.key", certificate: "\(authorities)/itzehoe-rsa.pem")),
+        (
+            "ECDSA-P256",
+            try SigningKey(pemKey: "\(authorities)/itzehoe-ec.key", certificate: "\(authorities)/itzehoe-ec.pem")
+        ),
+        (
+            "RSA-2048",
+            try SigningKey(pemKey: "\(authorities)/itzehoe-rsa.key", certificate: "\(authorities)/itzehoe-rsa.pem")
+        ),
     ]
-    verifier = try SignatureVerifier(trustStore: try TrustStore(directory: packageRoot.appendingPathComponent("certs/trust").path))
+    verifier = try SignatureVerifier(
+        trustStore: try TrustStore(directory: packageRoot.appendingPathComponent("certs/trust").path))
 } catch {
     fail("cannot load keys or trust store: \(error)")
 }
@@ -111,24 +119,32 @@ let cores = ProcessInfo.processInfo.activeProcessorCount
 print("StadtbusSignature benchmark (\(secondsPerCase) s per case, \(cores) cores)")
 for (name, path) in messages {
     let bytes: [UInt8]
-    do { bytes = Array(try Data(contentsOf: shared.appendingPathComponent(path))) } catch { fail("cannot read \(path): \(error)") }
+    do { bytes = Array(try Data(contentsOf: shared.appendingPathComponent(path))) } catch {
+        fail("cannot read \(path): \(error)")
+    }
     print("\n\(name): \(bytes.count) bytes")
     // Documents are not shared between threads: one parsed template per thread.
     let templates: [XMLDocument]
-    do { templates = try (0..<cores).map { _ in try XMLDocument(parsing: bytes) } } catch { fail("cannot parse \(path): \(error)") }
+    do { templates = try (0..<cores).map { _ in try XMLDocument(parsing: bytes) } } catch {
+        fail("cannot parse \(path): \(error)")
+    }
     nonisolated(unsafe) let sources = templates
     @Sendable func copyTemplate(_ thread: Int) throws -> XMLDocument { try sources[thread].copy() }
     let copyOnly = measure { _ = try copyTemplate($0) }
     row("  copy parsed document (baseline, included below)", copyOnly)
     for (label, key) in keys {
         row("  sign \(label) (copy + sign)", measure { try key.sign(try copyTemplate($0)) })
-        row("  sign \(label) (copy + sign + serialise)", measure {
-            let document = try copyTemplate($0)
-            try key.sign(document)
-            _ = try document.serialized()
-        })
+        row(
+            "  sign \(label) (copy + sign + serialise)",
+            measure {
+                let document = try copyTemplate($0)
+                try key.sign(document)
+                _ = try document.serialized()
+            })
         if cores > 1 {
-            row("  sign \(label), \(cores) threads (total)", measure(threads: cores) { try key.sign(try copyTemplate($0)) })
+            row(
+                "  sign \(label), \(cores) threads (total)",
+                measure(threads: cores) { try key.sign(try copyTemplate($0)) })
         }
         let signedBytes: [UInt8]
         do {
@@ -143,19 +159,25 @@ for (name, path) in messages {
         } catch { fail("header: \(error)") }
         let identities = SignerIdentities(rules: [author: [.fingerprintSHA256(key.certificate.fingerprintSHA256)]])
         let bound: SignatureVerifier
-        do { bound = try SignatureVerifier(trustStore: verifier.trustStore, identities: identities) } catch { fail("\(error)") }
+        do { bound = try SignatureVerifier(trustStore: verifier.trustStore, identities: identities) } catch {
+            fail("\(error)")
+        }
         let signedDocument: XMLDocument
         do { signedDocument = try XMLDocument(parsing: signedBytes) } catch { fail("\(error)") }
         nonisolated(unsafe) let parsed = signedDocument
         row("  verify \(label) (parsed document)", measure { _ in _ = try bound.verify(parsed, authorKennung: author) })
-        row("  verify \(label) (parse + header + verify)", measure { _ in
-            let document = try XMLDocument(parsing: signedBytes)
-            _ = try bound.verify(document, header: try extractor.header(of: document))
-        })
-        if cores > 1 {
-            row("  verify \(label), \(cores) threads (parse + verify, total)", measure(threads: cores) { _ in
-                _ = try bound.verify(try XMLDocument(parsing: signedBytes), authorKennung: author)
+        row(
+            "  verify \(label) (parse + header + verify)",
+            measure { _ in
+                let document = try XMLDocument(parsing: signedBytes)
+                _ = try bound.verify(document, header: try extractor.header(of: document))
             })
+        if cores > 1 {
+            row(
+                "  verify \(label), \(cores) threads (parse + verify, total)",
+                measure(threads: cores) { _ in
+                    _ = try bound.verify(try XMLDocument(parsing: signedBytes), authorKennung: author)
+                })
         }
     }
 }

@@ -48,7 +48,9 @@ struct VerifyCommand: ParsableCommand {
         }
         do {
             let result = try verifier.verify(document, header: header)
-            print("OK kennung=\(result.kennung) binding=\(result.binding) signer=\"\(result.signer.subject)\" sha256=\(result.signer.fingerprintSHA256)")
+            print(
+                "OK kennung=\(result.kennung) binding=\(result.binding) signer=\"\(result.signer.subject)\" sha256=\(result.signer.fingerprintSHA256)"
+            )
         } catch {
             Self.reject(error)
         }
@@ -64,7 +66,8 @@ struct VerifyCommand: ParsableCommand {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         var result = SignerIdentities()
         for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first
+            let line =
+                rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first
                 .map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
             if line.isEmpty { continue }
             guard let space = line.firstIndex(where: { $0 == " " || $0 == "\t" }) else {
