@@ -20,7 +20,13 @@ final class Certificate: @unchecked Sendable {
         let decoded: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
             guard let base = buffer.baseAddress, buffer.count > 0, buffer.count <= Int(Int32.max) else { return nil }
             var cursor: UnsafePointer<UInt8>? = base
-            return d2i_X509(nil, &cursor, Int(buffer.count))
+            guard let x509 = d2i_X509(nil, &cursor, Int(buffer.count)) else { return nil }
+            // The bytes must be exactly one certificate (no trailing data).
+            guard cursor == base + buffer.count else {
+                X509_free(x509)
+                return nil
+            }
+            return x509
         }
         guard let decoded else { return nil }
         self.init(owning: decoded)
@@ -87,7 +93,14 @@ final class Certificate: @unchecked Sendable {
         var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0
         guard X509_digest(pointer, EVP_sha256(), &digest, &length) == 1 else { return "" }
-        return digest.prefix(Int(length)).map { String(format: "%02x", $0) }.joined()
+        let digits = Array("0123456789abcdef".utf8)
+        var hex: [UInt8] = []
+        hex.reserveCapacity(Int(length) * 2)
+        for byte in digest.prefix(Int(length)) {
+            hex.append(digits[Int(byte >> 4)])
+            hex.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
 
     /// Whether the certificate has a keyUsage extension that allows digitalSignature or

@@ -166,6 +166,10 @@ struct SignatureStructure {
         }
     }
 
+    /// Bounds the work an attacker can cause with KeyInfo (each certificate is decoded and
+    /// compared with every other one).
+    static let maxX509DataItems = 8
+
     /// The X509Certificate contents of KeyInfo (which may hold exactly one X509Data).
     private static func certificates(in keyInfo: xmlNodePtr) throws(SignatureFailure) -> [Certificate] {
         let parts = XMLNodes.elementChildren(keyInfo)
@@ -175,8 +179,12 @@ struct SignatureStructure {
         guard parts.count == 1, let x509Data = parts.first else {
             throw .unknownSigner("KeyInfo must carry exactly one X509Data with the signer certificate")
         }
+        let items = XMLNodes.elementChildren(x509Data)
+        guard items.count <= maxX509DataItems else {
+            throw .malformed("X509Data carries \(items.count) items; at most \(maxX509DataItems) are accepted")
+        }
         var certificates: [Certificate] = []
-        for item in XMLNodes.elementChildren(x509Data) {
+        for item in items {
             try checkTextOnly(item)
             if XMLNodes.isElement(item, "X509Certificate") {
                 guard let der = Data(base64Encoded: XMLNodes.text(item), options: .ignoreUnknownCharacters),

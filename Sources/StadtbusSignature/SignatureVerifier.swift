@@ -25,7 +25,7 @@ import StadtbusXML
 public final class SignatureVerifier: Sendable {
     /// The trust anchors.
     public let trustStore: TrustStore
-    /// The identity rules.
+    /// The identity rules (values normalised, see ``SignerIdentities/normalized()``).
     public let identities: SignerIdentities
     /// The time certificates must be valid at; `nil` means "now" on every call (tests and
     /// re-verification of archived messages may fix it).
@@ -38,7 +38,7 @@ public final class SignatureVerifier: Sendable {
         try SignatureLibrary.initialize()
         try identities.validate()
         self.trustStore = trustStore
-        self.identities = identities
+        self.identities = identities.normalized()
         self.validationTime = validationTime
     }
 

@@ -54,7 +54,7 @@ public struct SignerIdentities: Sendable, Equatable, Hashable, Codable {
         public var description: String {
             switch self {
             case .ags(let value): return "ags=\(value)"
-            case .fingerprintSHA256(let value): return "fingerprint-sha256=\(Self.normalizedFingerprint(value))"
+            case .fingerprintSHA256(let value): return "fingerprint-sha256=\(value)"
             case .subjectCommonName(let value): return "cn=\(value)"
             case .subjectSerialNumber(let value): return "serial=\(value)"
             case .subjectAlternativeURI(let value): return "san-uri=\(value)"
@@ -67,7 +67,8 @@ public struct SignerIdentities: Sendable, Equatable, Hashable, Codable {
                 let ags = value.hasPrefix("ags:") ? String(value.dropFirst(4)) : value
                 return (try? SignerIdentities.derivedIdentity(of: certificate)) == "ags:\(ags)"
             case .fingerprintSHA256(let value):
-                return Self.normalizedFingerprint(value) == certificate.fingerprintSHA256
+                // Values are normalised when the verifier is created (``normalized()``).
+                return value == certificate.fingerprintSHA256
             case .subjectCommonName(let value):
                 return certificate.commonName == value
             case .subjectSerialNumber(let value):
@@ -80,6 +81,12 @@ public struct SignerIdentities: Sendable, Equatable, Hashable, Codable {
         static func normalizedFingerprint(_ value: String) -> String {
             value.lowercased().filter { $0 != ":" && !$0.isWhitespace }
         }
+
+        /// The same match with its value in canonical form (fingerprints: lower-case hex).
+        func normalized() -> Match {
+            if case .fingerprintSHA256(let value) = self { return .fingerprintSHA256(Self.normalizedFingerprint(value)) }
+            return self
+        }
     }
 
     /// Explicit rules: author kennung → certificates that may sign for it (any one suffices).
@@ -91,6 +98,11 @@ public struct SignerIdentities: Sendable, Equatable, Hashable, Codable {
     public init(rules: [String: [Match]] = [:], derivesAGSIdentity: Bool = true) {
         self.rules = rules
         self.derivesAGSIdentity = derivesAGSIdentity
+    }
+
+    /// The same rules with values in canonical form, as the verifier compares them.
+    public func normalized() -> SignerIdentities {
+        SignerIdentities(rules: rules.mapValues { $0.map { $0.normalized() } }, derivesAGSIdentity: derivesAGSIdentity)
     }
 
     /// Checks every rule's value.
@@ -121,7 +133,7 @@ public struct SignerIdentities: Sendable, Equatable, Hashable, Codable {
     }
 
     private static func isAGS(_ text: Substring) -> Bool {
-        text.count == 8 && text.allSatisfy(\.isASCII) && text.allSatisfy(\.isNumber)
+        text.utf8.count == 8 && text.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
     }
 
     /// Checks that `certificate` may sign for `kennung`.

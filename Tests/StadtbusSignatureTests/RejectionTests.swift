@@ -223,6 +223,15 @@ final class RejectionTests: XCTestCase {
         assertRejected("malformed-signature") { try Fixtures.verify(forged, with: try Fixtures.verifier()) }
     }
 
+    func testTooManyCertificatesInKeyInfo() throws {
+        let signed = try itzehoeSigned()
+        let start = try XCTUnwrap(signed.range(of: "<ds:X509Certificate>"))
+        let end = try XCTUnwrap(signed.range(of: "</ds:X509Certificate>"))
+        let certificate = String(signed[start.lowerBound..<end.upperBound])
+        let flooded = signed.replacingOccurrences(of: certificate, with: String(repeating: certificate, count: 9))
+        assertRejected("malformed-signature") { try Fixtures.verify(flooded, with: try Fixtures.verifier()) }
+    }
+
     func testReasonCodesAreStableAndDistinct() {
         let all: [SignatureFailure] = [
             .noSignature, .multipleSignatures(count: 2), .badDigest, .badSignatureValue, .unknownSigner(""),

@@ -1,6 +1,6 @@
 // stadtbus-sign-bench: sign and verify throughput of StadtbusSignature on real XÖV messages.
 //
-//   swift run -c release stadtbus-sign-bench [seconds-per-case]
+//   swift run -c release stadtbus-sign-bench [seconds-per-case [label-filter]]
 //
 // Uses the development PKI (runs certs/make-dev-certs, which is idempotent) and the
 // messages in $STADTBUS_SHARED/xoev (default: ../shared beside the package root).
@@ -80,7 +80,12 @@ func measure(threads: Int = 1, _ body: @escaping @Sendable (Int) throws -> Void)
     return Throughput(wall: total / elapsed, perCPUSecond: total / max(cpu.reduce(0, +), 1e-9))
 }
 
-func row(_ label: String, _ result: Throughput) {
+/// Optional second argument: only cases whose label contains it are run.
+let only = CommandLine.arguments.dropFirst(2).first
+
+func row(_ label: String, _ result: @autoclosure () -> Throughput) {
+    if let only, !label.contains(only) { return }
+    let result = result()
     let padded = label.padding(toLength: 56, withPad: " ", startingAt: 0)
     print(
         "\(padded) \(String(format: "%7.0f", result.wall)) ops/s wall  \(String(format: "%7.0f", result.perCPUSecond)) ops/CPU-s  \(String(format: "%6.0f", 1e6 / result.perCPUSecond)) µs CPU/op"
@@ -130,8 +135,7 @@ for (name, path) in messages {
     }
     nonisolated(unsafe) let sources = templates
     @Sendable func copyTemplate(_ thread: Int) throws -> XMLDocument { try sources[thread].copy() }
-    let copyOnly = measure { _ = try copyTemplate($0) }
-    row("  copy parsed document (baseline, included below)", copyOnly)
+    row("  copy parsed document (baseline, included below)", measure { _ = try copyTemplate($0) })
     for (label, key) in keys {
         row("  sign \(label) (copy + sign)", measure { try key.sign(try copyTemplate($0)) })
         row(
