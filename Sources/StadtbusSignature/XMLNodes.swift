@@ -1,4 +1,5 @@
 import CLibXML
+import Foundation
 
 /// Small read-only helpers over libxml2 element trees (package-internal).
 enum XMLNodes {
@@ -17,11 +18,18 @@ enum XMLNodes {
     }
 
     /// Whether `node` is the element `{namespace}name`.
+    /// Compares C strings in place: this runs for every element of a message.
     static func isElement(_ node: xmlNodePtr, _ name: String, namespace: String = dsigNamespace) -> Bool {
-        guard node.pointee.type == XML_ELEMENT_NODE, let ns = node.pointee.ns, let href = ns.pointee.href else {
+        guard node.pointee.type == XML_ELEMENT_NODE, let local = node.pointee.name, equal(local, name),
+            let ns = node.pointee.ns, let href = ns.pointee.href
+        else {
             return false
         }
-        return String(cString: node.pointee.name) == name && String(cString: href) == namespace
+        return equal(href, namespace)
+    }
+
+    private static func equal(_ text: UnsafePointer<xmlChar>, _ string: String) -> Bool {
+        text.withMemoryRebound(to: CChar.self, capacity: 1) { strcmp($0, string) == 0 }
     }
 
     /// `{namespace}name` of an element, for messages.
