@@ -22,10 +22,9 @@ import Foundation
 struct SignatureStructure {
     /// The `ds:Signature` element.
     let signature: xmlNodePtr
-    /// The signer certificate.
-    let leaf: Certificate
-    /// Further certificates from KeyInfo (untrusted intermediates).
-    let intermediates: [Certificate]
+    /// The base64 texts of KeyInfo's X509Certificate elements (1 to ``maxX509DataItems``),
+    /// decoded by ``signerChain(from:)`` unless the verifier has validated them before.
+    let certificateTexts: [String]
     /// The SignatureMethod algorithm URI.
     let signatureAlgorithm: String
 
@@ -66,8 +65,7 @@ struct SignatureStructure {
         }
         try Self.checkTextOnly(children[1])
         signatureAlgorithm = try Self.checkSignedInfo(children[0])
-        let certificates = try Self.certificates(in: children[2])
-        (leaf, intermediates) = try Self.splitChain(certificates)
+        certificateTexts = try Self.certificateTexts(in: children[2])
     }
 
     /// Checks SignedInfo; returns the SignatureMethod algorithm.
@@ -171,7 +169,7 @@ struct SignatureStructure {
     static let maxX509DataItems = 8
 
     /// The X509Certificate contents of KeyInfo (which may hold exactly one X509Data).
-    private static func certificates(in keyInfo: xmlNodePtr) throws(SignatureFailure) -> [Certificate] {
+    private static func certificateTexts(in keyInfo: xmlNodePtr) throws(SignatureFailure) -> [String] {
         let parts = XMLNodes.elementChildren(keyInfo)
         for part in parts where !XMLNodes.isElement(part, "X509Data") {
             throw .malformed("KeyInfo may only carry X509Data; \(XMLNodes.qualifiedName(part)) is refused")
@@ -183,30 +181,33 @@ struct SignatureStructure {
         guard items.count <= maxX509DataItems else {
             throw .malformed("X509Data carries \(items.count) items; at most \(maxX509DataItems) are accepted")
         }
-        var certificates: [Certificate] = []
+        var texts: [String] = []
         for item in items {
             try checkTextOnly(item)
             if XMLNodes.isElement(item, "X509Certificate") {
-                guard let der = Data(base64Encoded: XMLNodes.text(item), options: .ignoreUnknownCharacters),
-                    let certificate = Certificate(der: Array(der))
-                else {
-                    throw .malformed("an X509Certificate in KeyInfo is not a DER certificate")
-                }
-                certificates.append(certificate)
+                texts.append(XMLNodes.text(item))
             } else if !(XMLNodes.isElement(item, "X509IssuerSerial") || XMLNodes.isElement(item, "X509SubjectName")
                 || XMLNodes.isElement(item, "X509SKI"))
             {
                 throw .malformed("X509Data may not carry \(XMLNodes.qualifiedName(item))")
             }
         }
-        guard !certificates.isEmpty else { throw .unknownSigner("KeyInfo carries no X509Certificate") }
-        return certificates
+        guard !texts.isEmpty else { throw .unknownSigner("KeyInfo carries no X509Certificate") }
+        return texts
     }
 
-    /// The leaf is the one certificate that issued none of the others.
-    private static func splitChain(_ certificates: [Certificate]) throws(SignatureFailure) -> (
-        Certificate, [Certificate]
-    ) {
+    /// Decodes the KeyInfo certificates and picks the signer: the one certificate that
+    /// issued none of the others. Returns it and the rest (untrusted intermediates).
+    static func signerChain(from texts: [String]) throws(SignatureFailure) -> (Certificate, [Certificate]) {
+        var certificates: [Certificate] = []
+        for text in texts {
+            guard let der = Data(base64Encoded: text, options: .ignoreUnknownCharacters),
+                let certificate = Certificate(der: Array(der))
+            else {
+                throw .malformed("an X509Certificate in KeyInfo is not a DER certificate")
+            }
+            certificates.append(certificate)
+        }
         if certificates.count == 1 { return (certificates[0], []) }
         let leaves = certificates.indices.filter { index in
             !certificates.indices.contains { other in

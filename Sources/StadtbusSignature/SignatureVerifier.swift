@@ -20,8 +20,11 @@ import StadtbusXML
 /// 5. identity: ``SignatureFailure/identityMismatch(expected:actual:)``,
 ///    ``SignatureFailure/unknownSigner(_:)``.
 ///
-/// Immutable and `Sendable`: create one at start-up (the trust store is loaded once) and
-/// share it between all workers. Each call uses its own xmlsec context and key.
+/// Create one at start-up (the trust store is loaded once) and share it between all
+/// workers: it is `Sendable`, and each call uses its own xmlsec context and key. Signer
+/// certificates that passed steps 3–4 are remembered (keyed by their exact bytes, only
+/// within the chain's validity period), so the partners' certificates are decoded and
+/// chain-validated once rather than per message; the signature itself is always verified.
 public final class SignatureVerifier: Sendable {
     /// The trust anchors.
     public let trustStore: TrustStore
@@ -30,6 +33,7 @@ public final class SignatureVerifier: Sendable {
     /// The time certificates must be valid at; `nil` means "now" on every call (tests and
     /// re-verification of archived messages may fix it).
     public let validationTime: Date?
+    private let validated = ValidatedSigners()
 
     /// - Throws: ``SignatureSetupError`` when xmlsec does not initialise or a rule is invalid.
     public init(trustStore: TrustStore, identities: SignerIdentities = SignerIdentities(), validationTime: Date? = nil)
@@ -65,14 +69,24 @@ public final class SignatureVerifier: Sendable {
     func verifySignature(_ document: XMLDocument) throws(SignatureFailure) -> (SignatureStructure, CertificateSummary) {
         SignatureLibrary.resetErrors()
         let structure = try SignatureStructure(document: document.pointer)
-        try verifyCryptography(structure)
-        try trustStore.validate(structure.leaf, intermediates: structure.intermediates, at: validationTime)
-        guard structure.leaf.allowsSigning else { throw .wrongKeyUsage }
-        return (structure, structure.leaf.summary)
+        let now = time_t((validationTime ?? Date()).timeIntervalSince1970)
+        if let known = validated.lookup(structure.certificateTexts, at: now) {
+            try verifyCryptography(structure, key: known.leaf)
+            return (structure, known.summary)
+        }
+        let (leaf, intermediates) = try SignatureStructure.signerChain(from: structure.certificateTexts)
+        try verifyCryptography(structure, key: leaf)
+        let period = try trustStore.validate(leaf, intermediates: intermediates, at: validationTime)
+        guard leaf.allowsSigning else { throw .wrongKeyUsage }
+        let signer = ValidatedSigner(leaf: leaf, summary: leaf.summary, period: period)
+        validated.store(signer, for: structure.certificateTexts)
+        return (structure, signer.summary)
     }
 
-    private func verifyCryptography(_ structure: SignatureStructure) throws(SignatureFailure) {
-        guard let publicKey = X509_get_pubkey(structure.leaf.pointer) else {
+    private func verifyCryptography(_ structure: SignatureStructure, key certificate: Certificate)
+        throws(SignatureFailure)
+    {
+        guard let publicKey = X509_get_pubkey(certificate.pointer) else {
             throw .malformed("the signer certificate's public key cannot be read")
         }
         guard let key = stadtbus_xmlsec_key_adopt(publicKey) else {

@@ -58,7 +58,11 @@ public final class TrustStore: @unchecked Sendable {
 
     /// Validates `leaf` (with untrusted `intermediates`) against the trust anchors at `time`
     /// (now if `nil`).
-    func validate(_ leaf: Certificate, intermediates: [Certificate], at time: Date?) throws(SignatureFailure) {
+    /// - Returns: the period in which the whole chain is valid (latest notBefore, earliest
+    ///   notAfter), so a successful result can be reused within it.
+    func validate(_ leaf: Certificate, intermediates: [Certificate], at time: Date?) throws(SignatureFailure)
+        -> ClosedRange<time_t>
+    {
         guard let context = X509_STORE_CTX_new() else { throw .malformed("out of memory") }
         defer { X509_STORE_CTX_free(context) }
         let untrusted = OPENSSL_sk_new_null()
@@ -74,7 +78,7 @@ public final class TrustStore: @unchecked Sendable {
         let parameters = X509_STORE_CTX_get0_param(context)
         X509_VERIFY_PARAM_set_auth_level(parameters, 2)
         if let time { X509_STORE_CTX_set_time(context, 0, time_t(time.timeIntervalSince1970)) }
-        if X509_verify_cert(context) == 1 { return }
+        if X509_verify_cert(context) == 1 { return Self.validityPeriod(of: X509_STORE_CTX_get0_chain(context)) }
         let error = X509_STORE_CTX_get_error(context)
         let depth = X509_STORE_CTX_get_error_depth(context)
         let text = String(cString: X509_verify_cert_error_string(Int(error)))
@@ -89,5 +93,29 @@ public final class TrustStore: @unchecked Sendable {
         default:
             throw .untrustedChain(detail)
         }
+    }
+
+    /// The intersection of the validity periods of `chain` (an empty-ish range if unknown).
+    private static func validityPeriod(of chain: OpaquePointer?) -> ClosedRange<time_t> {
+        var notBefore = time_t.min
+        var notAfter = time_t.max
+        guard let chain else { return 0...0 }
+        for index in 0..<OPENSSL_sk_num(chain) {
+            guard let item = OPENSSL_sk_value(chain, index) else { return 0...0 }
+            let x509 = OpaquePointer(item)
+            guard let start = seconds(X509_get0_notBefore(x509)), let end = seconds(X509_get0_notAfter(x509)) else {
+                return 0...0
+            }
+            notBefore = max(notBefore, start)
+            notAfter = min(notAfter, end)
+        }
+        return notBefore <= notAfter ? notBefore...notAfter : 0...0
+    }
+
+    private static func seconds(_ time: UnsafePointer<ASN1_TIME>?) -> time_t? {
+        guard let time else { return nil }
+        var parts = tm()
+        guard ASN1_TIME_to_tm(time, &parts) == 1 else { return nil }
+        return timegm(&parts)
     }
 }

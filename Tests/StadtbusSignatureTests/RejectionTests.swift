@@ -232,6 +232,24 @@ final class RejectionTests: XCTestCase {
         assertRejected("malformed-signature") { try Fixtures.verify(flooded, with: try Fixtures.verifier()) }
     }
 
+    /// A verifier remembers validated certificates; it must still check every message.
+    func testOneVerifierKeepsCheckingAfterAcceptingACertificate() throws {
+        let verifier = try Fixtures.verifier()
+        let signed = try itzehoeSigned()
+        XCTAssertNoThrow(try Fixtures.verify(signed, with: verifier))
+        XCTAssertNoThrow(try Fixtures.verify(signed, with: verifier))
+        let tampered = signed.replacingOccurrences(of: "behoerde2", with: "behoerde3")
+        assertRejected("bad-digest") { try Fixtures.verify(tampered, with: verifier) }
+        let forged = signed.replacingOccurrences(of: "<ds:SignedInfo>", with: #"<ds:SignedInfo Id="x">"#)
+        assertRejected("bad-signature-value") { try Fixtures.verify(forged, with: verifier) }
+        let otherAuthor = signed.replacingOccurrences(of: "ags:01061046", with: "ags:01061017")
+        assertRejected("bad-digest") { try Fixtures.verify(otherAuthor, with: verifier) }
+        // Itzehoe's certificate under a message (correctly signed) that claims Breitenburg.
+        let claimsBreitenburg = try Fixtures.sign(
+            try Fixtures.xbeteiligung(author: "ags:01061017"), with: try Fixtures.key("itzehoe-ec"))
+        assertRejected("identity-mismatch") { try Fixtures.verify(claimsBreitenburg, with: verifier) }
+    }
+
     func testReasonCodesAreStableAndDistinct() {
         let all: [SignatureFailure] = [
             .noSignature, .multipleSignatures(count: 2), .badDigest, .badSignatureValue, .unknownSigner(""),
