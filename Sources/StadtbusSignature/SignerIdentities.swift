@@ -84,7 +84,9 @@ public struct SignerIdentities: Sendable, Equatable, Hashable, Codable {
 
         /// The same match with its value in canonical form (fingerprints: lower-case hex).
         func normalized() -> Match {
-            if case .fingerprintSHA256(let value) = self { return .fingerprintSHA256(Self.normalizedFingerprint(value)) }
+            if case .fingerprintSHA256(let value) = self {
+                return .fingerprintSHA256(Self.normalizedFingerprint(value))
+            }
             return self
         }
     }
