@@ -143,6 +143,12 @@ let package = Package(
             path: "Sources/Tools/AMQPBench",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "stadtbus-sign-bench",
+            dependencies: ["StadtbusSignature", "StadtbusXML"],
+            path: "Sources/Tools/SignatureBench",
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Tests
         .testTarget(name: "StadtbusXMLTests", dependencies: ["StadtbusXML"], swiftSettings: swiftSettings),

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <libxml/tree.h>
 #include <libxslt/xsltInternals.h>
+#include "CXMLSecShim.h"
 
 /// A bounded buffer that collects error text (truncated, never overflowing).
 typedef struct stadtbus_error_buffer {

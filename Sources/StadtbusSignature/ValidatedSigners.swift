@@ -1,0 +1,39 @@
+import Foundation
+
+/// A signer certificate whose chain, validity and key usage were checked.
+struct ValidatedSigner: @unchecked Sendable {
+    let leaf: Certificate
+    let summary: CertificateSummary
+    /// When the whole chain is valid.
+    let period: ClosedRange<time_t>
+}
+
+/// Signer certificates a ``SignatureVerifier`` has validated, keyed by the exact KeyInfo
+/// certificate texts, so that the usual handful of partner certificates is decoded and
+/// chain-validated once instead of for every message.
+///
+/// Only successful validations are kept, and only used at times inside the chain's
+/// validity period; outside it the certificate is validated again (and rejected with the
+/// precise reason). Sound because the trust store is immutable and Stadtbus does no
+/// revocation checking. Bounded (emptied when full) and guarded by a lock.
+final class ValidatedSigners: @unchecked Sendable {
+    private let lock = NSLock()
+    private var entries: [[String]: ValidatedSigner] = [:]
+    private let capacity: Int
+
+    init(capacity: Int = 512) {
+        self.capacity = capacity
+    }
+
+    func lookup(_ texts: [String], at time: time_t) -> ValidatedSigner? {
+        guard let signer = lock.withLock({ entries[texts] }), signer.period.contains(time) else { return nil }
+        return signer
+    }
+
+    func store(_ signer: ValidatedSigner, for texts: [String]) {
+        lock.withLock {
+            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            entries[texts] = signer
+        }
+    }
+}
