@@ -1,9 +1,11 @@
 import StadtbusConfig
 
 /// The configuration loader every command uses, with the modules of this build wired in
-/// (mapping rules; signing and verification once the signature module is linked).
+/// (mapping rules, XMLDSig signing and verification).
 enum StandardLoader {
     static func make() -> ConfigurationLoader {
-        ConfigurationLoader(mappingRules: YAMLMappingRules())
+        var loader = ConfigurationLoader(mappingRules: YAMLMappingRules(), signerFactory: SignatureAdapters.signerFactory)
+        loader.verifierFactory = SignatureAdapters.verifierFactory
+        return loader
     }
 }

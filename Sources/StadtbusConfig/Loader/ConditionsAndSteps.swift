@@ -93,7 +93,14 @@ extension LoadSession {
         case "sign": return signStep(settings, at: nameNode)
         case "verify":
             if let settings, let fields = reader.fields(settings, "'verify'", allowed: []), !fields.entries.isEmpty { return nil }
-            return VerifyStep(verifier: loader.verifier ?? UnavailableVerifier())
+            if let verifier = loader.verifier { return VerifyStep(verifier: verifier) }
+            guard let factory = loader.verifierFactory else { return VerifyStep(verifier: UnavailableVerifier()) }
+            do {
+                return VerifyStep(verifier: try factory(self.settings.trustStore))
+            } catch {
+                diagnostics.error(nameNode.position, "'verify' cannot be set up: \(error)")
+                return nil
+            }
         case "set-header": return setHeaderStep(settings, at: nameNode, namespaces: namespaces)
         case "filter":
             guard let settings else {

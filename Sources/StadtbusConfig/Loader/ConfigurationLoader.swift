@@ -35,6 +35,9 @@ public struct ConfigurationLoader: Sendable {
     public var signerFactory: SignerFactory?
     /// Verifies signatures for `verify` steps; `nil` until the signature module is wired in.
     public var verifier: (any SignatureVerifier)?
+    /// Creates the verifier for `verify` steps from the configured trust store directory
+    /// (`trust-store:`; `nil` when not configured), at load time. Used when ``verifier`` is nil.
+    public var verifierFactory: VerifierFactory?
     public var schemaCache: XMLSchemaCache
     public var stylesheetCache: XSLTStylesheetCache
 

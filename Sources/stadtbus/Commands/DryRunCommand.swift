@@ -30,7 +30,8 @@ struct DryRunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let output = await DryRun.run(
-            config: config, route: route, messagePath: message, headers: headers, maxLines: full ? Int.max : lines)
+            config: config, route: route, messagePath: message, headers: headers, maxLines: full ? Int.max : lines,
+            loader: StandardLoader.make())
         print(output.text, terminator: "")
         if case .deadLetter = output.disposition { throw ExitCode(2) }
     }
