@@ -23,7 +23,11 @@ enum Paths {
 
     /// The `stadtbus` executable built next to this test bundle (`swift build --build-tests`).
     static var executable: URL {
-        Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("stadtbus")
+        // Linux: the bundle URL is the build folder holding the .xctest executable;
+        // macOS: it is the .xctest bundle inside that folder.
+        let folder = Bundle.main.bundleURL
+        let candidates = [folder.appendingPathComponent("stadtbus"), folder.deletingLastPathComponent().appendingPathComponent("stadtbus")]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
     }
 }
 
