@@ -7,7 +7,7 @@ export STADTBUS_ROOT
 # Debian packages Stadtbus needs to build, test and run.
 STADTBUS_PACKAGES=(
     librabbitmq-dev libxml2-dev libxslt1-dev libxmlsec1-dev libxmlsec1-openssl libssl-dev
-    libcurl4-openssl-dev libsqlite3-dev pkg-config
+    libcurl4-openssl-dev libsqlite3-dev pkg-config python3-venv docker-compose
     rabbitmq-server amqp-tools xmlsec1 libxml2-utils openssl python3 curl
 )
 

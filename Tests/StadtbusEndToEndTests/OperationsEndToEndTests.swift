@@ -48,6 +48,12 @@ final class OperationsEndToEndTests: XCTestCase {
         XCTAssertEqual(value5, 1)
         let metrics = try await stadtbus.get("/metrics").body
         for uuid in valid + invalid { XCTAssertFalse(metrics.contains(uuid), "a message UUID leaked into /metrics") }
+
+        // `stadtbus status` reads the same endpoints into a table.
+        let status = try shell([Paths.executable.path, "status", "--url", "http://127.0.0.1:\(stadtbus.httpPort)", "--interval", "0.2"])
+        XCTAssertTrue(status.contains("READY"), status)
+        let row = status.split(separator: "\n").first { $0.hasPrefix("antrag ") }.map(String.init) ?? ""
+        XCTAssertEqual(row.split(separator: " ").map(String.init), ["antrag", "0.0", "42", "40", "0", "2", "0"], status)
         let value6 = await stadtbus.terminate()
         XCTAssertEqual(value6, 0, stadtbus.log)
     }
