@@ -2,8 +2,9 @@ import StadtbusAMQP
 import StadtbusConfig
 
 /// Turns the configuration's `broker:` section into the transport's endpoint.
-enum BrokerEndpoint {
-    static func make(from settings: BrokerSettings, name: String) throws -> AMQPEndpoint {
+public enum BrokerEndpoint {
+    /// The endpoint for `settings`, announcing itself to the broker as `name`.
+    public static func make(from settings: BrokerSettings, name: String) throws -> AMQPEndpoint {
         let password: AMQPSecret
         switch settings.password {
         case .environment(let variable): password = .env(variable)

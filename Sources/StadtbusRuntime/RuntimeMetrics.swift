@@ -29,6 +29,8 @@ struct RuntimeMetrics: Sendable {
 final class MetricsObserver: ProcessingObserver {
     let metrics: StadtbusMetrics
     private(set) var route: String?
+    /// The XÖV identity from the header, once the engine has read it (for log lines).
+    private(set) var messageID: String?
     private(set) var deliveries = 0
 
     init(metrics: StadtbusMetrics) {
@@ -36,6 +38,7 @@ final class MetricsObserver: ProcessingObserver {
     }
 
     func routeEvaluated(_ route: Route, matched: Bool, header: MessageHeader) {
+        if messageID == nil { messageID = header.messageID }
         if matched, self.route == nil {
             self.route = route.name
             metrics.count(.received, route: route.name)

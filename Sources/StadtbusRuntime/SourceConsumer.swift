@@ -83,6 +83,7 @@ final class SourceConsumer: @unchecked Sendable {
         let route = observer.route ?? "unrouted"
         var log = logger
         log[metadataKey: "route"] = "\(route)"
+        log[metadataKey: "message_id"] = "\(observer.messageID ?? "(no header)")"
         log[metadataKey: "transport_message_id"] = "\(delivery.properties.messageID ?? "-")"
         do {
             switch disposition {

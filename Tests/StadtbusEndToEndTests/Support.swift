@@ -138,8 +138,8 @@ final class StadtbusProcess {
         log.seekToEndOfFile()
         let process = Process()
         process.executableURL = Paths.executable
-        process.arguments = ["run", "--config", directory.appendingPathComponent("stadtbus.yaml").path, "--log-format", "json",
-                             "--drain-timeout", "20"]
+        // --no-watch: reloads in these tests happen on SIGHUP only, so they are deterministic.
+        process.arguments = ["run", "--config", configPath, "--log-format", "json", "--drain-timeout", "20", "--no-watch"]
         var environment = ProcessInfo.processInfo.environment
         environment["STADTBUS_E2E_PASSWORD"] = "guest"
         process.environment = environment
@@ -178,6 +178,26 @@ final class StadtbusProcess {
     }
 
     var isRunning: Bool { process?.isRunning ?? false }
+
+    var configPath: String { directory.appendingPathComponent("stadtbus.yaml").path }
+
+    /// Runs another `stadtbus` command against this instance's configuration.
+    func command(_ arguments: [String]) throws -> String {
+        try shell(["env", "STADTBUS_E2E_PASSWORD=guest", Paths.executable.path] + arguments + ["--config", configPath])
+    }
+
+    /// Appends route text (YAML, indented as a list item under `routes:`) to the configuration.
+    func appendRoute(_ yaml: String) throws {
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: configPath))
+        handle.seekToEndOfFile()
+        handle.write(Data(("\n" + yaml + "\n").utf8))
+        try handle.close()
+    }
+
+    func signal(_ signal: Int32) throws {
+        guard let process, process.isRunning else { throw EndToEndFailure("stadtbus is not running") }
+        kill(process.processIdentifier, signal)
+    }
 
     var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 

@@ -327,7 +327,7 @@ public final class RoutingEngine: @unchecked Sendable {
                 // the main delivery stands.
                 logger.warning(
                     "wire tap failed",
-                    metadata: ["route": "\(route.name)", "endpoint": "\(tap)", "messageID": "\(run.messageID)", "reason": "\(failure.reason)"])
+                    metadata: ["route": "\(route.name)", "endpoint": "\(tap)", "message_id": "\(run.messageID)", "reason": "\(failure.reason)"])
             }
         }
 
@@ -383,7 +383,7 @@ public final class RoutingEngine: @unchecked Sendable {
         do {
             try journal.record(run.events)
         } catch {
-            logger.error("audit journal failed", metadata: ["messageID": "\(run.messageID)", "error": "\(error)"])
+            logger.error("audit journal failed", metadata: ["message_id": "\(run.messageID)", "error": "\(error)"])
             if disposition == .completed, let route = run.matchedRoute.flatMap(run.table.route(named:)),
                 run.message.attempt < route.errorPolicy.retry.maxAttempts
             {
@@ -395,13 +395,13 @@ public final class RoutingEngine: @unchecked Sendable {
         switch disposition {
         case .deadLetter(let reason, let step, let route, _):
             logger.warning(
-                "dead letter", metadata: ["messageID": "\(run.messageID)", "route": "\(route ?? "-")", "step": "\(step)", "reason": "\(reason)"])
+                "dead letter", metadata: ["message_id": "\(run.messageID)", "route": "\(route ?? "-")", "step": "\(step)", "reason": "\(reason)"])
         case .retry(let attempt, let delay, let reason, let step):
             logger.info(
                 "retry",
-                metadata: ["messageID": "\(run.messageID)", "attempt": "\(attempt)", "delay": "\(delay)", "step": "\(step)", "reason": "\(reason)"])
+                metadata: ["message_id": "\(run.messageID)", "attempt": "\(attempt)", "delay": "\(delay)", "step": "\(step)", "reason": "\(reason)"])
         default:
-            logger.debug("processed", metadata: ["messageID": "\(run.messageID)", "disposition": "\(disposition)"])
+            logger.debug("processed", metadata: ["message_id": "\(run.messageID)", "disposition": "\(disposition)"])
         }
         return disposition
     }
