@@ -8,24 +8,8 @@ public enum StepOutcome: Sendable, Equatable {
     case drop(reason: String)
 }
 
-/// A step failed. `kind` decides between retry and dead letter.
-public struct StepFailure: Error, Sendable, Equatable, CustomStringConvertible {
-    public var kind: FailureKind
-    /// A short code: `schema-invalid`, `mapping-failed`, `signature-invalid`, …
-    public var code: String
-    public var message: String
-
-    public init(_ kind: FailureKind, code: String, message: String) {
-        self.kind = kind
-        self.code = code
-        self.message = message
-    }
-
-    public static func permanent(_ code: String, _ message: String) -> StepFailure { .init(.permanent, code: code, message: message) }
-    public static func transient(_ code: String, _ message: String) -> StepFailure { .init(.transient, code: code, message: message) }
-
-    public var description: String { "\(code): \(message)" }
-}
+/// A step failed (see ``ClassifiedFailure``); `kind` decides between retry and dead letter.
+public typealias StepFailure = ClassifiedFailure
 
 /// One step of a route (`validate`, `map`, `sign`, …, or a custom step from an adapter module).
 ///
