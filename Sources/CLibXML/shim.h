@@ -8,6 +8,8 @@
 #ifndef STADTBUS_CLIBXML_SHIM_H
 #define STADTBUS_CLIBXML_SHIM_H
 
+#include "no_icu.h"
+
 #ifndef XMLSEC_CRYPTO_OPENSSL
 #define XMLSEC_CRYPTO_OPENSSL 1
 #endif

@@ -6,6 +6,7 @@
 #define STADTBUS_CXMLSHIM_H
 
 #include <stddef.h>
+#include "../../CLibXML/no_icu.h"
 #include <libxml/tree.h>
 #include <libxslt/xsltInternals.h>
 #include "CXMLSecShim.h"
