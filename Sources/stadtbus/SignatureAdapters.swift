@@ -27,10 +27,13 @@ enum SignatureAdapters {
     }
 
     /// Loads the trust store (`trust-store:`, default `certs/trust`) into a verifier that
-    /// binds each signer to the message's author by the certificate's AGS identity.
-    static let verifierFactory: VerifierFactory = { trustStore in
+    /// binds each signer to the message's author: by the `signer-identities:` rules for that
+    /// author, else by the certificate's own AGS identity.
+    static let verifierFactory: VerifierFactory = { trustStore, identities in
         let directory = trustStore ?? "certs/trust"
-        let verifier = try StadtbusSignature.SignatureVerifier(trustStore: TrustStore(directory: directory))
+        let rules = try identities.mapValues { try $0.map { try SignerIdentities.Match(parsing: $0) } }
+        let verifier = try StadtbusSignature.SignatureVerifier(
+            trustStore: TrustStore(directory: directory), identities: SignerIdentities(rules: rules))
         return Verifier(verifier: verifier)
     }
 

@@ -96,7 +96,7 @@ extension LoadSession {
             if let verifier = loader.verifier { return VerifyStep(verifier: verifier) }
             guard let factory = loader.verifierFactory else { return VerifyStep(verifier: UnavailableVerifier()) }
             do {
-                return VerifyStep(verifier: try factory(self.settings.trustStore))
+                return VerifyStep(verifier: try factory(self.settings.trustStore, self.settings.signerIdentities))
             } catch {
                 diagnostics.error(nameNode.position, "'verify' cannot be set up: \(error)")
                 return nil

@@ -69,9 +69,9 @@ public struct ConfigurationLoader: Sendable {
 final class LoadSession {
     static let topLevelKeys = [
         "include", "variables", "namespaces", "broker", "identity", "endpoints", "header-profiles", "catalogs", "schemas", "keys",
-        "trust-store", "stores", "http", "workers", "logging", "defaults", "routes",
+        "trust-store", "signer-identities", "stores", "http", "workers", "logging", "defaults", "routes",
     ]
-    static let mapSections = ["variables", "namespaces", "endpoints", "header-profiles", "schemas", "keys"]
+    static let mapSections = ["variables", "namespaces", "endpoints", "header-profiles", "schemas", "keys", "signer-identities"]
     static let listSections = ["catalogs", "routes"]
 
     let loader: ConfigurationLoader
@@ -198,6 +198,7 @@ final class LoadSession {
         case "header-profiles": return "header profile"
         case "schemas": return "schema"
         case "keys": return "key"
+        case "signer-identities": return "signer identity"
         default: return section
         }
     }

@@ -35,6 +35,7 @@ extension LoadSession {
         }
         for (name, _, value) in named["keys"] ?? [] { readKey(name, value) }
         if let (_, value) = singles["trust-store"] { settings.trustStore = reader.path(value, "trust-store", directory: true) }
+        for (kennung, _, value) in named["signer-identities"] ?? [] { readSignerIdentity(kennung, value) }
         for (name, key, value) in named["endpoints"] ?? [] { readEndpoint(name, key, value) }
         if let (_, value) = singles["broker"] { readBroker(value) }
         if let (_, value) = singles["identity"] { readIdentity(value) }
@@ -55,6 +56,36 @@ extension LoadSession {
     }
 
     static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+    static let signerIdentityKinds = ["fingerprint-sha256", "cn", "serial", "san-uri", "ags"]
+
+    /// `signer-identities: { KENNUNG: [kind=value, …] }` — checked here so errors point at the rule.
+    private func readSignerIdentity(_ kennung: String, _ value: YNode) {
+        guard let rules = reader.strings(value, "signer identity of '\(kennung)'") else { return }
+        var accepted: [String] = []
+        for (index, rule) in rules.enumerated() {
+            let node = value.listElements.indices.contains(index) ? value.listElements[index] : value
+            guard let equals = rule.firstIndex(of: "="), rule.index(after: equals) < rule.endIndex else {
+                diagnostics.error(node.position, "signer identity rule '\(rule)' must be KIND=VALUE, e.g. 'fingerprint-sha256=AB:CD:…' or 'cn=Stadt Itzehoe'")
+                continue
+            }
+            let kind = rule[..<equals].trimmingCharacters(in: .whitespaces).lowercased()
+            guard Self.signerIdentityKinds.contains(kind) else {
+                let hint = DidYouMean.suggestion(for: kind, in: Self.signerIdentityKinds).map { " — did you mean '\($0)'?" }
+                    ?? " (expected one of \(Self.signerIdentityKinds.joined(separator: ", ")))"
+                diagnostics.error(node.position, "unknown signer identity kind '\(kind)'\(hint)")
+                continue
+            }
+            if kind == "fingerprint-sha256" {
+                let hex = rule[rule.index(after: equals)...].filter { $0 != ":" && $0 != " " }
+                guard hex.count == 64, hex.allSatisfy(\.isHexDigit) else {
+                    diagnostics.error(node.position, "a SHA-256 fingerprint has 64 hex digits (colons allowed), found '\(rule[rule.index(after: equals)...])'")
+                    continue
+                }
+            }
+            accepted.append(rule)
+        }
+        settings.signerIdentities[kennung] = accepted
+    }
 
     private func secret(_ fields: Fields, _ context: String, envKey: String, fileKey: String) -> SecretSource? {
         if fields.has(envKey) && fields.has(fileKey) {

@@ -90,6 +90,11 @@ public struct StadtbusSettings: Sendable {
     public var keys: [String: KeyDefinition] = [:]
     /// Directory of trusted certificates for `verify`.
     public var trustStore: String?
+    /// `signer-identities:` — per authority `kennung`, the certificate attributes that identify
+    /// its signer (`fingerprint-sha256=…`, `cn=…`, `serial=…`, `san-uri=…`, `ags=…`); without an
+    /// entry, a certificate's own AGS identity (subject serialNumber `ags:…` or SAN
+    /// `urn:de:ags:…`) is used.
+    public var signerIdentities: [String: [String]] = [:]
     public var stores = StoreSettings()
     public var http = HTTPSettings()
     public var workers = 4
