@@ -66,7 +66,7 @@ final class StepTests: XCTestCase {
         ])
         await assertDeadLetter(
             await refused.engine.process(Fixtures.message(Fixtures.g2g())), step: "verify",
-            reasonContains: "signature-invalid: digest-mismatch: reference #kopf changed")
+            reasonContains: "digest-mismatch: reference #kopf changed")
 
         let broken = try single([
             SignStep(keyName: "itzehoe", signer: MockSigner(failure: SignatureError(code: "key-unavailable", message: "passphrase wrong")))

@@ -86,7 +86,9 @@ final class StadtbusProcess {
     private var process: Process?
     let logFile: URL
 
-    init() throws {
+    /// - Parameter routes: the `routes:` section (YAML, two-space list items); the default
+    ///   validates XBeteiligung 0401 applications from `portal` to `eakte`.
+    init(routes: String? = nil) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-e2e-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         httpPort = Int.random(in: 20_000...29_999)
@@ -116,15 +118,20 @@ final class StadtbusProcess {
             workers: 4
             defaults:
               on-error: { retry: { attempts: 3, backoff: 1s..2s }, dead-letter: dlq }
+            trust-store: \(Paths.root.appendingPathComponent("certs/trust").path)
             routes:
-              - name: antrag
-                from: portal
-                when: { message-type: "0401" }
-                steps:
-                  - validate: { schema: xbeteiligung }
-                to: [eakte]
+            \(routes ?? Self.defaultRoutes)
             """.write(to: directory.appendingPathComponent("stadtbus.yaml"), atomically: true, encoding: .utf8)
     }
+
+    static let defaultRoutes = """
+          - name: antrag
+            from: portal
+            when: { message-type: "0401" }
+            steps:
+              - validate: { schema: xbeteiligung }
+            to: [eakte]
+        """
 
     deinit {
         if let process, process.isRunning { process.terminate() }

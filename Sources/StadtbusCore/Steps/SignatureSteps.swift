@@ -40,7 +40,9 @@ public struct VerifyStep: RouteStep {
         do {
             try verifier.verify(document: exchange.document, header: exchange.header)
         } catch let error as SignatureError {
-            throw StepFailure(error.isTransient ? .transient : .permanent, code: "signature-invalid", message: "\(error)")
+            // The verifier's own code (`bad-digest`, `identity-mismatch`, …) is the reason an
+            // operator sees in the dead-letter headers.
+            throw StepFailure(error.isTransient ? .transient : .permanent, code: error.code, message: error.message)
         } catch {
             throw StepFailure.permanent("signature-invalid", "\(error)")
         }
