@@ -14,7 +14,12 @@ struct AMQPSink: MessageSink {
     func deliver(_ message: OutgoingMessage, to endpoint: Endpoint) async throws {
         let (exchange, routingKey) = Self.address(of: endpoint)
         var headers: [String: AMQPHeaderValue] = message.headers.mapValues { .string($0) }
+        // Stadtbus's own headers on a delivery: the route and the attempt that succeeded; the
+        // error of an earlier attempt would mislead the receiver, so it does not travel on.
         headers[AMQPHeaderName.route] = .string(message.route)
+        headers[AMQPHeaderName.errorReason] = nil
+        headers[AMQPHeaderName.errorStep] = nil
+        headers[AMQPHeaderName.attempt] = .int(Int64(message.headers[AMQPHeaderName.attempt].flatMap { Int($0) } ?? 1))
         let properties = AMQPMessageProperties(
             messageID: message.messageID,
             correlationID: message.properties.correlationID ?? message.messageID,

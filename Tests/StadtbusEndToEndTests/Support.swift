@@ -88,7 +88,7 @@ final class StadtbusProcess {
 
     /// - Parameter routes: the `routes:` section (YAML, two-space list items); the default
     ///   validates XBeteiligung 0401 applications from `portal` to `eakte`.
-    init(routes: String? = nil) throws {
+    init(routes: String? = nil, extraEndpoints: String = "") throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-e2e-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         httpPort = Int.random(in: 20_000...29_999)
@@ -111,6 +111,7 @@ final class StadtbusProcess {
               portal: { type: amqp, queue: \(inQueue) }
               eakte: { type: amqp, queue: \(outQueue) }
               dlq: { type: amqp, queue: \(deadLetterQueue) }
+            \(extraEndpoints)
             stores:
               idempotency: \(directory.path)/store.sqlite
               audit: \(directory.path)/store.sqlite
