@@ -45,6 +45,7 @@ let package = Package(
         ),
         .target(name: "CXMLShim", dependencies: ["CLibXML"]),
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
 
         // MARK: Façades over C
         .target(
@@ -65,6 +66,12 @@ let package = Package(
         .target(
             name: "StadtbusStore",
             dependencies: ["CSQLite", "StadtbusCore"],
+            swiftSettings: swiftSettings
+        ),
+
+        .target(
+            name: "StadtbusHTTP",
+            dependencies: ["CCurl", "StadtbusCore"],
             swiftSettings: swiftSettings
         ),
 
@@ -97,7 +104,7 @@ let package = Package(
         .target(
             name: "StadtbusRuntime",
             dependencies: [
-                "StadtbusCore", "StadtbusConfig", "StadtbusAMQP", "StadtbusStore", "StadtbusOperations",
+                "StadtbusCore", "StadtbusConfig", "StadtbusAMQP", "StadtbusStore", "StadtbusOperations", "StadtbusHTTP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -159,6 +166,14 @@ let package = Package(
         .testTarget(
             name: "StadtbusEndToEndTests",
             dependencies: ["StadtbusAMQP", "stadtbus"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StadtbusHTTPTests",
+            dependencies: [
+                "StadtbusHTTP", "StadtbusCore", .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            exclude: ["tls_receiver.py"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

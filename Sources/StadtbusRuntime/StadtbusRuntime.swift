@@ -4,6 +4,7 @@ import ServiceLifecycle
 import StadtbusAMQP
 import StadtbusConfig
 import StadtbusCore
+import StadtbusHTTP
 import StadtbusOperations
 import StadtbusStore
 import UnixSignals
@@ -73,7 +74,10 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
 
         try await declareTopology(for: loaded.table, on: connection)
         let failures = FailurePublisher(connection: connection)
-        let sink = EndpointSink(sinks: ["amqp": AMQPSink(publisher: connection.publisher(), metrics: RuntimeMetrics(metrics: metrics, broker: "main"))])
+        let sink = EndpointSink(sinks: [
+            "amqp": AMQPSink(publisher: connection.publisher(), metrics: RuntimeMetrics(metrics: metrics, broker: "main")),
+            "http-out": HTTPSink(),
+        ])
         let engine = RoutingEngine(table: loaded.table, sink: sink, idempotency: idempotency, journal: journal, logger: logger)
         let workers = loaded.settings.workers
 

@@ -58,6 +58,10 @@ public struct AdapterTypeRegistry: Sendable {
                 .init("timeout", .duration, default: .duration(.seconds(30))),
                 .init("method", .oneOf(["POST", "PUT"]), default: .string("POST")),
                 .init("headers", .stringMap),
+                .init("ca", .path, help: "PEM CA bundle the server certificate must chain to (default: system store)"),
+                .init("certificate", .path, help: "client certificate (PEM) for mTLS"),
+                .init("key", .path, help: "client key (PEM) for mTLS"),
+                .init("pinned-public-key", .string, help: "pin the server key: sha256//BASE64[;sha256//…]"),
             ]),
             canReceive: false, canSend: true),
         AdapterType(
