@@ -41,6 +41,7 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
     private let lock = NSLock()
     private var consumers: [String: SourceConsumer] = [:]
     private var consumerTasks: [Task<Void, Never>] = []
+    private var fileSources: [String: FileSource] = [:]
 
     /// - Parameter initial: the configuration loaded (and checked) from `options.configPath`.
     public init(
@@ -77,6 +78,7 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
         let sink = EndpointSink(sinks: [
             "amqp": AMQPSink(publisher: connection.publisher(), metrics: RuntimeMetrics(metrics: metrics, broker: "main")),
             "http-out": HTTPSink(),
+            "file": FileSink(),
         ])
         let engine = RoutingEngine(table: loaded.table, sink: sink, idempotency: idempotency, journal: journal, logger: logger)
         let workers = loaded.settings.workers
@@ -212,13 +214,19 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
         let sources = Set(table.routes.compactMap(\.source))
         return lock.withLock {
             var created: [SourceConsumer] = []
-            for name in sources.sorted() where consumers[name] == nil {
+            for name in sources.sorted() where consumers[name] == nil && fileSources[name] == nil {
                 guard let endpoint = table.endpoints[name] else { continue }
+                if endpoint.type == "file", let source = FileSource(endpoint: endpoint, engine: engine, metrics: metrics, logger: logger) {
+                    fileSources[name] = source
+                    let task = Task { await source.run() }
+                    consumerTasks.append(task)
+                    continue
+                }
                 guard endpoint.type == "amqp", let queue = endpoint.settings["queue"]?.string else {
                     logger.error(
                         "source endpoint cannot be consumed by this build",
                         metadata: ["endpoint": "\(name)", "type": "\(endpoint.type)"])
-                    readiness.fail("consumer:\(name)", reason: "adapter type '\(endpoint.type)' cannot be consumed (only amqp queues)")
+                    readiness.fail("consumer:\(name)", reason: "adapter type '\(endpoint.type)' cannot be consumed by this build")
                     continue
                 }
                 let consumer = SourceConsumer(
@@ -244,7 +252,8 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
 
     /// Stops every consumer and waits (at most the drain timeout) for their in-flight messages.
     private func stopConsumers() async {
-        let (all, tasks) = lock.withLock { (Array(consumers.values), consumerTasks) }
+        let (all, files, tasks) = lock.withLock { (Array(consumers.values), Array(fileSources.values), consumerTasks) }
+        for source in files { source.stop() }
         for consumer in all { await consumer.stop() }
         let finished = Task { for task in tasks { await task.value } }
         let timeout = Task {
