@@ -120,6 +120,7 @@ final class RelayProcesses: @unchecked Sendable {
     let input: String
     let output: String
     private(set) var processes: [Process] = []
+    private var lifelines: [Pipe] = []
     var current: Process { processes[processes.count - 1] }
 
     init(input: String, output: String) {
@@ -146,10 +147,14 @@ final class RelayProcesses: @unchecked Sendable {
     func start() throws {
         let process = Process()
         process.executableURL = try Self.executable()
-        process.arguments = ["--port", String(ReliabilityTests.port), "--from", input, "--to", output, "--prefetch", "300"]
+        process.arguments = ["--port", String(ReliabilityTests.port), "--from", input, "--to", output, "--prefetch", "300", "--exit-on-stdin-eof"]
         var environment = ProcessInfo.processInfo.environment
         environment["STADTBUS_AMQP_PASSWORD"] = "guest"
         process.environment = environment
+        // the relay exits when this pipe closes, so a crashed test leaves no relay behind
+        let lifeline = Pipe()
+        process.standardInput = lifeline
+        lifelines.append(lifeline)
         try process.run()
         processes.append(process)
     }

@@ -29,30 +29,27 @@ enum Broker {
     @discardableResult
     static func run(_ args: String...) throws -> String { try run(args) }
 
+    /// Runs a command in the project root. Output goes to files, not pipes: `rabbitmq-server -detached`
+    /// leaves a daemon that would hold a pipe open forever.
     @discardableResult
-    static func run(_ args: [String], input: String? = nil) throws -> String {
+    static func run(_ args: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = args
         process.currentDirectoryURL = root
-        let out = Pipe()
+        let outURL = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-amqp-\(UUID().uuidString).out")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: outURL) }
+        let out = try FileHandle(forWritingTo: outURL)
         process.standardOutput = out
-        let err = Pipe()
-        process.standardError = err
-        let inPipe = Pipe()
-        if input != nil { process.standardInput = inPipe }
+        process.standardError = out
+        process.standardInput = FileHandle.nullDevice
         try process.run()
-        if let input {
-            inPipe.fileHandleForWriting.write(Data(input.utf8))
-            try inPipe.fileHandleForWriting.close()
-        }
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        let text = String(decoding: output, as: UTF8.self)
+        try out.close()
+        let text = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
         guard process.terminationStatus == 0 else {
-            throw TestFailure(
-                "\(args.joined(separator: " ")) failed (\(process.terminationStatus)): \(text) \(String(decoding: errors, as: UTF8.self))")
+            throw TestFailure("\(args.joined(separator: " ")) failed (\(process.terminationStatus)): \(text)")
         }
         return text
     }
