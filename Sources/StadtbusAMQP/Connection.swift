@@ -86,6 +86,14 @@ public final class AMQPConnection: Sendable {
         }
     }
 
+    /// Deletes queues (including the messages in them) and exchanges, and forgets them for re-declaration.
+    /// Meant for tests and tooling; deleting a queue that does not exist is not an error.
+    public func delete(queues: [String] = [], exchanges: [String] = []) async throws {
+        try await withCheckedThrowingContinuation { continuation in
+            core.submit(.delete(queues: queues, exchanges: exchanges, continuation))
+        }
+    }
+
     /// A publisher using this connection's confirm channel.
     public func publisher() -> AMQPPublisher {
         AMQPPublisher(core: core)
@@ -204,27 +212,31 @@ public struct AMQPDelivery: Sendable {
     }
 
     /// Acknowledges the delivery: the broker forgets the message. Call only after every effect is durable.
-    /// - Throws: ``AMQPError/staleDelivery`` if the delivery's connection or channel is gone; the broker will
-    ///   redeliver the message, nothing was acked.
+    ///
+    /// Like every AMQP ack, it is not confirmed by the broker: it is handed to the connection's thread and
+    /// sent in order with other traffic. If the connection breaks before it reaches the broker, the broker
+    /// redelivers the message (at-least-once; the idempotency store catches the duplicate).
+    /// - Throws: ``AMQPError/staleDelivery`` if the delivery came from a connection or channel that is gone;
+    ///   nothing is sent (an ack with that delivery tag would hit another message), the broker redelivers.
     public func ack() async throws {
-        try await settle(.ack)
+        try settle(.ack)
     }
 
     /// Negatively acknowledges: `requeue: true` puts the message back into the queue, `false` dead-letters
     /// it (or drops it when the queue has no dead-letter exchange).
+    /// - Throws: ``AMQPError/staleDelivery`` as ``ack()``.
     public func nack(requeue: Bool) async throws {
-        try await settle(.nack(requeue: requeue))
+        try settle(.nack(requeue: requeue))
     }
 
     /// Rejects the delivery (like ``nack(requeue:)``; basic.reject).
     public func reject(requeue: Bool) async throws {
-        try await settle(.reject(requeue: requeue))
+        try settle(.reject(requeue: requeue))
     }
 
-    private func settle(_ settlement: Settlement) async throws {
-        try await withCheckedThrowingContinuation { continuation in
-            core.submit(.settle(token, settlement, continuation))
-        }
+    private func settle(_ settlement: Settlement) throws {
+        guard core.isCurrent(token) else { throw AMQPError.staleDelivery }
+        core.submit(.settle(token, settlement))
     }
 }
 

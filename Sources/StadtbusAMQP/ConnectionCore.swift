@@ -56,8 +56,9 @@ final class ConsumerRegistration {
 
 enum Command {
     case publish(PendingPublish)
-    case settle(DeliveryToken, Settlement, CheckedContinuation<Void, any Error>)
+    case settle(DeliveryToken, Settlement)
     case declare(AMQPTopology, CheckedContinuation<Void, any Error>)
+    case delete(queues: [String], exchanges: [String], CheckedContinuation<Void, any Error>)
     case consume(ConsumerRegistration, CheckedContinuation<Void, any Error>)
     case cancel(UInt16, CheckedContinuation<Void, Never>)
 }
@@ -98,6 +99,8 @@ final class ConnectionCore: @unchecked Sendable {
     private var firstConnect: CheckedContinuation<Void, any Error>?
     private var closeWaiters: [CheckedContinuation<Void, Never>] = []
     private var finished = false
+    /// The current incarnation of each open consumer channel; a delivery from another one is stale.
+    private var channelEpochs: [UInt16: UInt64] = [:]
     private let wakeRead: Int32
     private let wakeWrite: Int32
 
@@ -106,7 +109,6 @@ final class ConnectionCore: @unchecked Sendable {
     private var password = ""
     private var topologies: [AMQPTopology] = []
     private var consumers: [UInt16: ConsumerRegistration] = [:]
-    private var channelEpochs: [UInt16: UInt64] = [:]
     private var nextEpoch: UInt64 = 1
     private var assemblies: [UInt16: Assembly] = [:]
     private var outstanding: [UInt64: PendingPublish] = [:]
@@ -188,6 +190,15 @@ final class ConnectionCore: @unchecked Sendable {
 
     var statistics: AMQPConnectionStatistics { lock.withLock { stats } }
 
+    /// Whether `token` belongs to the current incarnation of its channel.
+    func isCurrent(_ token: DeliveryToken) -> Bool {
+        lock.withLock { channelEpochs[token.channel] == token.epoch }
+    }
+
+    private func setEpoch(_ channel: UInt16, _ epoch: UInt64?) {
+        lock.withLock { channelEpochs[channel] = epoch }
+    }
+
     private func wake() {
         let mustWake: Bool = lock.withLock {
             if sleeping {
@@ -210,8 +221,9 @@ final class ConnectionCore: @unchecked Sendable {
     private func fail(_ command: Command, _ error: AMQPError) {
         switch command {
         case .publish(let p): p.continuation.resume(throwing: error)
-        case .settle(_, _, let c): c.resume(throwing: error)
+        case .settle: break
         case .declare(_, let c): c.resume(throwing: error)
+        case .delete(_, _, let c): c.resume(throwing: error)
         case .consume(let registration, let c):
             registration.continuation.finish()
             c.resume(throwing: error)
@@ -301,7 +313,7 @@ final class ConnectionCore: @unchecked Sendable {
         do {
             try session.startConsumer(
                 channel: registration.channel, queue: registration.queue, prefetch: registration.prefetch)
-            channelEpochs[registration.channel] = nextEpoch
+            setEpoch(registration.channel, nextEpoch)
             nextEpoch += 1
             registration.active = true
         } catch let closed as ChannelClosed {
@@ -330,7 +342,7 @@ final class ConnectionCore: @unchecked Sendable {
 
     private func tearDown() {
         session = nil  // destroys the rabbitmq-c connection
-        channelEpochs.removeAll()
+        lock.withLock { channelEpochs.removeAll() }
         assemblies.removeAll()
         for registration in consumers.values { registration.active = false }
         local.isConnected = false
@@ -348,7 +360,7 @@ final class ConnectionCore: @unchecked Sendable {
                 for command in commands {
                     switch command {
                     case .publish(let p): backlog.append(p)
-                    case .settle(_, _, let c): c.resume(throwing: AMQPError.staleDelivery)
+                    case .settle: break  // stale: the broker redelivers
                     default: keep.append(command)
                     }
                 }
@@ -416,9 +428,9 @@ final class ConnectionCore: @unchecked Sendable {
         switch command {
         case .publish(let p):
             backlog.append(p)
-        case .settle(let token, let settlement, let continuation):
-            guard channelEpochs[token.channel] == token.epoch else {
-                continuation.resume(throwing: AMQPError.staleDelivery)
+        case .settle(let token, let settlement):
+            guard isCurrent(token) else {
+                logger.debug("dropping settlement of a stale delivery", metadata: ["tag": "\(token.tag)"])
                 return
             }
             let status: Int32
@@ -428,10 +440,8 @@ final class ConnectionCore: @unchecked Sendable {
             case .reject(let requeue): status = amqp_basic_reject(session.state, token.channel, token.tag, requeue ? 1 : 0)
             }
             if status != AMQP_STATUS_OK.rawValue {
-                continuation.resume(throwing: AMQPError.staleDelivery)
                 throw AMQPError.connectionLost("sending ack: \(Session.statusText(status))")
             }
-            continuation.resume()
         case .declare(let topology, let continuation):
             do {
                 try session.declare(topology, channel: Self.controlChannel)
@@ -447,6 +457,20 @@ final class ConnectionCore: @unchecked Sendable {
                     throw error
                 }
             }
+        case .delete(let queues, let exchanges, let continuation):
+            for index in topologies.indices {
+                topologies[index].queues.removeAll { queues.contains($0.name) }
+                topologies[index].exchanges.removeAll { exchanges.contains($0.name) }
+                topologies[index].bindings.removeAll { queues.contains($0.queue) || exchanges.contains($0.exchange) }
+            }
+            do {
+                try session.delete(queues: queues, exchanges: exchanges, channel: Self.controlChannel)
+                continuation.resume()
+            } catch let error as AMQPError {
+                continuation.resume(throwing: error)
+                if case .declarationFailed = error { return }
+                throw error
+            }
         case .consume(let registration, let continuation):
             do {
                 try startConsumer(registration, session)
@@ -460,7 +484,7 @@ final class ConnectionCore: @unchecked Sendable {
             }
         case .cancel(let channel, let continuation):
             if let registration = consumers.removeValue(forKey: channel) {
-                channelEpochs.removeValue(forKey: channel)
+                setEpoch(channel, nil)
                 if registration.active { session.closeChannel(channel) }
                 registration.continuation.finish()
             }
@@ -544,7 +568,7 @@ final class ConnectionCore: @unchecked Sendable {
             case MethodID.basicCancel:
                 if let registration = consumers[channel] {
                     registration.active = false
-                    channelEpochs.removeValue(forKey: channel)
+                    setEpoch(channel, nil)
                     logger.error("broker cancelled the consumer (queue deleted?)", metadata: ["queue": "\(registration.queue)"])
                     emit(.consumerCancelled(queue: registration.queue))
                     session.closeChannel(channel)
@@ -590,7 +614,9 @@ final class ConnectionCore: @unchecked Sendable {
     private func complete(_ assembly: Assembly, channel: UInt16) {
         switch assembly.kind {
         case .deliver(let tag, let redelivered):
-            guard let registration = consumers[channel], let epoch = channelEpochs[channel] else { return }
+            guard let registration = consumers[channel], let epoch = lock.withLock({ channelEpochs[channel] }) else {
+                return
+            }
             local.delivered += 1
             registration.continuation.yield(
                 AMQPDelivery(
@@ -663,7 +689,7 @@ final class ConnectionCore: @unchecked Sendable {
         } else if channel == Self.controlChannel {
             try session.openChannel(channel)
         } else if let registration = consumers[channel] {
-            channelEpochs.removeValue(forKey: channel)
+            setEpoch(channel, nil)
             try? startConsumer(registration, session)
         }
     }

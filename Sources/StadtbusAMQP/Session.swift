@@ -193,6 +193,22 @@ final class Session {
         }
     }
 
+    /// Deletes queues (with their messages!) and exchanges on `channel`.
+    func delete(queues: [String], exchanges: [String], channel: UInt16) throws {
+        for queue in queues {
+            let arena = CArena()
+            try declaration("deletion of queue '\(queue)'", channel) {
+                _ = amqp_queue_delete(state, channel, arena.bytes(queue), 0, 0)
+            }
+        }
+        for exchange in exchanges {
+            let arena = CArena()
+            try declaration("deletion of exchange '\(exchange)'", channel) {
+                _ = amqp_exchange_delete(state, channel, arena.bytes(exchange), 0)
+            }
+        }
+    }
+
     private func declaration(_ what: String, _ channel: UInt16, _ call: () -> Void) throws {
         do {
             try rpc(channel, "declare \(what)", call)
