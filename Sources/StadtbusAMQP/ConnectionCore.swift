@@ -319,7 +319,8 @@ final class ConnectionCore: @unchecked Sendable {
         } catch let closed as ChannelClosed {
             registration.active = false
             logger.error(
-                "cannot consume", metadata: ["queue": "\(registration.queue)", "error": "\(closed.code) \(closed.text)"])
+                "cannot consume",
+                metadata: ["queue": "\(registration.queue)", "error": "\(closed.code) \(closed.text)"])
             throw AMQPError.channelClosed(code: closed.code, text: closed.text)
         }
     }
@@ -436,8 +437,10 @@ final class ConnectionCore: @unchecked Sendable {
             let status: Int32
             switch settlement {
             case .ack: status = amqp_basic_ack(session.state, token.channel, token.tag, 0)
-            case .nack(let requeue): status = amqp_basic_nack(session.state, token.channel, token.tag, 0, requeue ? 1 : 0)
-            case .reject(let requeue): status = amqp_basic_reject(session.state, token.channel, token.tag, requeue ? 1 : 0)
+            case .nack(let requeue):
+                status = amqp_basic_nack(session.state, token.channel, token.tag, 0, requeue ? 1 : 0)
+            case .reject(let requeue):
+                status = amqp_basic_reject(session.state, token.channel, token.tag, requeue ? 1 : 0)
             }
             if status != AMQP_STATUS_OK.rawValue {
                 throw AMQPError.connectionLost("sending ack: \(Session.statusText(status))")
@@ -559,7 +562,8 @@ final class ConnectionCore: @unchecked Sendable {
             case MethodID.channelClose:
                 let m = decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
                 session.sendChannelCloseOK(channel)
-                try channelClosed(channel, code: Int(m.reply_code), text: FieldTableDecoder.string(m.reply_text), session)
+                try channelClosed(
+                    channel, code: Int(m.reply_code), text: FieldTableDecoder.string(m.reply_text), session)
             case MethodID.connectionClose:
                 let m = decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
                 session.sendConnectionCloseOK()
@@ -569,7 +573,8 @@ final class ConnectionCore: @unchecked Sendable {
                 if let registration = consumers[channel] {
                     registration.active = false
                     setEpoch(channel, nil)
-                    logger.error("broker cancelled the consumer (queue deleted?)", metadata: ["queue": "\(registration.queue)"])
+                    logger.error(
+                        "broker cancelled the consumer (queue deleted?)", metadata: ["queue": "\(registration.queue)"])
                     emit(.consumerCancelled(queue: registration.queue))
                     session.closeChannel(channel)
                 }
@@ -629,10 +634,12 @@ final class ConnectionCore: @unchecked Sendable {
             var seq = lowestUnconfirmed
             while seq < nextSeq {
                 if let p = outstanding[seq], p.returned == nil, p.exchange == assembly.exchange,
-                    p.routingKey == assembly.routingKey, p.message.properties.messageID == assembly.properties.messageID,
+                    p.routingKey == assembly.routingKey,
+                    p.message.properties.messageID == assembly.properties.messageID,
                     p.message.body == assembly.body
                 {
-                    p.returned = .unroutable(exchange: p.exchange, routingKey: p.routingKey, replyCode: code, replyText: text)
+                    p.returned = .unroutable(
+                        exchange: p.exchange, routingKey: p.routingKey, replyCode: code, replyText: text)
                     return
                 }
                 seq += 1
@@ -674,7 +681,8 @@ final class ConnectionCore: @unchecked Sendable {
     }
 
     private func channelClosed(_ channel: UInt16, code: Int, text: String, _ session: Session) throws {
-        logger.error("broker closed channel", metadata: ["channel": "\(channel)", "code": "\(code)", "text": "\(text)"])
+        logger.error(
+            "broker closed channel", metadata: ["channel": "\(channel)", "code": "\(code)", "text": "\(text)"])
         assemblies[channel] = nil
         if channel == Self.publishChannel {
             // The publish that caused it (typically 404 "no exchange 'x'") fails; the others are re-sent.
@@ -696,7 +704,7 @@ final class ConnectionCore: @unchecked Sendable {
 
     private func drainBeforeClose(_ session: Session) {
         let deadline = ContinuousClock.now + .seconds(5)
-        while (!outstanding.isEmpty || backlogHead < backlog.count), ContinuousClock.now < deadline {
+        while !outstanding.isEmpty || backlogHead < backlog.count, ContinuousClock.now < deadline {
             do {
                 try sendBacklog(session)
                 try readFrames(session)
@@ -715,16 +723,17 @@ final class ConnectionCore: @unchecked Sendable {
     }
 
     private func finish() {
-        let (pending, waiters, first): ([Command], [CheckedContinuation<Void, Never>], CheckedContinuation<Void, any Error>?) =
-            lock.withLock {
-                finished = true
-                defer {
-                    commands.removeAll()
-                    closeWaiters.removeAll()
-                    firstConnect = nil
+        let (pending, waiters, first):
+            ([Command], [CheckedContinuation<Void, Never>], CheckedContinuation<Void, any Error>?) =
+                lock.withLock {
+                    finished = true
+                    defer {
+                        commands.removeAll()
+                        closeWaiters.removeAll()
+                        firstConnect = nil
+                    }
+                    return (commands, closeWaiters, firstConnect)
                 }
-                return (commands, closeWaiters, firstConnect)
-            }
         first?.resume(throwing: AMQPError.closed)
         for command in pending { fail(command, .closed) }
         for p in outstanding.values { p.continuation.resume(throwing: AMQPError.closed) }

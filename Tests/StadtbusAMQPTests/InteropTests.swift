@@ -45,7 +45,8 @@ final class InteropTests: XCTestCase {
 
     func testForeignClientRoundTrip() async throws {
         try Broker.start("main")
-        let python = try Broker.run(["bash", "-c", "source scripts/lib.sh && ensure_pika"])
+        let python =
+            try Broker.run(["bash", "-c", "source scripts/lib.sh && ensure_pika"])
             .split(separator: "\n").last.map(String.init) ?? ""
         let input = uniqueName("interop.in")
         let output = uniqueName("interop.out")

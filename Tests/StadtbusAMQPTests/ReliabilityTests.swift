@@ -7,7 +7,8 @@ import XCTest
 /// and reported (allowed at this layer: at-least-once).
 final class ReliabilityTests: XCTestCase {
     static let port = 5692
-    static let messageCount = Int(ProcessInfo.processInfo.environment["STADTBUS_AMQP_RELIABILITY_COUNT"] ?? "") ?? 20_000
+    static let messageCount =
+        Int(ProcessInfo.processInfo.environment["STADTBUS_AMQP_RELIABILITY_COUNT"] ?? "") ?? 20_000
 
     override func setUp() async throws {
         try Broker.start("chaos")
@@ -42,7 +43,9 @@ final class ReliabilityTests: XCTestCase {
         try await runScenario(name) { (_: Process) in try await disruption() }
     }
 
-    private func runScenario(_ name: String, disruption: @escaping @Sendable (Process) async throws -> Void) async throws {
+    private func runScenario(_ name: String, disruption: @escaping @Sendable (Process) async throws -> Void)
+        async throws
+    {
         let count = Self.messageCount
         let input = uniqueName("\(name).in")
         let output = uniqueName("\(name).out")
@@ -89,7 +92,9 @@ final class ReliabilityTests: XCTestCase {
         let start = ContinuousClock.now
         while downstream.snapshot.unique < count / 4 {
             try await Task.sleep(for: .milliseconds(20))
-            if ContinuousClock.now - start > .seconds(120) { throw TestFailure("stream did not start: \(downstream.snapshot)") }
+            if ContinuousClock.now - start > .seconds(120) {
+                throw TestFailure("stream did not start: \(downstream.snapshot)")
+            }
         }
         let before = downstream.snapshot
         try await disruption(relays.current)
@@ -107,7 +112,8 @@ final class ReliabilityTests: XCTestCase {
         print(
             "reliability \(name): in \(count) out-unique \(result.unique) duplicates \(result.duplicates) "
                 + "missing \(missing.count) (disruption between \(before.unique) and \(after.unique) arrived) in \(elapsed); "
-                + "producer re-sent \(producer.statistics.republished), reconnects \(producer.statistics.reconnectCount)")
+                + "producer re-sent \(producer.statistics.republished), reconnects \(producer.statistics.reconnectCount)"
+        )
         XCTAssertEqual(missing.count, 0, "missing downstream, e.g. \(missing.prefix(5))")
         XCTAssertEqual(result.unique, count)
         await producer.close()
@@ -147,7 +153,10 @@ final class RelayProcesses: @unchecked Sendable {
     func start() throws {
         let process = Process()
         process.executableURL = try Self.executable()
-        process.arguments = ["--port", String(ReliabilityTests.port), "--from", input, "--to", output, "--prefetch", "300", "--exit-on-stdin-eof"]
+        process.arguments = [
+            "--port", String(ReliabilityTests.port), "--from", input, "--to", output, "--prefetch", "300",
+            "--exit-on-stdin-eof",
+        ]
         var environment = ProcessInfo.processInfo.environment
         environment["STADTBUS_AMQP_PASSWORD"] = "guest"
         process.environment = environment

@@ -24,9 +24,11 @@ final class TLSTests: XCTestCase {
         let connection = try await AMQPConnection.connect(
             endpoint(AMQPTLS(caFile: ca, certFile: clientCert, keyFile: clientKey)))
         let queue = uniqueName("tls")
-        try await connection.declare(AMQPTopology(queues: [AMQPQueue(queue, kind: .classic, durable: false, autoDelete: true)]))
+        try await connection.declare(
+            AMQPTopology(queues: [AMQPQueue(queue, kind: .classic, durable: false, autoDelete: true)]))
         let consumer = try await connection.consume(queue: queue)
-        try await connection.publisher().publish(AMQPOutgoingMessage(body: Array("über TLS".utf8), messageID: "t1"), exchange: "", routingKey: queue)
+        try await connection.publisher().publish(
+            AMQPOutgoingMessage(body: Array("über TLS".utf8), messageID: "t1"), exchange: "", routingKey: queue)
         let delivery = try await next(consumer)
         XCTAssertEqual(delivery.messageID, "t1")
         try await delivery.ack()
@@ -50,7 +52,8 @@ final class TLSTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let wrongCA = dir.appendingPathComponent("ca.pem").path
         try Broker.run([
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=Not The Stadtbus CA",
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+            "/CN=Not The Stadtbus CA",
             "-keyout", dir.appendingPathComponent("ca.key").path, "-out", wrongCA,
         ])
         do {

@@ -37,7 +37,8 @@ enum Broker {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = args
         process.currentDirectoryURL = root
-        let outURL = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-amqp-\(UUID().uuidString).out")
+        let outURL = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "stadtbus-amqp-\(UUID().uuidString).out")
         FileManager.default.createFile(atPath: outURL.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: outURL) }
         let out = try FileHandle(forWritingTo: outURL)
@@ -54,7 +55,9 @@ enum Broker {
         return text
     }
 
-    static func endpoint(port: Int = 5672, password: AMQPSecret = .literal("guest"), heartbeat: Int = 10) -> AMQPEndpoint {
+    static func endpoint(port: Int = 5672, password: AMQPSecret = .literal("guest"), heartbeat: Int = 10)
+        -> AMQPEndpoint
+    {
         AMQPEndpoint(
             host: "127.0.0.1", port: port, username: "guest", password: password, heartbeat: heartbeat,
             reconnect: AMQPReconnectPolicy(minimumDelay: .milliseconds(200), maximumDelay: .seconds(2)),

@@ -107,7 +107,9 @@ enum Raw {
         check(state, "channel.open")
         amqp_basic_qos(state, 2, 0, prefetch, 0)
         check(state, "basic.qos")
-        amqp_basic_consume(state, 2, bytes(queue), amqp_bytes_t(len: 0, bytes: nil), 0, 0, 0, amqp_table_t(num_entries: 0, entries: nil))
+        amqp_basic_consume(
+            state, 2, bytes(queue), amqp_bytes_t(len: 0, bytes: nil), 0, 0, 0,
+            amqp_table_t(num_entries: 0, entries: nil))
         check(state, "basic.consume")
         var received = 0
         var bodyLeft = 0
@@ -150,7 +152,9 @@ enum Raw {
 
 // MARK: façade
 
-func runFacade(endpoint: AMQPEndpoint, queue: String) async throws -> (publish: Duration, consume: Duration, meanConfirm: Duration) {
+func runFacade(endpoint: AMQPEndpoint, queue: String) async throws -> (
+    publish: Duration, consume: Duration, meanConfirm: Duration
+) {
     let publishing = try await AMQPConnection.connect(endpoint, publishWindow: window)
     let publisher = publishing.publisher()
     let start = ContinuousClock.now
@@ -160,7 +164,8 @@ func runFacade(endpoint: AMQPEndpoint, queue: String) async throws -> (publish: 
             let id = "facade-\(next)"
             next += 1
             group.addTask {
-                try await publisher.publish(AMQPOutgoingMessage(body: body, messageID: id), exchange: "", routingKey: queue, mandatory: false)
+                try await publisher.publish(
+                    AMQPOutgoingMessage(body: body, messageID: id), exchange: "", routingKey: queue, mandatory: false)
             }
         }
         while next < min(window, count) { add() }
@@ -187,9 +192,12 @@ func runFacade(endpoint: AMQPEndpoint, queue: String) async throws -> (publish: 
 }
 
 let endpoint = AMQPEndpoint(
-    host: "127.0.0.1", port: port, username: "guest", password: .literal(password), connectionName: "stadtbus-amqp-bench")
+    host: "127.0.0.1", port: port, username: "guest", password: .literal(password),
+    connectionName: "stadtbus-amqp-bench")
 let setup = try await AMQPConnection.connect(endpoint)
-print("# \(count) persistent messages of \(size) bytes, \(queueKind.rawValue) queue, window \(window), prefetch \(prefetch), \(rounds) rounds")
+print(
+    "# \(count) persistent messages of \(size) bytes, \(queueKind.rawValue) queue, window \(window), prefetch \(prefetch), \(rounds) rounds"
+)
 var rawPublish: [Double] = []
 var rawConsume: [Double] = []
 var facadePublish: [Double] = []

@@ -22,11 +22,13 @@ func fail(_ message: String) -> Never {
 guard let from = argument("from"), let to = argument("to") else {
     fail("usage: stadtbus-amqp-relay --port PORT --from QUEUE --to QUEUE [--prefetch N] [--host HOST] [--user USER]")
 }
-guard let port = Int(argument("port", default: "5672") ?? ""), let prefetch = UInt16(argument("prefetch", default: "200") ?? "")
+guard let port = Int(argument("port", default: "5672") ?? ""),
+    let prefetch = UInt16(argument("prefetch", default: "200") ?? "")
 else { fail("--port and --prefetch must be numbers") }
 
 let endpoint = AMQPEndpoint(
-    host: argument("host", default: "127.0.0.1") ?? "127.0.0.1", port: port, username: argument("user", default: "guest") ?? "guest",
+    host: argument("host", default: "127.0.0.1") ?? "127.0.0.1", port: port,
+    username: argument("user", default: "guest") ?? "guest",
     password: .env("STADTBUS_AMQP_PASSWORD"), heartbeat: 10,
     reconnect: AMQPReconnectPolicy(minimumDelay: .milliseconds(200), maximumDelay: .seconds(2)),
     connectionName: "stadtbus-amqp-relay")
