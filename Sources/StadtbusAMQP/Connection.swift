@@ -12,7 +12,8 @@ public enum AMQPConnectionEvent: Sendable, Equatable {
     /// The broker blocked publishing (memory or disk alarm).
     case blocked(reason: String)
     case unblocked
-    /// The broker cancelled a consumer (e.g. its queue was deleted); it is restarted on the next reconnect.
+    /// The broker cancelled a consumer or refused to restart it (e.g. its queue was deleted); it is retried
+    /// every 5 s while the connection stays up.
     case consumerCancelled(queue: String)
     /// The connection was closed by the application.
     case closed

@@ -117,6 +117,7 @@ final class ConnectionCore: @unchecked Sendable {
     private var backlog: [PendingPublish] = []
     private var backlogHead = 0
     private var local = AMQPConnectionStatistics()
+    private var nextConsumerRetry: ContinuousClock.Instant?
 
     init(endpoint: AMQPEndpoint, publishWindow: Int, logger: Logger) throws {
         self.endpoint = endpoint
@@ -303,10 +304,10 @@ final class ConnectionCore: @unchecked Sendable {
                 }
             }
         }
-        for registration in consumers.values.sorted(by: { $0.channel < $1.channel }) {
-            try startConsumer(registration, session)
-        }
         requeueOutstanding()
+        for registration in consumers.values.sorted(by: { $0.channel < $1.channel }) {
+            resumeConsumer(registration, session)
+        }
     }
 
     private func startConsumer(_ registration: ConsumerRegistration, _ session: Session) throws {
@@ -322,6 +323,19 @@ final class ConnectionCore: @unchecked Sendable {
                 "cannot consume",
                 metadata: ["queue": "\(registration.queue)", "error": "\(closed.code) \(closed.text)"])
             throw AMQPError.channelClosed(code: closed.code, text: closed.text)
+        }
+    }
+
+    /// Restarts a consumer after a reconnect or a broker cancel. A consumer whose queue is gone must not take
+    /// the whole connection down (publishes and other consumers go on): it stays registered and is retried.
+    private func resumeConsumer(_ registration: ConsumerRegistration, _ session: Session) {
+        do {
+            try startConsumer(registration, session)
+        } catch {
+            if case AMQPError.channelClosed = error {
+                emit(.consumerCancelled(queue: registration.queue))
+            }
+            nextConsumerRetry = .now + .seconds(5)
         }
     }
 
@@ -389,6 +403,12 @@ final class ConnectionCore: @unchecked Sendable {
             try sendBacklog(session)
             try readFrames(session)
             publishStats()
+            if let retry = nextConsumerRetry, retry < .now {
+                nextConsumerRetry = nil
+                for registration in consumers.values where !registration.active {
+                    resumeConsumer(registration, session)
+                }
+            }
             if amqp_frames_enqueued(session.state) != 0 || amqp_data_in_buffer(session.state) != 0 { continue }
             let idle: Bool = lock.withLock {
                 if commands.isEmpty && !closeRequested {
@@ -577,6 +597,7 @@ final class ConnectionCore: @unchecked Sendable {
                         "broker cancelled the consumer (queue deleted?)", metadata: ["queue": "\(registration.queue)"])
                     emit(.consumerCancelled(queue: registration.queue))
                     session.closeChannel(channel)
+                    nextConsumerRetry = .now + .seconds(5)
                 }
             case MethodID.connectionBlocked:
                 let m = decoded.assumingMemoryBound(to: amqp_connection_blocked_t.self).pointee
@@ -698,7 +719,7 @@ final class ConnectionCore: @unchecked Sendable {
             try session.openChannel(channel)
         } else if let registration = consumers[channel] {
             setEpoch(channel, nil)
-            try? startConsumer(registration, session)
+            resumeConsumer(registration, session)
         }
     }
 

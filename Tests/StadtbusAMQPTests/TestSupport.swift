@@ -29,28 +29,29 @@ enum Broker {
     @discardableResult
     static func run(_ args: String...) throws -> String { try run(args) }
 
-    /// Runs a command in the project root. Output goes to files, not pipes: `rabbitmq-server -detached`
+    /// Runs a command in the project root (via posix_spawn and waitpid: Foundation's `Process.waitUntilExit`
+    /// was seen to hang after `rabbitmqctl stop`). Output goes to a file, not a pipe: `rabbitmq-server -detached`
     /// leaves a daemon that would hold a pipe open forever.
     @discardableResult
     static func run(_ args: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = args
-        process.currentDirectoryURL = root
-        let outURL = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "stadtbus-amqp-\(UUID().uuidString).out")
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: outURL) }
-        let out = try FileHandle(forWritingTo: outURL)
-        process.standardOutput = out
-        process.standardError = out
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        try out.close()
-        let text = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
-        guard process.terminationStatus == 0 else {
-            throw TestFailure("\(args.joined(separator: " ")) failed (\(process.terminationStatus)): \(text)")
+        let outPath = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-amqp-\(UUID().uuidString).out").path
+        defer { try? FileManager.default.removeItem(atPath: outPath) }
+        func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        let command = "cd \(quote(root.path)) && " + args.map(quote).joined(separator: " ") + " </dev/null >\(quote(outPath)) 2>&1"
+        var pid: pid_t = 0
+        let strings: [String] = ["/bin/sh", "-c", command]
+        var argv: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+        argv.append(nil)
+        defer { for arg in argv { free(arg) } }
+        let spawned = posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ)
+        guard spawned == 0 else { throw TestFailure("cannot spawn \(args): \(spawned)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let text = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        let exited = (status & 0x7f) == 0
+        let code = (status >> 8) & 0xff
+        guard exited && code == 0 else {
+            throw TestFailure("\(args.joined(separator: " ")) failed (status \(status)): \(text)")
         }
         return text
     }
