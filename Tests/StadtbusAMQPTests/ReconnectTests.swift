@@ -45,7 +45,8 @@ final class ReconnectTests: XCTestCase {
         XCTAssertTrue(seen.contains { if case .disconnected = $0 { return true } else { return false } }, "\(seen)")
         XCTAssertTrue(seen.contains { if case .reconnecting = $0 { return true } else { return false } }, "\(seen)")
         XCTAssertTrue(
-            seen.contains { if case .connected(_, let count) = $0 { return count == 1 } else { return false } }, "\(seen)")
+            seen.contains { if case .connected(_, let count) = $0 { return count == 1 } else { return false } },
+            "\(seen)")
         // nothing left behind: the queue is empty after the ack
         try await connection.publisher().publish(
             AMQPOutgoingMessage(body: [9], messageID: "after"), exchange: "", routingKey: queue)

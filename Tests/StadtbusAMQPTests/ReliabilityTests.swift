@@ -15,37 +15,43 @@ final class ReliabilityTests: XCTestCase {
     }
 
     func testBrokerStopAppStartAppMidStream() async throws {
-        try await runScenario("stop_app") {
-            try Broker.ctl("chaos", "stop_app")
-            try await Task.sleep(for: .seconds(2))
-            try Broker.ctl("chaos", "start_app")
-        }
+        try await runScenario(
+            "stop_app",
+            down: { _ in try Broker.ctl("chaos", "stop_app") },
+            up: { _ in
+                try await Task.sleep(for: .seconds(1))
+                try Broker.ctl("chaos", "start_app")
+            })
     }
 
     func testFullNodeRestartMidStream() async throws {
-        try await runScenario("node-restart") {
-            try Broker.run("scripts/broker", "stop", "chaos")
-            try Broker.run("scripts/broker", "start", "chaos")
-        }
+        try await runScenario(
+            "node-restart",
+            down: { _ in try Broker.run("scripts/broker", "stop", "chaos") },
+            up: { _ in try Broker.run("scripts/broker", "start", "chaos") })
     }
 
     func testRelayProcessKilledMidStream() async throws {
-        try await runScenario("sigkill") { relay in
-            kill(relay.processIdentifier, SIGKILL)
-            relay.waitUntilExit()
-            XCTAssertEqual(relay.terminationReason, .uncaughtSignal)
-        }
+        try await runScenario(
+            "sigkill",
+            down: { relays in
+                let relay = relays.current
+                kill(relay.processIdentifier, SIGKILL)
+                relay.waitUntilExit()
+                XCTAssertEqual(relay.terminationReason, .uncaughtSignal)
+            },
+            up: { relays in try relays.start() })
     }
 
     // MARK: scenario
 
-    private func runScenario(_ name: String, disruption: @escaping @Sendable () async throws -> Void) async throws {
-        try await runScenario(name) { (_: Process) in try await disruption() }
-    }
-
-    private func runScenario(_ name: String, disruption: @escaping @Sendable (Process) async throws -> Void)
-        async throws
-    {
+    /// Streams `messageCount` messages producer → input queue → relay process → output queue → sink.
+    /// `down` runs once an eighth has arrived downstream; the producer publishes the second half only after
+    /// `down` returned, so both the stream and the producer's publishes cross the outage; then `up` runs.
+    private func runScenario(
+        _ name: String, down: @escaping @Sendable (RelayProcesses) async throws -> Void,
+        up: @escaping @Sendable (RelayProcesses) async throws -> Void
+    ) async throws {
         let count = Self.messageCount
         let input = uniqueName("\(name).in")
         let output = uniqueName("\(name).out")
@@ -72,8 +78,12 @@ final class ReliabilityTests: XCTestCase {
         let ids = (0..<count).map { String(format: "\(name)-%06d", $0) }
         let producer = try await AMQPConnection.connect(endpoint, publishWindow: 500)
         let publisher = producer.publisher()
+        // The producer publishes the first half, then the second half only once `down` returned:
+        // so the stream surely spans the outage (and the producer's own publishes meet it too).
+        let disrupted = Gate()
         let producerTask = Task {
             for chunk in stride(from: 0, to: count, by: 500) {
+                if chunk == count / 2 { await disrupted.wait() }
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for id in ids[chunk..<min(chunk + 500, count)] {
                         group.addTask {
@@ -88,18 +98,19 @@ final class ReliabilityTests: XCTestCase {
             }
         }
 
-        // disrupt once a quarter of the stream has arrived downstream
+        // disrupt once an eighth of the stream has arrived downstream
         let start = ContinuousClock.now
-        while downstream.snapshot.unique < count / 4 {
+        while downstream.snapshot.unique < count / 8 {
             try await Task.sleep(for: .milliseconds(20))
             if ContinuousClock.now - start > .seconds(120) {
                 throw TestFailure("stream did not start: \(downstream.snapshot)")
             }
         }
         let before = downstream.snapshot
-        try await disruption(relays.current)
-        if name == "sigkill" { try relays.start() }
+        try await down(relays)
         let after = downstream.snapshot
+        await disrupted.open()
+        try await up(relays)
 
         try await producerTask.value
         let deadline = ContinuousClock.now + .seconds(180)
@@ -111,13 +122,30 @@ final class ReliabilityTests: XCTestCase {
         let elapsed = ContinuousClock.now - start
         print(
             "reliability \(name): in \(count) out-unique \(result.unique) duplicates \(result.duplicates) "
-                + "missing \(missing.count) (disruption between \(before.unique) and \(after.unique) arrived) in \(elapsed); "
+                + "missing \(missing.count) (\(before.unique) had arrived when the disruption began, \(after.unique) when it was complete) in \(elapsed); "
                 + "producer re-sent \(producer.statistics.republished), reconnects \(producer.statistics.reconnectCount)"
         )
         XCTAssertEqual(missing.count, 0, "missing downstream, e.g. \(missing.prefix(5))")
         XCTAssertEqual(result.unique, count)
         await producer.close()
         await sink.close()
+    }
+}
+
+/// Opens once; waiters continue from then on.
+actor Gate {
+    private var isOpen = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func wait() async {
+        if isOpen { return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func open() {
+        isOpen = true
+        for waiter in waiters { waiter.resume() }
+        waiters.removeAll()
     }
 }
 

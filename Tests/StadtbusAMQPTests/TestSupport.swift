@@ -34,10 +34,14 @@ enum Broker {
     /// leaves a daemon that would hold a pipe open forever.
     @discardableResult
     static func run(_ args: [String]) throws -> String {
-        let outPath = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-amqp-\(UUID().uuidString).out").path
+        let outPath = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "stadtbus-amqp-\(UUID().uuidString).out"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: outPath) }
         func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-        let command = "cd \(quote(root.path)) && " + args.map(quote).joined(separator: " ") + " </dev/null >\(quote(outPath)) 2>&1"
+        let command =
+            "cd \(quote(root.path)) && " + args.map(quote).joined(separator: " ")
+            + " </dev/null >\(quote(outPath)) 2>&1"
         var pid: pid_t = 0
         let strings: [String] = ["/bin/sh", "-c", command]
         var argv: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
