@@ -168,7 +168,9 @@ func runFacade(endpoint: AMQPEndpoint, queue: String) async throws -> (
                     AMQPOutgoingMessage(body: body, messageID: id), exchange: "", routingKey: queue, mandatory: false)
             }
         }
-        while next < min(window, count) { add() }
+        // The connection keeps `window` publishes unconfirmed at the broker, as the raw loop does; twice as many
+        // callers keep its backlog from running dry while confirms are handed back to the tasks.
+        while next < min(2 * window, count) { add() }
         while try await group.next() != nil {
             if next < count { add() }
         }
