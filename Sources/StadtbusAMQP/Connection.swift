@@ -3,7 +3,7 @@ import Logging
 
 /// Something that happened to a connection, for logs and operations metrics.
 public enum AMQPConnectionEvent: Sendable, Equatable {
-    /// Connected (first time: `reconnectCount` 0).
+    /// Connected (first time: `reconnectCount` 0, then the number of successful reconnects).
     case connected(endpoint: String, reconnectCount: Int)
     /// The connection was lost; unconfirmed publishes will be re-sent after the reconnect.
     case disconnected(AMQPError)
@@ -22,7 +22,10 @@ public enum AMQPConnectionEvent: Sendable, Equatable {
 /// Counters of one connection (a snapshot).
 public struct AMQPConnectionStatistics: Sendable, Equatable {
     public var isConnected = false
-    public var reconnectCount = 0
+    /// Successful reconnects after the first connect.
+    public var reconnects = 0
+    /// Reconnect attempts (successful or not) after the first connect.
+    public var reconnectAttempts = 0
     /// Publishes written to the socket (re-sent ones count again).
     public var published = 0
     /// Publishes the broker confirmed (basic.ack, not returned).

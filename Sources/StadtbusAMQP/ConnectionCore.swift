@@ -246,9 +246,11 @@ final class ConnectionCore: @unchecked Sendable {
                 local.isConnected = true
                 publishStats()
                 if everConnected {
+                    local.reconnects += 1
+                    publishStats()
                     logger.info("AMQP reconnected", metadata: ["endpoint": "\(endpoint.redactedURL)"])
                 }
-                emit(.connected(endpoint: endpoint.redactedURL, reconnectCount: local.reconnectCount))
+                emit(.connected(endpoint: endpoint.redactedURL, reconnectCount: local.reconnects))
                 if !everConnected {
                     everConnected = true
                     lock.withLock {
@@ -275,7 +277,7 @@ final class ConnectionCore: @unchecked Sendable {
                     break
                 }
                 attempt += 1
-                local.reconnectCount += 1
+                local.reconnectAttempts += 1
                 publishStats()
                 let delay = endpoint.reconnect.delay(attempt: attempt)
                 logger.warning(

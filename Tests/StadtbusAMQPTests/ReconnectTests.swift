@@ -30,7 +30,7 @@ final class ReconnectTests: XCTestCase {
             XCTFail("ack of a delivery from the previous connection was accepted")
         } catch AMQPError.staleDelivery {}
         try await second.ack()
-        XCTAssertEqual(connection.statistics.reconnectCount, 1)
+        XCTAssertEqual(connection.statistics.reconnects, 1)
 
         var seen: [AMQPConnectionEvent] = []
         try await withTimeout(10) {
@@ -59,7 +59,7 @@ final class ReconnectTests: XCTestCase {
         // heartbeat 1 s: the broker closes a connection that stays silent for two intervals
         let connection = try await AMQPConnection.connect(Broker.endpoint(port: ReliabilityTests.port, heartbeat: 1))
         try await Task.sleep(for: .seconds(5))
-        XCTAssertEqual(connection.statistics.reconnectCount, 0)
+        XCTAssertEqual(connection.statistics.reconnects, 0)
         XCTAssertTrue(connection.statistics.isConnected)
         let queue = uniqueName("heartbeat")
         try await connection.declare(AMQPTopology(queues: [AMQPQueue(queue, kind: .classic, autoDelete: true)]))

@@ -123,7 +123,7 @@ final class ReliabilityTests: XCTestCase {
         print(
             "reliability \(name): in \(count) out-unique \(result.unique) duplicates \(result.duplicates) "
                 + "missing \(missing.count) (\(before.unique) had arrived when the disruption began, \(after.unique) when it was complete) in \(elapsed); "
-                + "producer re-sent \(producer.statistics.republished), reconnects \(producer.statistics.reconnectCount)"
+                + "producer re-sent \(producer.statistics.republished), reconnects \(producer.statistics.reconnects)"
         )
         XCTAssertEqual(missing.count, 0, "missing downstream, e.g. \(missing.prefix(5))")
         XCTAssertEqual(result.unique, count)
