@@ -6,6 +6,7 @@ import XCTest
 final class ReconnectTests: XCTestCase {
     override func setUp() async throws {
         try Broker.start("chaos")
+        ReliabilityTests.port = try Broker.port("chaos")
     }
 
     func testAckFromPreviousConnectionIsNotSentAndMessageIsRedelivered() async throws {

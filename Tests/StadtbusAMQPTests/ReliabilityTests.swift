@@ -6,12 +6,14 @@ import XCTest
 /// while the broker or the relay is disrupted. Every message must arrive downstream; duplicates are counted
 /// and reported (allowed at this layer: at-least-once).
 final class ReliabilityTests: XCTestCase {
-    static let port = 5692
+    /// The chaos node's port; set by `setUp`.
+    nonisolated(unsafe) static var port = 0
     static let messageCount =
         Int(ProcessInfo.processInfo.environment["STADTBUS_AMQP_RELIABILITY_COUNT"] ?? "") ?? 20_000
 
     override func setUp() async throws {
         try Broker.start("chaos")
+        Self.port = try Broker.port("chaos")
     }
 
     func testBrokerStopAppStartAppMidStream() async throws {

@@ -2,15 +2,18 @@ import Foundation
 import StadtbusAMQP
 import XCTest
 
-/// Against the `tls` node (scripts/broker start tls): AMQPS on 5671, broker certificate from the dev CA,
+/// Against the `tls` node (scripts/broker start tls): AMQPS only, broker certificate from the dev CA,
 /// client certificate required (`fail_if_no_peer_cert = true`).
 final class TLSTests: XCTestCase {
+    private var port = 0
+
     override func setUp() async throws {
         try Broker.start("tls")
+        port = try Broker.port("tls")
     }
 
     private func endpoint(_ tls: AMQPTLS) -> AMQPEndpoint {
-        var endpoint = Broker.endpoint(port: 5671)
+        var endpoint = Broker.endpoint(port: port)
         endpoint.host = "localhost"
         endpoint.tls = tls
         return endpoint

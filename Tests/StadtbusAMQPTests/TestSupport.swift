@@ -21,6 +21,13 @@ enum Broker {
         lock.withLock { _ = started.insert(node) }
     }
 
+    /// The AMQP port of a node (chaos and tls have one per checkout).
+    static func port(_ node: String) throws -> Int {
+        let text = try run(["scripts/broker", "port", node]).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let port = Int(text) else { throw TestFailure("scripts/broker port \(node) printed '\(text)'") }
+        return port
+    }
+
     /// Runs `rabbitmqctl` against a node.
     static func ctl(_ node: String, _ args: String...) throws {
         try run(["scripts/broker", "ctl", node] + args)
