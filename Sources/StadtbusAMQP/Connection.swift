@@ -239,8 +239,7 @@ public struct AMQPDelivery: Sendable {
     }
 
     private func settle(_ settlement: Settlement) throws {
-        guard core.isCurrent(token) else { throw AMQPError.staleDelivery }
-        core.submit(.settle(token, settlement))
+        try core.settle(token, settlement)
     }
 }
 

@@ -148,16 +148,36 @@ final class ConnectionCore: @unchecked Sendable {
     }
 
     func submit(_ command: Command) {
-        let rejected: Bool = lock.withLock {
-            if finished { return true }
+        enum Outcome { case queued, queuedAndWake, rejected }
+        let outcome: Outcome = lock.withLock {
+            if finished { return .rejected }
             commands.append(command)
+            if sleeping {
+                sleeping = false
+                return .queuedAndWake
+            }
+            return .queued
+        }
+        switch outcome {
+        case .queued: break
+        case .queuedAndWake: signalOwner()
+        case .rejected: fail(command, AMQPError.closed)
+        }
+    }
+
+    /// Queues an ack/nack/reject unless the delivery is stale (one lock for check and queueing: this is the
+    /// consumer's hot path).
+    func settle(_ token: DeliveryToken, _ settlement: Settlement) throws {
+        let wake: Bool = try lock.withLock {
+            guard channelEpochs[token.channel] == token.epoch, !finished else { throw AMQPError.staleDelivery }
+            commands.append(.settle(token, settlement))
+            if sleeping {
+                sleeping = false
+                return true
+            }
             return false
         }
-        if rejected {
-            fail(command, AMQPError.closed)
-            return
-        }
-        wake()
+        if wake { signalOwner() }
     }
 
     func allocateConsumerChannel() -> UInt16 {
@@ -208,10 +228,12 @@ final class ConnectionCore: @unchecked Sendable {
             }
             return false
         }
-        if mustWake {
-            var byte: UInt8 = 1
-            _ = write(wakeWrite, &byte, 1)
-        }
+        if mustWake { signalOwner() }
+    }
+
+    private func signalOwner() {
+        var byte: UInt8 = 1
+        _ = write(wakeWrite, &byte, 1)
     }
 
     private func emit(_ event: AMQPConnectionEvent) {
