@@ -235,7 +235,12 @@ final class PublishConsumeTests: XCTestCase {
             }
             try await group.waitForAll()
         }
-        let stats = connection.statistics
+        // statistics are a snapshot the connection thread refreshes once per loop: give it a moment
+        var stats = connection.statistics
+        for _ in 0..<100 where stats.confirmed < count {
+            try await Task.sleep(for: .milliseconds(10))
+            stats = connection.statistics
+        }
         XCTAssertEqual(stats.confirmed, count)
         XCTAssertGreaterThan(stats.meanConfirmLatency, .zero)
         let consumer = try await connection.consume(queue: queue, prefetch: 200)
