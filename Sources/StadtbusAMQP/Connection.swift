@@ -3,7 +3,7 @@ import Logging
 
 /// Something that happened to a connection, for logs and operations metrics.
 public enum AMQPConnectionEvent: Sendable, Equatable {
-    /// Connected (first time: `reconnectCount` 0).
+    /// Connected (first time: `reconnectCount` 0, then the number of successful reconnects).
     case connected(endpoint: String, reconnectCount: Int)
     /// The connection was lost; unconfirmed publishes will be re-sent after the reconnect.
     case disconnected(AMQPError)
@@ -12,7 +12,8 @@ public enum AMQPConnectionEvent: Sendable, Equatable {
     /// The broker blocked publishing (memory or disk alarm).
     case blocked(reason: String)
     case unblocked
-    /// The broker cancelled a consumer (e.g. its queue was deleted); it is restarted on the next reconnect.
+    /// The broker cancelled a consumer or refused to restart it (e.g. its queue was deleted); it is retried
+    /// every 5 s while the connection stays up.
     case consumerCancelled(queue: String)
     /// The connection was closed by the application.
     case closed
@@ -21,7 +22,10 @@ public enum AMQPConnectionEvent: Sendable, Equatable {
 /// Counters of one connection (a snapshot).
 public struct AMQPConnectionStatistics: Sendable, Equatable {
     public var isConnected = false
-    public var reconnectCount = 0
+    /// Successful reconnects after the first connect.
+    public var reconnects = 0
+    /// Reconnect attempts (successful or not) after the first connect.
+    public var reconnectAttempts = 0
     /// Publishes written to the socket (re-sent ones count again).
     public var published = 0
     /// Publishes the broker confirmed (basic.ack, not returned).
@@ -83,6 +87,14 @@ public final class AMQPConnection: Sendable {
     public func declare(_ topology: AMQPTopology) async throws {
         try await withCheckedThrowingContinuation { continuation in
             core.submit(.declare(topology, continuation))
+        }
+    }
+
+    /// Deletes queues (including the messages in them) and exchanges, and forgets them for re-declaration.
+    /// Meant for tests and tooling; deleting a queue that does not exist is not an error.
+    public func delete(queues: [String] = [], exchanges: [String] = []) async throws {
+        try await withCheckedThrowingContinuation { continuation in
+            core.submit(.delete(queues: queues, exchanges: exchanges, continuation))
         }
     }
 
@@ -204,27 +216,30 @@ public struct AMQPDelivery: Sendable {
     }
 
     /// Acknowledges the delivery: the broker forgets the message. Call only after every effect is durable.
-    /// - Throws: ``AMQPError/staleDelivery`` if the delivery's connection or channel is gone; the broker will
-    ///   redeliver the message, nothing was acked.
+    ///
+    /// Like every AMQP ack, it is not confirmed by the broker: it is handed to the connection's thread and
+    /// sent in order with other traffic. If the connection breaks before it reaches the broker, the broker
+    /// redelivers the message (at-least-once; the idempotency store catches the duplicate).
+    /// - Throws: ``AMQPError/staleDelivery`` if the delivery came from a connection or channel that is gone;
+    ///   nothing is sent (an ack with that delivery tag would hit another message), the broker redelivers.
     public func ack() async throws {
-        try await settle(.ack)
+        try settle(.ack)
     }
 
     /// Negatively acknowledges: `requeue: true` puts the message back into the queue, `false` dead-letters
     /// it (or drops it when the queue has no dead-letter exchange).
+    /// - Throws: ``AMQPError/staleDelivery`` as ``ack()``.
     public func nack(requeue: Bool) async throws {
-        try await settle(.nack(requeue: requeue))
+        try settle(.nack(requeue: requeue))
     }
 
     /// Rejects the delivery (like ``nack(requeue:)``; basic.reject).
     public func reject(requeue: Bool) async throws {
-        try await settle(.reject(requeue: requeue))
+        try settle(.reject(requeue: requeue))
     }
 
-    private func settle(_ settlement: Settlement) async throws {
-        try await withCheckedThrowingContinuation { continuation in
-            core.submit(.settle(token, settlement, continuation))
-        }
+    private func settle(_ settlement: Settlement) throws {
+        try core.settle(token, settlement)
     }
 }
 

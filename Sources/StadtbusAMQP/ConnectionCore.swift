@@ -2,83 +2,10 @@ import CRabbitMQ
 import Foundation
 import Logging
 
-/// A publish waiting for its confirm.
-final class PendingPublish {
-    let message: AMQPOutgoingMessage
-    let exchange: String
-    let routingKey: String
-    let mandatory: Bool
-    let continuation: CheckedContinuation<Void, any Error>
-    var sentAt = ContinuousClock.now
-    /// Set when a basic.return for this publish arrived; the following ack then fails the publish.
-    var returned: AMQPError?
-
-    init(
-        message: AMQPOutgoingMessage, exchange: String, routingKey: String, mandatory: Bool,
-        continuation: CheckedContinuation<Void, any Error>
-    ) {
-        self.message = message
-        self.exchange = exchange
-        self.routingKey = routingKey
-        self.mandatory = mandatory
-        self.continuation = continuation
-    }
-}
-
-/// Identifies a delivery on one incarnation of one channel.
-struct DeliveryToken: Sendable {
-    let channel: UInt16
-    let epoch: UInt64
-    let tag: UInt64
-}
-
-enum Settlement: Sendable {
-    case ack
-    case nack(requeue: Bool)
-    case reject(requeue: Bool)
-}
-
-/// A registered consumer (owner-thread state).
-final class ConsumerRegistration {
-    let channel: UInt16
-    let queue: String
-    let prefetch: UInt16
-    let continuation: AsyncStream<AMQPDelivery>.Continuation
-    var active = false
-
-    init(channel: UInt16, queue: String, prefetch: UInt16, continuation: AsyncStream<AMQPDelivery>.Continuation) {
-        self.channel = channel
-        self.queue = queue
-        self.prefetch = prefetch
-        self.continuation = continuation
-    }
-}
-
-enum Command {
-    case publish(PendingPublish)
-    case settle(DeliveryToken, Settlement, CheckedContinuation<Void, any Error>)
-    case declare(AMQPTopology, CheckedContinuation<Void, any Error>)
-    case consume(ConsumerRegistration, CheckedContinuation<Void, any Error>)
-    case cancel(UInt16, CheckedContinuation<Void, Never>)
-}
-
-/// Content (header + body frames) being assembled for a basic.deliver or basic.return.
-struct Assembly {
-    enum Kind {
-        case deliver(tag: UInt64, redelivered: Bool)
-        case returned(code: Int, text: String)
-    }
-
-    var kind: Kind
-    var exchange: String
-    var routingKey: String
-    var properties = AMQPMessageProperties()
-    var bodySize = 0
-    var body: [UInt8] = []
-}
-
 /// Owns one rabbitmq-c connection on a dedicated thread (rabbitmq-c connections are not thread-safe).
 /// Other threads talk to it only through the locked command queue; a pipe wakes the thread from `poll`.
+/// Members without a note on `lock` belong to the owner thread (also those used in Publishing.swift and
+/// Frames.swift).
 final class ConnectionCore: @unchecked Sendable {
     static let publishChannel: UInt16 = 1
     static let controlChannel: UInt16 = 2
@@ -88,33 +15,35 @@ final class ConnectionCore: @unchecked Sendable {
     let logger: Logger
 
     // MARK: shared state (guarded by `lock`)
-    private let lock = NSLock()
-    private var commands: [Command] = []
-    private var sleeping = false
-    private var closeRequested = false
-    private var eventSinks: [UUID: AsyncStream<AMQPConnectionEvent>.Continuation] = [:]
-    private var stats = AMQPConnectionStatistics()
-    private var nextConsumerChannel: UInt16 = 3
-    private var firstConnect: CheckedContinuation<Void, any Error>?
-    private var closeWaiters: [CheckedContinuation<Void, Never>] = []
-    private var finished = false
-    private let wakeRead: Int32
-    private let wakeWrite: Int32
+    let lock = NSLock()
+    var commands: [Command] = []
+    var sleeping = false
+    var closeRequested = false
+    var eventSinks: [UUID: AsyncStream<AMQPConnectionEvent>.Continuation] = [:]
+    var stats = AMQPConnectionStatistics()
+    var nextConsumerChannel: UInt16 = 3
+    var firstConnect: CheckedContinuation<Void, any Error>?
+    var closeWaiters: [CheckedContinuation<Void, Never>] = []
+    var finished = false
+    /// The current incarnation of each open consumer channel; a delivery from another one is stale.
+    var channelEpochs: [UInt16: UInt64] = [:]
+    let wakeRead: Int32
+    let wakeWrite: Int32
 
     // MARK: owner-thread state
-    private var session: Session?
-    private var password = ""
-    private var topologies: [AMQPTopology] = []
-    private var consumers: [UInt16: ConsumerRegistration] = [:]
-    private var channelEpochs: [UInt16: UInt64] = [:]
-    private var nextEpoch: UInt64 = 1
-    private var assemblies: [UInt16: Assembly] = [:]
-    private var outstanding: [UInt64: PendingPublish] = [:]
-    private var lowestUnconfirmed: UInt64 = 1
-    private var nextSeq: UInt64 = 1
-    private var backlog: [PendingPublish] = []
-    private var backlogHead = 0
-    private var local = AMQPConnectionStatistics()
+    var session: Session?
+    var password = ""
+    var topologies: [AMQPTopology] = []
+    var consumers: [UInt16: ConsumerRegistration] = [:]
+    var nextEpoch: UInt64 = 1
+    var assemblies: [UInt16: Assembly] = [:]
+    var outstanding: [UInt64: PendingPublish] = [:]
+    var lowestUnconfirmed: UInt64 = 1
+    var nextSeq: UInt64 = 1
+    var backlog: [PendingPublish] = []
+    var backlogHead = 0
+    var local = AMQPConnectionStatistics()
+    var nextConsumerRetry: ContinuousClock.Instant?
 
     init(endpoint: AMQPEndpoint, publishWindow: Int, logger: Logger) throws {
         self.endpoint = endpoint
@@ -145,16 +74,36 @@ final class ConnectionCore: @unchecked Sendable {
     }
 
     func submit(_ command: Command) {
-        let rejected: Bool = lock.withLock {
-            if finished { return true }
+        enum Outcome { case queued, queuedAndWake, rejected }
+        let outcome: Outcome = lock.withLock {
+            if finished { return .rejected }
             commands.append(command)
+            if sleeping {
+                sleeping = false
+                return .queuedAndWake
+            }
+            return .queued
+        }
+        switch outcome {
+        case .queued: break
+        case .queuedAndWake: signalOwner()
+        case .rejected: fail(command, AMQPError.closed)
+        }
+    }
+
+    /// Queues an ack/nack/reject unless the delivery is stale (one lock for check and queueing: this is the
+    /// consumer's hot path).
+    func settle(_ token: DeliveryToken, _ settlement: Settlement) throws {
+        let wake: Bool = try lock.withLock {
+            guard channelEpochs[token.channel] == token.epoch, !finished else { throw AMQPError.staleDelivery }
+            commands.append(.settle(token, settlement))
+            if sleeping {
+                sleeping = false
+                return true
+            }
             return false
         }
-        if rejected {
-            fail(command, AMQPError.closed)
-            return
-        }
-        wake()
+        if wake { signalOwner() }
     }
 
     func allocateConsumerChannel() -> UInt16 {
@@ -188,7 +137,16 @@ final class ConnectionCore: @unchecked Sendable {
 
     var statistics: AMQPConnectionStatistics { lock.withLock { stats } }
 
-    private func wake() {
+    /// Whether `token` belongs to the current incarnation of its channel.
+    func isCurrent(_ token: DeliveryToken) -> Bool {
+        lock.withLock { channelEpochs[token.channel] == token.epoch }
+    }
+
+    func setEpoch(_ channel: UInt16, _ epoch: UInt64?) {
+        lock.withLock { channelEpochs[channel] = epoch }
+    }
+
+    func wake() {
         let mustWake: Bool = lock.withLock {
             if sleeping {
                 sleeping = false
@@ -196,22 +154,25 @@ final class ConnectionCore: @unchecked Sendable {
             }
             return false
         }
-        if mustWake {
-            var byte: UInt8 = 1
-            _ = write(wakeWrite, &byte, 1)
-        }
+        if mustWake { signalOwner() }
     }
 
-    private func emit(_ event: AMQPConnectionEvent) {
+    func signalOwner() {
+        var byte: UInt8 = 1
+        _ = write(wakeWrite, &byte, 1)
+    }
+
+    func emit(_ event: AMQPConnectionEvent) {
         let sinks = lock.withLock { Array(eventSinks.values) }
         for sink in sinks { sink.yield(event) }
     }
 
-    private func fail(_ command: Command, _ error: AMQPError) {
+    func fail(_ command: Command, _ error: AMQPError) {
         switch command {
         case .publish(let p): p.continuation.resume(throwing: error)
-        case .settle(_, _, let c): c.resume(throwing: error)
+        case .settle: break
         case .declare(_, let c): c.resume(throwing: error)
+        case .delete(_, _, let c): c.resume(throwing: error)
         case .consume(let registration, let c):
             registration.continuation.finish()
             c.resume(throwing: error)
@@ -221,7 +182,7 @@ final class ConnectionCore: @unchecked Sendable {
 
     // MARK: owner thread
 
-    private func run() {
+    func run() {
         var attempt = 0
         var everConnected = false
         while !lock.withLock({ closeRequested }) {
@@ -233,9 +194,11 @@ final class ConnectionCore: @unchecked Sendable {
                 local.isConnected = true
                 publishStats()
                 if everConnected {
+                    local.reconnects += 1
+                    publishStats()
                     logger.info("AMQP reconnected", metadata: ["endpoint": "\(endpoint.redactedURL)"])
                 }
-                emit(.connected(endpoint: endpoint.redactedURL, reconnectCount: local.reconnectCount))
+                emit(.connected(endpoint: endpoint.redactedURL, reconnectCount: local.reconnects))
                 if !everConnected {
                     everConnected = true
                     lock.withLock {
@@ -262,7 +225,7 @@ final class ConnectionCore: @unchecked Sendable {
                     break
                 }
                 attempt += 1
-                local.reconnectCount += 1
+                local.reconnectAttempts += 1
                 publishStats()
                 let delay = endpoint.reconnect.delay(attempt: attempt)
                 logger.warning(
@@ -277,7 +240,7 @@ final class ConnectionCore: @unchecked Sendable {
     }
 
     /// Channels, confirm mode, topology, consumers, then re-send unconfirmed publishes (in order).
-    private func setUp(_ session: Session) throws {
+    func setUp(_ session: Session) throws {
         try session.openConfirmChannel(Self.publishChannel)
         try session.openChannel(Self.controlChannel)
         for topology in topologies {
@@ -291,53 +254,51 @@ final class ConnectionCore: @unchecked Sendable {
                 }
             }
         }
-        for registration in consumers.values.sorted(by: { $0.channel < $1.channel }) {
-            try startConsumer(registration, session)
-        }
         requeueOutstanding()
+        for registration in consumers.values.sorted(by: { $0.channel < $1.channel }) {
+            resumeConsumer(registration, session)
+        }
     }
 
-    private func startConsumer(_ registration: ConsumerRegistration, _ session: Session) throws {
+    func startConsumer(_ registration: ConsumerRegistration, _ session: Session) throws {
         do {
             try session.startConsumer(
                 channel: registration.channel, queue: registration.queue, prefetch: registration.prefetch)
-            channelEpochs[registration.channel] = nextEpoch
+            setEpoch(registration.channel, nextEpoch)
             nextEpoch += 1
             registration.active = true
         } catch let closed as ChannelClosed {
             registration.active = false
             logger.error(
-                "cannot consume", metadata: ["queue": "\(registration.queue)", "error": "\(closed.code) \(closed.text)"])
+                "cannot consume",
+                metadata: ["queue": "\(registration.queue)", "error": "\(closed.code) \(closed.text)"])
             throw AMQPError.channelClosed(code: closed.code, text: closed.text)
         }
     }
 
-    /// Moves all unconfirmed publishes to the front of the backlog, in their original order.
-    private func requeueOutstanding() {
-        let unconfirmed = outstanding.sorted { $0.key < $1.key }.map(\.value)
-        outstanding.removeAll()
-        let rest = backlog[backlogHead...]
-        backlog = unconfirmed + rest
-        backlogHead = 0
-        nextSeq = 1
-        lowestUnconfirmed = 1
-        for p in unconfirmed { p.returned = nil }
-        if !unconfirmed.isEmpty {
-            local.republished += unconfirmed.count
-            logger.info("re-sending unconfirmed publishes", metadata: ["count": "\(unconfirmed.count)"])
+    /// Restarts a consumer after a reconnect or a broker cancel. A consumer whose queue is gone must not take
+    /// the whole connection down (publishes and other consumers go on): it stays registered and is retried.
+    func resumeConsumer(_ registration: ConsumerRegistration, _ session: Session) {
+        do {
+            try startConsumer(registration, session)
+        } catch {
+            if case AMQPError.channelClosed = error {
+                emit(.consumerCancelled(queue: registration.queue))
+            }
+            nextConsumerRetry = .now + .seconds(5)
         }
     }
 
-    private func tearDown() {
+    func tearDown() {
         session = nil  // destroys the rabbitmq-c connection
-        channelEpochs.removeAll()
+        lock.withLock { channelEpochs.removeAll() }
         assemblies.removeAll()
         for registration in consumers.values { registration.active = false }
         local.isConnected = false
         publishStats()
     }
 
-    private func sleepInterruptibly(_ delay: Duration) {
+    func sleepInterruptibly(_ delay: Duration) {
         let deadline = ContinuousClock.now + delay
         while ContinuousClock.now < deadline, !lock.withLock({ closeRequested }) {
             // While disconnected, publishes wait in the backlog and settlements are stale (the broker
@@ -348,7 +309,7 @@ final class ConnectionCore: @unchecked Sendable {
                 for command in commands {
                     switch command {
                     case .publish(let p): backlog.append(p)
-                    case .settle(_, _, let c): c.resume(throwing: AMQPError.staleDelivery)
+                    case .settle: break  // stale: the broker redelivers
                     default: keep.append(command)
                     }
                 }
@@ -363,12 +324,12 @@ final class ConnectionCore: @unchecked Sendable {
         }
     }
 
-    private func drainWakePipe() {
+    func drainWakePipe() {
         var buffer = [UInt8](repeating: 0, count: 64)
         while read(wakeRead, &buffer, buffer.count) > 0 {}
     }
 
-    private func serve(_ session: Session) throws {
+    func serve(_ session: Session) throws {
         let socket = session.socketFD
         while true {
             if lock.withLock({ closeRequested }) { return }
@@ -376,6 +337,12 @@ final class ConnectionCore: @unchecked Sendable {
             try sendBacklog(session)
             try readFrames(session)
             publishStats()
+            if let retry = nextConsumerRetry, retry < .now {
+                nextConsumerRetry = nil
+                for registration in consumers.values where !registration.active {
+                    resumeConsumer(registration, session)
+                }
+            }
             if amqp_frames_enqueued(session.state) != 0 || amqp_data_in_buffer(session.state) != 0 { continue }
             let idle: Bool = lock.withLock {
                 if commands.isEmpty && !closeRequested {
@@ -395,7 +362,7 @@ final class ConnectionCore: @unchecked Sendable {
         }
     }
 
-    private func runCommands(_ session: Session) throws {
+    func runCommands(_ session: Session) throws {
         let pending: [Command] = lock.withLock {
             defer { commands.removeAll(keepingCapacity: true) }
             return commands
@@ -412,26 +379,26 @@ final class ConnectionCore: @unchecked Sendable {
         }
     }
 
-    private func execute(_ command: Command, _ session: Session) throws {
+    func execute(_ command: Command, _ session: Session) throws {
         switch command {
         case .publish(let p):
             backlog.append(p)
-        case .settle(let token, let settlement, let continuation):
-            guard channelEpochs[token.channel] == token.epoch else {
-                continuation.resume(throwing: AMQPError.staleDelivery)
+        case .settle(let token, let settlement):
+            guard isCurrent(token) else {
+                logger.debug("dropping settlement of a stale delivery", metadata: ["tag": "\(token.tag)"])
                 return
             }
             let status: Int32
             switch settlement {
             case .ack: status = amqp_basic_ack(session.state, token.channel, token.tag, 0)
-            case .nack(let requeue): status = amqp_basic_nack(session.state, token.channel, token.tag, 0, requeue ? 1 : 0)
-            case .reject(let requeue): status = amqp_basic_reject(session.state, token.channel, token.tag, requeue ? 1 : 0)
+            case .nack(let requeue):
+                status = amqp_basic_nack(session.state, token.channel, token.tag, 0, requeue ? 1 : 0)
+            case .reject(let requeue):
+                status = amqp_basic_reject(session.state, token.channel, token.tag, requeue ? 1 : 0)
             }
             if status != AMQP_STATUS_OK.rawValue {
-                continuation.resume(throwing: AMQPError.staleDelivery)
                 throw AMQPError.connectionLost("sending ack: \(Session.statusText(status))")
             }
-            continuation.resume()
         case .declare(let topology, let continuation):
             do {
                 try session.declare(topology, channel: Self.controlChannel)
@@ -447,6 +414,20 @@ final class ConnectionCore: @unchecked Sendable {
                     throw error
                 }
             }
+        case .delete(let queues, let exchanges, let continuation):
+            for index in topologies.indices {
+                topologies[index].queues.removeAll { queues.contains($0.name) }
+                topologies[index].exchanges.removeAll { exchanges.contains($0.name) }
+                topologies[index].bindings.removeAll { queues.contains($0.queue) || exchanges.contains($0.exchange) }
+            }
+            do {
+                try session.delete(queues: queues, exchanges: exchanges, channel: Self.controlChannel)
+                continuation.resume()
+            } catch let error as AMQPError {
+                continuation.resume(throwing: error)
+                if case .declarationFailed = error { return }
+                throw error
+            }
         case .consume(let registration, let continuation):
             do {
                 try startConsumer(registration, session)
@@ -460,7 +441,7 @@ final class ConnectionCore: @unchecked Sendable {
             }
         case .cancel(let channel, let continuation):
             if let registration = consumers.removeValue(forKey: channel) {
-                channelEpochs.removeValue(forKey: channel)
+                setEpoch(channel, nil)
                 if registration.active { session.closeChannel(channel) }
                 registration.continuation.finish()
             }
@@ -468,209 +449,9 @@ final class ConnectionCore: @unchecked Sendable {
         }
     }
 
-    private func sendBacklog(_ session: Session) throws {
-        while backlogHead < backlog.count, outstanding.count < publishWindow {
-            let p = backlog[backlogHead]
-            let seq = nextSeq
-            nextSeq += 1
-            outstanding[seq] = p
-            backlogHead += 1
-            p.sentAt = .now
-            let arena = CArena()
-            var properties = p.message.properties.encode(into: arena)
-            let status = p.message.body.withUnsafeBytes { raw in
-                amqp_basic_publish(
-                    session.state, Self.publishChannel, arena.bytes(p.exchange), arena.bytes(p.routingKey),
-                    p.mandatory ? 1 : 0, 0, &properties,
-                    amqp_bytes_t(len: raw.count, bytes: UnsafeMutableRawPointer(mutating: raw.baseAddress)))
-            }
-            local.published += 1
-            if status != AMQP_STATUS_OK.rawValue {
-                throw AMQPError.connectionLost("publishing: \(Session.statusText(status))")
-            }
-        }
-        if backlogHead > 4096, backlogHead * 2 > backlog.count {
-            backlog.removeFirst(backlogHead)
-            backlogHead = 0
-        }
-    }
-
-    private func readFrames(_ session: Session) throws {
-        var zero = timeval(tv_sec: 0, tv_usec: 0)
-        var frame = amqp_frame_t()
-        for _ in 0..<4096 {
-            let status = amqp_simple_wait_frame_noblock(session.state, &frame, &zero)
-            if status == AMQP_STATUS_TIMEOUT.rawValue { return }
-            if status != AMQP_STATUS_OK.rawValue {
-                throw AMQPError.connectionLost(Session.statusText(status))
-            }
-            try handle(frame, session)
-            amqp_maybe_release_buffers_on_channel(session.state, frame.channel)
-        }
-    }
-
-    private func handle(_ frame: amqp_frame_t, _ session: Session) throws {
-        let channel = frame.channel
-        switch Int32(frame.frame_type) {
-        case AMQP_FRAME_METHOD:
-            let method = frame.payload.method
-            guard let decoded = method.decoded else { return }
-            switch method.id {
-            case MethodID.basicAck where channel == Self.publishChannel:
-                let ack = decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
-                settlePublishes(upTo: ack.delivery_tag, multiple: ack.multiple != 0, acked: true)
-            case MethodID.basicNack where channel == Self.publishChannel:
-                let nack = decoded.assumingMemoryBound(to: amqp_basic_nack_t.self).pointee
-                settlePublishes(upTo: nack.delivery_tag, multiple: nack.multiple != 0, acked: false)
-            case MethodID.basicReturn:
-                let m = decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
-                assemblies[channel] = Assembly(
-                    kind: .returned(code: Int(m.reply_code), text: FieldTableDecoder.string(m.reply_text)),
-                    exchange: FieldTableDecoder.string(m.exchange), routingKey: FieldTableDecoder.string(m.routing_key))
-            case MethodID.basicDeliver:
-                let m = decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
-                assemblies[channel] = Assembly(
-                    kind: .deliver(tag: m.delivery_tag, redelivered: m.redelivered != 0),
-                    exchange: FieldTableDecoder.string(m.exchange), routingKey: FieldTableDecoder.string(m.routing_key))
-            case MethodID.channelClose:
-                let m = decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
-                session.sendChannelCloseOK(channel)
-                try channelClosed(channel, code: Int(m.reply_code), text: FieldTableDecoder.string(m.reply_text), session)
-            case MethodID.connectionClose:
-                let m = decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
-                session.sendConnectionCloseOK()
-                throw AMQPError.connectionLost(
-                    "broker closed the connection: \(m.reply_code) \(FieldTableDecoder.string(m.reply_text))")
-            case MethodID.basicCancel:
-                if let registration = consumers[channel] {
-                    registration.active = false
-                    channelEpochs.removeValue(forKey: channel)
-                    logger.error("broker cancelled the consumer (queue deleted?)", metadata: ["queue": "\(registration.queue)"])
-                    emit(.consumerCancelled(queue: registration.queue))
-                    session.closeChannel(channel)
-                }
-            case MethodID.connectionBlocked:
-                let m = decoded.assumingMemoryBound(to: amqp_connection_blocked_t.self).pointee
-                emit(.blocked(reason: FieldTableDecoder.string(m.reason)))
-            case MethodID.connectionUnblocked:
-                emit(.unblocked)
-            default:
-                break
-            }
-        case AMQP_FRAME_HEADER:
-            guard var assembly = assemblies[channel] else { return }
-            let header = frame.payload.properties
-            if let decoded = header.decoded {
-                assembly.properties = AMQPMessageProperties(
-                    decoding: decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee)
-            }
-            assembly.bodySize = Int(header.body_size)
-            assembly.body.reserveCapacity(assembly.bodySize)
-            if assembly.bodySize == 0 {
-                assemblies[channel] = nil
-                complete(assembly, channel: channel)
-            } else {
-                assemblies[channel] = assembly
-            }
-        case AMQP_FRAME_BODY:
-            guard assemblies[channel] != nil else { return }
-            let fragment = frame.payload.body_fragment
-            if fragment.len > 0, let bytes = fragment.bytes {
-                assemblies[channel]?.body.append(contentsOf: UnsafeRawBufferPointer(start: bytes, count: fragment.len))
-            }
-            if let assembly = assemblies[channel], assembly.body.count >= assembly.bodySize {
-                assemblies[channel] = nil
-                complete(assembly, channel: channel)
-            }
-        default:
-            break
-        }
-    }
-
-    private func complete(_ assembly: Assembly, channel: UInt16) {
-        switch assembly.kind {
-        case .deliver(let tag, let redelivered):
-            guard let registration = consumers[channel], let epoch = channelEpochs[channel] else { return }
-            local.delivered += 1
-            registration.continuation.yield(
-                AMQPDelivery(
-                    body: assembly.body, properties: assembly.properties, redelivered: redelivered,
-                    exchange: assembly.exchange, routingKey: assembly.routingKey, queue: registration.queue,
-                    token: DeliveryToken(channel: channel, epoch: epoch, tag: tag), core: self))
-        case .returned(let code, let text):
-            // A return precedes the confirm of its publish; find that publish among the unconfirmed ones.
-            local.returned += 1
-            var seq = lowestUnconfirmed
-            while seq < nextSeq {
-                if let p = outstanding[seq], p.returned == nil, p.exchange == assembly.exchange,
-                    p.routingKey == assembly.routingKey, p.message.properties.messageID == assembly.properties.messageID,
-                    p.message.body == assembly.body
-                {
-                    p.returned = .unroutable(exchange: p.exchange, routingKey: p.routingKey, replyCode: code, replyText: text)
-                    return
-                }
-                seq += 1
-            }
-            logger.warning(
-                "basic.return for an unknown publish",
-                metadata: ["exchange": "\(assembly.exchange)", "routingKey": "\(assembly.routingKey)"])
-        }
-    }
-
-    private func settlePublishes(upTo tag: UInt64, multiple: Bool, acked: Bool) {
-        let now = ContinuousClock.now
-        func settle(_ p: PendingPublish) {
-            let latency = now - p.sentAt
-            local.confirmLatencyTotal += latency
-            local.lastConfirmLatency = latency
-            if latency > local.maxConfirmLatency { local.maxConfirmLatency = latency }
-            if !acked {
-                local.nacked += 1
-                p.continuation.resume(
-                    throwing: p.returned ?? AMQPError.nackedByBroker(exchange: p.exchange, routingKey: p.routingKey))
-            } else if let returned = p.returned {
-                p.continuation.resume(throwing: returned)
-            } else {
-                local.confirmed += 1
-                p.continuation.resume()
-            }
-        }
-        if multiple {
-            var seq = lowestUnconfirmed
-            while seq <= tag {
-                if let p = outstanding.removeValue(forKey: seq) { settle(p) }
-                seq += 1
-            }
-        } else if let p = outstanding.removeValue(forKey: tag) {
-            settle(p)
-        }
-        while lowestUnconfirmed < nextSeq, outstanding[lowestUnconfirmed] == nil { lowestUnconfirmed += 1 }
-    }
-
-    private func channelClosed(_ channel: UInt16, code: Int, text: String, _ session: Session) throws {
-        logger.error("broker closed channel", metadata: ["channel": "\(channel)", "code": "\(code)", "text": "\(text)"])
-        assemblies[channel] = nil
-        if channel == Self.publishChannel {
-            // The publish that caused it (typically 404 "no exchange 'x'") fails; the others are re-sent.
-            let unconfirmed = outstanding.values
-            let culprits = unconfirmed.filter { text.contains("'\($0.exchange)'") }
-            for p in (culprits.isEmpty ? Array(unconfirmed) : culprits) {
-                outstanding.removeValue(forKey: outstanding.first { $0.value === p }?.key ?? 0)
-                p.continuation.resume(throwing: AMQPError.channelClosed(code: code, text: text))
-            }
-            requeueOutstanding()
-            try session.openConfirmChannel(channel)
-        } else if channel == Self.controlChannel {
-            try session.openChannel(channel)
-        } else if let registration = consumers[channel] {
-            channelEpochs.removeValue(forKey: channel)
-            try? startConsumer(registration, session)
-        }
-    }
-
-    private func drainBeforeClose(_ session: Session) {
+    func drainBeforeClose(_ session: Session) {
         let deadline = ContinuousClock.now + .seconds(5)
-        while (!outstanding.isEmpty || backlogHead < backlog.count), ContinuousClock.now < deadline {
+        while !outstanding.isEmpty || backlogHead < backlog.count, ContinuousClock.now < deadline {
             do {
                 try sendBacklog(session)
                 try readFrames(session)
@@ -682,23 +463,24 @@ final class ConnectionCore: @unchecked Sendable {
         }
     }
 
-    private func publishStats() {
+    func publishStats() {
         local.outstanding = outstanding.count + backlog.count - backlogHead
         let snapshot = local
         lock.withLock { stats = snapshot }
     }
 
-    private func finish() {
-        let (pending, waiters, first): ([Command], [CheckedContinuation<Void, Never>], CheckedContinuation<Void, any Error>?) =
-            lock.withLock {
-                finished = true
-                defer {
-                    commands.removeAll()
-                    closeWaiters.removeAll()
-                    firstConnect = nil
+    func finish() {
+        let (pending, waiters, first):
+            ([Command], [CheckedContinuation<Void, Never>], CheckedContinuation<Void, any Error>?) =
+                lock.withLock {
+                    finished = true
+                    defer {
+                        commands.removeAll()
+                        closeWaiters.removeAll()
+                        firstConnect = nil
+                    }
+                    return (commands, closeWaiters, firstConnect)
                 }
-                return (commands, closeWaiters, firstConnect)
-            }
         first?.resume(throwing: AMQPError.closed)
         for command in pending { fail(command, .closed) }
         for p in outstanding.values { p.continuation.resume(throwing: AMQPError.closed) }

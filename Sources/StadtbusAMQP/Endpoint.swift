@@ -123,7 +123,8 @@ public struct AMQPEndpoint: Sendable, Equatable {
 
     /// `amqp://user@host:port/vhost` or `amqps://…`, without the password (for logs and errors).
     public var redactedURL: String {
-        let vhostPart = vhost == "/" ? "" : "/" + (vhost.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? vhost)
+        let vhostPart =
+            vhost == "/" ? "" : "/" + (vhost.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? vhost)
         return "\(tls == nil ? "amqp" : "amqps")://\(username)@\(host):\(port)\(vhostPart)"
     }
 }

@@ -36,19 +36,23 @@ public enum AMQPError: Error, CustomStringConvertible, Sendable, Equatable {
         case .loginRefused(let endpoint, let reason):
             return "broker \(endpoint) refused the login: \(reason) (check user, password and vhost permissions)"
         case .tlsFailed(let endpoint, let reason):
-            return "TLS with \(endpoint) failed: \(reason) (check the CA file, the broker certificate's host name and the client certificate)"
+            return
+                "TLS with \(endpoint) failed: \(reason) (check the CA file, the broker certificate's host name and the client certificate)"
         case .connectionLost(let reason):
             return "AMQP connection lost: \(reason)"
         case .channelClosed(let code, let text):
             return "broker closed the channel: \(code) \(text)"
         case .unroutable(let exchange, let routingKey, let code, let text):
-            return "message unroutable: exchange '\(exchange)' has no binding for routing key '\(routingKey)' (broker returned it: \(code) \(text))"
+            return
+                "message unroutable: exchange '\(exchange)' has no binding for routing key '\(routingKey)' (broker returned it: \(code) \(text))"
         case .nackedByBroker(let exchange, let routingKey):
-            return "broker rejected the message published to exchange '\(exchange)' with routing key '\(routingKey)' (basic.nack; e.g. target queue full with x-overflow=reject-publish)"
+            return
+                "broker rejected the message published to exchange '\(exchange)' with routing key '\(routingKey)' (basic.nack; e.g. target queue full with x-overflow=reject-publish)"
         case .declarationFailed(let what, let code, let text):
             return "broker refused to declare \(what): \(code) \(text)"
         case .staleDelivery:
-            return "delivery belongs to a closed connection or channel; it was not acked and the broker will redeliver it"
+            return
+                "delivery belongs to a closed connection or channel; it was not acked and the broker will redeliver it"
         case .closed:
             return "AMQP connection closed by the application"
         case .protocolError(let text):

@@ -51,7 +51,7 @@ final class Session {
     static func open(_ endpoint: AMQPEndpoint, password: String) throws -> Session {
         guard let state = amqp_new_connection() else { throw AMQPError.protocolError("out of memory") }
         let session = Session(state: state, endpoint: endpoint)
-        let where_ = endpoint.redactedURL
+        let target = endpoint.redactedURL
         let socket: OpaquePointer?
         if let tls = endpoint.tls {
             socket = try TLSSocket.make(state, tls)
@@ -63,9 +63,9 @@ final class Session {
         let status = amqp_socket_open_noblock(socket, endpoint.host, Int32(endpoint.port), &timeout)
         if status != AMQP_STATUS_OK.rawValue {
             if endpoint.tls != nil, TLSSocket.isTLSStatus(status) {
-                throw AMQPError.tlsFailed(endpoint: where_, reason: statusText(status))
+                throw AMQPError.tlsFailed(endpoint: target, reason: statusText(status))
             }
-            throw AMQPError.connectionFailed(endpoint: where_, reason: statusText(status))
+            throw AMQPError.connectionFailed(endpoint: target, reason: statusText(status))
         }
         amqp_set_handshake_timeout(state, &timeout)
         amqp_set_rpc_timeout(state, &timeout)
@@ -81,23 +81,24 @@ final class Session {
             let close = reply.reply.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
             let text = FieldTableDecoder.string(close.reply_text)
             if close.reply_code == 403 || close.reply_code == 530 {
-                throw AMQPError.loginRefused(endpoint: where_, reason: "\(close.reply_code) \(text)")
+                throw AMQPError.loginRefused(endpoint: target, reason: "\(close.reply_code) \(text)")
             }
-            throw AMQPError.connectionFailed(endpoint: where_, reason: "\(close.reply_code) \(text)")
+            throw AMQPError.connectionFailed(endpoint: target, reason: "\(close.reply_code) \(text)")
         case AMQP_RESPONSE_LIBRARY_EXCEPTION:
             let text = statusText(reply.library_error)
             if endpoint.tls != nil, TLSSocket.isTLSStatus(reply.library_error) {
                 throw AMQPError.tlsFailed(
-                    endpoint: where_, reason: "\(text) during login (a client certificate may be required or rejected)")
+                    endpoint: target, reason: "\(text) during login (a client certificate may be required or rejected)")
             }
             if reply.library_error == AMQP_STATUS_CONNECTION_CLOSED.rawValue
                 || reply.library_error == AMQP_STATUS_SOCKET_CLOSED.rawValue
             {
-                throw AMQPError.loginRefused(endpoint: where_, reason: "broker closed the connection during login: \(text)")
+                throw AMQPError.loginRefused(
+                    endpoint: target, reason: "broker closed the connection during login: \(text)")
             }
-            throw AMQPError.connectionFailed(endpoint: where_, reason: "login failed: \(text)")
+            throw AMQPError.connectionFailed(endpoint: target, reason: "login failed: \(text)")
         default:
-            throw AMQPError.connectionFailed(endpoint: where_, reason: "login failed (no reply)")
+            throw AMQPError.connectionFailed(endpoint: target, reason: "login failed (no reply)")
         }
     }
 
@@ -189,6 +190,22 @@ final class Session {
                 _ = amqp_queue_bind(
                     state, channel, arena.bytes(binding.queue), arena.bytes(binding.exchange),
                     arena.bytes(binding.routingKey), arena.table(binding.arguments))
+            }
+        }
+    }
+
+    /// Deletes queues (with their messages!) and exchanges on `channel`.
+    func delete(queues: [String], exchanges: [String], channel: UInt16) throws {
+        for queue in queues {
+            let arena = CArena()
+            try declaration("deletion of queue '\(queue)'", channel) {
+                _ = amqp_queue_delete(state, channel, arena.bytes(queue), 0, 0)
+            }
+        }
+        for exchange in exchanges {
+            let arena = CArena()
+            try declaration("deletion of exchange '\(exchange)'", channel) {
+                _ = amqp_exchange_delete(state, channel, arena.bytes(exchange), 0)
             }
         }
     }

@@ -42,7 +42,8 @@ final class PublishConsumeTests: XCTestCase {
         try await connection.declare(AMQPTopology(exchanges: [AMQPExchange(exchange, kind: .direct, autoDelete: true)]))
         let publisher = connection.publisher()
         do {
-            try await publisher.publish(AMQPOutgoingMessage(body: [1], messageID: "u-1"), exchange: exchange, routingKey: "no.such.key")
+            try await publisher.publish(
+                AMQPOutgoingMessage(body: [1], messageID: "u-1"), exchange: exchange, routingKey: "no.such.key")
             XCTFail("unroutable publish succeeded")
         } catch let error as AMQPError {
             guard case .unroutable(let ex, let key, let code, let text) = error else { return XCTFail("\(error)") }
@@ -53,11 +54,14 @@ final class PublishConsumeTests: XCTestCase {
             XCTAssertTrue(error.description.contains("unroutable"), error.description)
         }
         // Without mandatory the broker drops it and confirms (documented AMQP behaviour).
-        try await publisher.publish(AMQPOutgoingMessage(body: [1]), exchange: exchange, routingKey: "x", mandatory: false)
+        try await publisher.publish(
+            AMQPOutgoingMessage(body: [1]), exchange: exchange, routingKey: "x", mandatory: false)
         // Routable publishes in the same window still succeed, and a return is matched to the right publish.
         let queue = uniqueName("routable")
         try await connection.declare(
-            AMQPTopology(queues: [AMQPQueue(queue)], bindings: [AMQPBinding(exchange: exchange, queue: queue, routingKey: "ok")]))
+            AMQPTopology(
+                queues: [AMQPQueue(queue)], bindings: [AMQPBinding(exchange: exchange, queue: queue, routingKey: "ok")])
+        )
         let results = await withTaskGroup(of: (Int, Bool).self) { group in
             for i in 0..<200 {
                 group.addTask {
@@ -135,7 +139,8 @@ final class PublishConsumeTests: XCTestCase {
             _ = try await AMQPConnection.connect(Broker.endpoint(password: .env("STADTBUS_TEST_UNSET_VARIABLE")))
             XCTFail("missing secret accepted")
         } catch let error as AMQPError {
-            XCTAssertEqual(error, .configuration("environment variable STADTBUS_TEST_UNSET_VARIABLE (AMQP password) is not set"))
+            XCTAssertEqual(
+                error, .configuration("environment variable STADTBUS_TEST_UNSET_VARIABLE (AMQP password) is not set"))
         }
     }
 
@@ -223,12 +228,19 @@ final class PublishConsumeTests: XCTestCase {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for i in 0..<count {
                 group.addTask {
-                    try await publisher.publish(AMQPOutgoingMessage(body: Array(repeating: 7, count: 4096), messageID: "p\(i)"), exchange: "", routingKey: queue)
+                    try await publisher.publish(
+                        AMQPOutgoingMessage(body: Array(repeating: 7, count: 4096), messageID: "p\(i)"), exchange: "",
+                        routingKey: queue)
                 }
             }
             try await group.waitForAll()
         }
-        let stats = connection.statistics
+        // statistics are a snapshot the connection thread refreshes once per loop: give it a moment
+        var stats = connection.statistics
+        for _ in 0..<100 where stats.confirmed < count {
+            try await Task.sleep(for: .milliseconds(10))
+            stats = connection.statistics
+        }
         XCTAssertEqual(stats.confirmed, count)
         XCTAssertGreaterThan(stats.meanConfirmLatency, .zero)
         let consumer = try await connection.consume(queue: queue, prefetch: 200)

@@ -21,6 +21,13 @@ enum Broker {
         lock.withLock { _ = started.insert(node) }
     }
 
+    /// The AMQP port of a node (chaos and tls have one per checkout).
+    static func port(_ node: String) throws -> Int {
+        let text = try run(["scripts/broker", "port", node]).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let port = Int(text) else { throw TestFailure("scripts/broker port \(node) printed '\(text)'") }
+        return port
+    }
+
     /// Runs `rabbitmqctl` against a node.
     static func ctl(_ node: String, _ args: String...) throws {
         try run(["scripts/broker", "ctl", node] + args)
@@ -29,35 +36,40 @@ enum Broker {
     @discardableResult
     static func run(_ args: String...) throws -> String { try run(args) }
 
+    /// Runs a command in the project root (via posix_spawn and waitpid: Foundation's `Process.waitUntilExit`
+    /// was seen to hang after `rabbitmqctl stop`). Output goes to a file, not a pipe: `rabbitmq-server -detached`
+    /// leaves a daemon that would hold a pipe open forever.
     @discardableResult
-    static func run(_ args: [String], input: String? = nil) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = args
-        process.currentDirectoryURL = root
-        let out = Pipe()
-        process.standardOutput = out
-        let err = Pipe()
-        process.standardError = err
-        let inPipe = Pipe()
-        if input != nil { process.standardInput = inPipe }
-        try process.run()
-        if let input {
-            inPipe.fileHandleForWriting.write(Data(input.utf8))
-            try inPipe.fileHandleForWriting.close()
-        }
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: output, as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            throw TestFailure(
-                "\(args.joined(separator: " ")) failed (\(process.terminationStatus)): \(text) \(String(decoding: errors, as: UTF8.self))")
+    static func run(_ args: [String]) throws -> String {
+        let outPath = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "stadtbus-amqp-\(UUID().uuidString).out"
+        ).path
+        defer { try? FileManager.default.removeItem(atPath: outPath) }
+        func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        let command =
+            "cd \(quote(root.path)) && " + args.map(quote).joined(separator: " ")
+            + " </dev/null >\(quote(outPath)) 2>&1"
+        var pid: pid_t = 0
+        let strings: [String] = ["/bin/sh", "-c", command]
+        var argv: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+        argv.append(nil)
+        defer { for arg in argv { free(arg) } }
+        let spawned = posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ)
+        guard spawned == 0 else { throw TestFailure("cannot spawn \(args): \(spawned)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let text = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        let exited = (status & 0x7f) == 0
+        let code = (status >> 8) & 0xff
+        guard exited && code == 0 else {
+            throw TestFailure("\(args.joined(separator: " ")) failed (status \(status)): \(text)")
         }
         return text
     }
 
-    static func endpoint(port: Int = 5672, password: AMQPSecret = .literal("guest"), heartbeat: Int = 10) -> AMQPEndpoint {
+    static func endpoint(port: Int = 5672, password: AMQPSecret = .literal("guest"), heartbeat: Int = 10)
+        -> AMQPEndpoint
+    {
         AMQPEndpoint(
             host: "127.0.0.1", port: port, username: "guest", password: password, heartbeat: heartbeat,
             reconnect: AMQPReconnectPolicy(minimumDelay: .milliseconds(200), maximumDelay: .seconds(2)),

@@ -2,7 +2,7 @@
 // confirms) to another queue and acks only after the confirm. Used by the transport's reliability tests
 // (broker restarts, SIGKILL of this process) and as a minimal example of the ack rule.
 //
-//   stadtbus-amqp-relay --port 5692 --from IN --to OUT [--prefetch 200] [--host 127.0.0.1]
+//   stadtbus-amqp-relay --port 5692 --from IN --to OUT [--prefetch 200] [--host 127.0.0.1] [--exit-on-stdin-eof]
 //   password: $STADTBUS_AMQP_PASSWORD (user: --user, default guest)
 import Foundation
 import Logging
@@ -22,14 +22,25 @@ func fail(_ message: String) -> Never {
 guard let from = argument("from"), let to = argument("to") else {
     fail("usage: stadtbus-amqp-relay --port PORT --from QUEUE --to QUEUE [--prefetch N] [--host HOST] [--user USER]")
 }
-guard let port = Int(argument("port", default: "5672") ?? ""), let prefetch = UInt16(argument("prefetch", default: "200") ?? "")
+guard let port = Int(argument("port", default: "5672") ?? ""),
+    let prefetch = UInt16(argument("prefetch", default: "200") ?? "")
 else { fail("--port and --prefetch must be numbers") }
 
 let endpoint = AMQPEndpoint(
-    host: argument("host", default: "127.0.0.1") ?? "127.0.0.1", port: port, username: argument("user", default: "guest") ?? "guest",
+    host: argument("host", default: "127.0.0.1") ?? "127.0.0.1", port: port,
+    username: argument("user", default: "guest") ?? "guest",
     password: .env("STADTBUS_AMQP_PASSWORD"), heartbeat: 10,
     reconnect: AMQPReconnectPolicy(minimumDelay: .milliseconds(200), maximumDelay: .seconds(2)),
     connectionName: "stadtbus-amqp-relay")
+
+if CommandLine.arguments.contains("--exit-on-stdin-eof") {
+    // for supervised runs (tests): exit when the parent closes our stdin or dies
+    Thread.detachNewThread {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while read(0, &buffer, buffer.count) > 0 {}
+        exit(0)
+    }
+}
 
 let logger: Logger = {
     var logger = Logger(label: "stadtbus.amqp.relay")

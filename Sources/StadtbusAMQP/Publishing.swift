@@ -1,0 +1,79 @@
+import CRabbitMQ
+import Foundation
+import Logging
+
+/// Publisher confirms: the publish window, acks/nacks and re-sending after a reconnect (owner thread only).
+extension ConnectionCore {
+    /// Moves all unconfirmed publishes to the front of the backlog, in their original order.
+    func requeueOutstanding() {
+        let unconfirmed = outstanding.sorted { $0.key < $1.key }.map(\.value)
+        outstanding.removeAll()
+        let rest = backlog[backlogHead...]
+        backlog = unconfirmed + rest
+        backlogHead = 0
+        nextSeq = 1
+        lowestUnconfirmed = 1
+        for p in unconfirmed { p.returned = nil }
+        if !unconfirmed.isEmpty {
+            local.republished += unconfirmed.count
+            logger.info("re-sending unconfirmed publishes", metadata: ["count": "\(unconfirmed.count)"])
+        }
+    }
+
+    func sendBacklog(_ session: Session) throws {
+        while backlogHead < backlog.count, outstanding.count < publishWindow {
+            let p = backlog[backlogHead]
+            let seq = nextSeq
+            nextSeq += 1
+            outstanding[seq] = p
+            backlogHead += 1
+            p.sentAt = .now
+            let arena = CArena()
+            var properties = p.message.properties.encode(into: arena)
+            let status = p.message.body.withUnsafeBytes { raw in
+                amqp_basic_publish(
+                    session.state, Self.publishChannel, arena.bytes(p.exchange), arena.bytes(p.routingKey),
+                    p.mandatory ? 1 : 0, 0, &properties,
+                    amqp_bytes_t(len: raw.count, bytes: UnsafeMutableRawPointer(mutating: raw.baseAddress)))
+            }
+            local.published += 1
+            if status != AMQP_STATUS_OK.rawValue {
+                throw AMQPError.connectionLost("publishing: \(Session.statusText(status))")
+            }
+        }
+        if backlogHead > 4096, backlogHead * 2 > backlog.count {
+            backlog.removeFirst(backlogHead)
+            backlogHead = 0
+        }
+    }
+
+    func settlePublishes(upTo tag: UInt64, multiple: Bool, acked: Bool) {
+        let now = ContinuousClock.now
+        func settle(_ p: PendingPublish) {
+            let latency = now - p.sentAt
+            local.confirmLatencyTotal += latency
+            local.lastConfirmLatency = latency
+            if latency > local.maxConfirmLatency { local.maxConfirmLatency = latency }
+            if !acked {
+                local.nacked += 1
+                p.continuation.resume(
+                    throwing: p.returned ?? AMQPError.nackedByBroker(exchange: p.exchange, routingKey: p.routingKey))
+            } else if let returned = p.returned {
+                p.continuation.resume(throwing: returned)
+            } else {
+                local.confirmed += 1
+                p.continuation.resume()
+            }
+        }
+        if multiple {
+            var seq = lowestUnconfirmed
+            while seq <= tag {
+                if let p = outstanding.removeValue(forKey: seq) { settle(p) }
+                seq += 1
+            }
+        } else if let p = outstanding.removeValue(forKey: tag) {
+            settle(p)
+        }
+        while lowestUnconfirmed < nextSeq, outstanding[lowestUnconfirmed] == nil { lowestUnconfirmed += 1 }
+    }
+}
