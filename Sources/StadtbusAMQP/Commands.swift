@@ -44,6 +44,9 @@ final class ConsumerRegistration {
     let prefetch: UInt16
     let continuation: AsyncStream<AMQPDelivery>.Continuation
     var active = false
+    /// Deliveries were stopped (basic.cancel) while the channel stays open for settlements;
+    /// a stopped consumer is not restarted after a reconnect.
+    var stopped = false
 
     init(channel: UInt16, queue: String, prefetch: UInt16, continuation: AsyncStream<AMQPDelivery>.Continuation) {
         self.channel = channel
@@ -60,6 +63,7 @@ enum Command {
     case delete(queues: [String], exchanges: [String], CheckedContinuation<Void, any Error>)
     case consume(ConsumerRegistration, CheckedContinuation<Void, any Error>)
     case cancel(UInt16, CheckedContinuation<Void, Never>)
+    case stopDeliveries(UInt16, CheckedContinuation<Void, Never>)
 }
 
 /// Content (header + body frames) being assembled for a basic.deliver or basic.return.

@@ -179,6 +179,16 @@ public final class AMQPConsumer: Sendable {
     }
 
     /// Stops consuming. Unacked deliveries go back to the queue.
+    /// Stops new deliveries (basic.cancel) but keeps the channel open: deliveries already
+    /// received can still be acked, nacked or rejected. ``deliveries`` ends. This is how a
+    /// graceful shutdown lets in-flight messages finish; unsettled deliveries return to the
+    /// queue when the connection closes.
+    public func stopDeliveries() async {
+        await withCheckedContinuation { continuation in
+            core.submit(.stopDeliveries(channel, continuation))
+        }
+    }
+
     public func cancel() async {
         await withCheckedContinuation { continuation in
             core.submit(.cancel(channel, continuation))

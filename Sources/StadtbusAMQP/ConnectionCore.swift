@@ -177,6 +177,7 @@ final class ConnectionCore: @unchecked Sendable {
             registration.continuation.finish()
             c.resume(throwing: error)
         case .cancel(_, let c): c.resume()
+        case .stopDeliveries(_, let c): c.resume()
         }
     }
 
@@ -255,7 +256,7 @@ final class ConnectionCore: @unchecked Sendable {
             }
         }
         requeueOutstanding()
-        for registration in consumers.values.sorted(by: { $0.channel < $1.channel }) {
+        for registration in consumers.values.sorted(by: { $0.channel < $1.channel }) where !registration.stopped {
             resumeConsumer(registration, session)
         }
     }
@@ -339,7 +340,7 @@ final class ConnectionCore: @unchecked Sendable {
             publishStats()
             if let retry = nextConsumerRetry, retry < .now {
                 nextConsumerRetry = nil
-                for registration in consumers.values where !registration.active {
+                for registration in consumers.values where !registration.active && !registration.stopped {
                     resumeConsumer(registration, session)
                 }
             }
@@ -439,6 +440,17 @@ final class ConnectionCore: @unchecked Sendable {
                 if case .channelClosed = error { return }
                 throw error
             }
+        case .stopDeliveries(let channel, let continuation):
+            if let registration = consumers[channel], !registration.stopped {
+                registration.stopped = true
+                if registration.active {
+                    do { try session.stopConsumer(channel: channel) } catch {
+                        logger.warning("basic.cancel failed", metadata: ["queue": "\(registration.queue)", "error": "\(error)"])
+                    }
+                }
+                registration.continuation.finish()
+            }
+            continuation.resume()
         case .cancel(let channel, let continuation):
             if let registration = consumers.removeValue(forKey: channel) {
                 setEpoch(channel, nil)
@@ -450,6 +462,11 @@ final class ConnectionCore: @unchecked Sendable {
     }
 
     func drainBeforeClose(_ session: Session) {
+        // Settlements and publishes submitted just before close() are sent first: an ack that
+        // never left would make the broker deliver an already-handled message again.
+        do { try runCommands(session) } catch {
+            logger.warning("commands before close failed", metadata: ["error": "\(error)"])
+        }
         let deadline = ContinuousClock.now + .seconds(5)
         while !outstanding.isEmpty || backlogHead < backlog.count, ContinuousClock.now < deadline {
             do {

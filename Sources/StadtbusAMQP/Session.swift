@@ -226,9 +226,19 @@ final class Session {
         let arena = CArena()
         try rpc(channel, "basic.consume '\(queue)'") {
             _ = amqp_basic_consume(
-                state, channel, arena.bytes(queue), amqp_bytes_t(len: 0, bytes: nil), 0, 0, 0,
+                state, channel, arena.bytes(queue), arena.bytes(Self.consumerTag(channel)), 0, 0, 0,
                 amqp_table_t(num_entries: 0, entries: nil))
         }
+    }
+
+    /// The consumer tag of the consumer on `channel` (one consumer per channel).
+    static func consumerTag(_ channel: UInt16) -> String { "stadtbus.consumer.\(channel)" }
+
+    /// Stops the broker sending deliveries to the consumer on `channel` (basic.cancel); the
+    /// channel stays open, so deliveries already received can still be acked.
+    func stopConsumer(channel: UInt16) throws {
+        let arena = CArena()
+        try rpc(channel, "basic.cancel") { _ = amqp_basic_cancel(state, channel, arena.bytes(Self.consumerTag(channel))) }
     }
 
     func closeChannel(_ channel: UInt16) {

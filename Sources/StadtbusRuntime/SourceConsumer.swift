@@ -19,14 +19,16 @@ final class SourceConsumer: @unchecked Sendable {
     private let failures: FailurePublisher
     private let workers: Int
     private let metrics: StadtbusMetrics
+    private let readiness: Readiness
     private let inFlight: InFlightCounter
     private let logger: Logger
     private let lock = NSLock()
     private var consumer: AMQPConsumer?
+    private var stopped = false
 
     init(
         endpoint: Endpoint, queue: String, connection: AMQPConnection, engine: RoutingEngine, failures: FailurePublisher,
-        workers: Int, metrics: StadtbusMetrics, inFlight: InFlightCounter, logger: Logger
+        workers: Int, metrics: StadtbusMetrics, readiness: Readiness, inFlight: InFlightCounter, logger: Logger
     ) {
         self.endpoint = endpoint
         self.queue = queue
@@ -35,6 +37,7 @@ final class SourceConsumer: @unchecked Sendable {
         self.failures = failures
         self.workers = max(1, workers)
         self.metrics = metrics
+        self.readiness = readiness
         self.inFlight = inFlight
         self.logger = logger
     }
@@ -43,7 +46,13 @@ final class SourceConsumer: @unchecked Sendable {
     func run() async throws {
         let prefetch = UInt16(clamping: endpoint.settings["prefetch"]?.int ?? max(16, workers * 4))
         let consumer = try await connection.consume(queue: queue, prefetch: max(prefetch, UInt16(clamping: workers)))
-        lock.withLock { self.consumer = consumer }
+        let stoppedMeanwhile = lock.withLock {
+            self.consumer = consumer
+            return stopped
+        }
+        // A shutdown that began while the consumer was being set up must not be missed.
+        if stoppedMeanwhile { await consumer.stopDeliveries() }
+        readiness.satisfy("consumer:\(endpoint.name)")
         logger.info("consuming", metadata: ["endpoint": "\(endpoint.name)", "queue": "\(queue)", "workers": "\(workers)"])
         await withTaskGroup(of: Void.self) { group in
             var running = 0
@@ -60,10 +69,14 @@ final class SourceConsumer: @unchecked Sendable {
         logger.info("stopped consuming", metadata: ["endpoint": "\(endpoint.name)"])
     }
 
-    /// Stops taking new deliveries; ``run()`` returns once in-flight ones are finished.
+    /// Stops taking new deliveries; ``run()`` returns once in-flight ones are finished and
+    /// acked (the channel stays open for that until the connection closes).
     func stop() async {
-        let consumer = lock.withLock { self.consumer }
-        await consumer?.cancel()
+        let consumer: AMQPConsumer? = lock.withLock {
+            stopped = true
+            return self.consumer
+        }
+        await consumer?.stopDeliveries()
     }
 
     private func handle(_ delivery: AMQPDelivery) async {

@@ -42,6 +42,7 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
     private var consumers: [String: SourceConsumer] = [:]
     private var consumerTasks: [Task<Void, Never>] = []
     private var fileSources: [String: FileSource] = [:]
+    private var shuttingDown = false
 
     /// - Parameter initial: the configuration loaded (and checked) from `options.configPath`.
     public init(
@@ -218,6 +219,7 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
                 guard let endpoint = table.endpoints[name] else { continue }
                 if endpoint.type == "file", let source = FileSource(endpoint: endpoint, engine: engine, metrics: metrics, logger: logger) {
                     fileSources[name] = source
+                    readiness.satisfy("consumer:\(name)")
                     let task = Task { await source.run() }
                     consumerTasks.append(task)
                     continue
@@ -229,9 +231,11 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
                     readiness.fail("consumer:\(name)", reason: "adapter type '\(endpoint.type)' cannot be consumed by this build")
                     continue
                 }
+                // Ready only once the broker has accepted the consumer (SourceConsumer reports it).
+                readiness.expect("consumer:\(name)", reason: "not consuming yet")
                 let consumer = SourceConsumer(
                     endpoint: endpoint, queue: queue, connection: connection, engine: engine, failures: failures,
-                    workers: workers, metrics: metrics, inFlight: inFlight, logger: logger)
+                    workers: workers, metrics: metrics, readiness: readiness, inFlight: inFlight, logger: logger)
                 consumers[name] = consumer
                 created.append(consumer)
             }
@@ -241,6 +245,9 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
 
     /// Runs `consumer` until it is stopped; a failure makes Stadtbus not ready.
     private func track(_ consumer: SourceConsumer) {
+        if lock.withLock({ shuttingDown }) {
+            Task { await consumer.stop() }
+        }
         let task = Task {
             do { try await consumer.run() } catch {
                 self.logger.error("consumer failed", metadata: ["endpoint": "\(consumer.endpoint.name)", "error": "\(error)"])
@@ -252,7 +259,10 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
 
     /// Stops every consumer and waits (at most the drain timeout) for their in-flight messages.
     private func stopConsumers() async {
-        let (all, files, tasks) = lock.withLock { (Array(consumers.values), Array(fileSources.values), consumerTasks) }
+        let (all, files, tasks) = lock.withLock {
+            shuttingDown = true
+            return (Array(consumers.values), Array(fileSources.values), consumerTasks)
+        }
         for source in files { source.stop() }
         for consumer in all { await consumer.stop() }
         let finished = Task { for task in tasks { await task.value } }

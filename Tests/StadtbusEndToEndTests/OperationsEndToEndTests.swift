@@ -80,6 +80,14 @@ final class OperationsEndToEndTests: XCTestCase {
         XCTAssertEqual(value8, 0, stadtbus.log)
     }
 
+    /// A stop right after start (while consumers attach) ends promptly with status 0.
+    func testStopRightAfterStartDoesNotHang() async throws {
+        let stadtbus = try StadtbusProcess()
+        try await stadtbus.start()
+        let status = await stadtbus.terminate()
+        XCTAssertEqual(status, 0, stadtbus.log)
+    }
+
     /// SIGTERM in the middle of a flow: Stadtbus drains and exits 0; after a restart every
     /// message has arrived exactly once (the idempotency store removes redeliveries).
     func testSigtermDuringAFlowLosesNothing() async throws {
@@ -103,6 +111,9 @@ final class OperationsEndToEndTests: XCTestCase {
 
         try await stadtbus.start()
         let delivered = try await client.drain(stadtbus.outQueue, expected: uuids.count, idle: .seconds(15))
+        // A graceful stop acks what it finished: nothing comes back as a redelivered duplicate.
+        let duplicates = try await stadtbus.metric(#"stadtbus_messages_duplicate_total{route="antrag"}"#)
+        XCTAssertEqual(duplicates, 0, "messages finished before SIGTERM were acked, not redelivered")
         let value10 = await stadtbus.terminate()
         XCTAssertEqual(value10, 0, stadtbus.log)
         let counts = Dictionary(delivered.map { ($0.uuid, 1) }, uniquingKeysWith: +)

@@ -60,9 +60,12 @@ func shell(_ arguments: [String]) throws -> String {
     return output
 }
 
-/// The broker node these tests stop and start: `chaos` (127.0.0.1:5692), never the shared main node.
+/// The broker node these tests stop and start: this checkout's `chaos` node, never the shared
+/// main node (`scripts/broker port chaos` tells its port).
 enum ChaosBroker {
-    static let port = 5692
+    static let port: Int = {
+        (try? shell(["scripts/broker", "port", "chaos"])).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 5692
+    }()
 
     static func start() throws { try shell(["scripts/broker", "start", "chaos"]) }
     static func stopApp() throws { try shell(["scripts/broker", "ctl", "chaos", "stop_app"]) }
@@ -178,10 +181,18 @@ final class StadtbusProcess {
     }
 
     /// Sends SIGTERM and returns the exit status.
+    /// A graceful stop may take the drain timeout (20 s here); past 40 s the process is
+    /// killed and the test sees -9, so a hanging shutdown fails instead of stalling CI.
     func terminate() async -> Int32 {
         guard let process else { return -1 }
         process.terminate()
-        while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+        let deadline = ContinuousClock.now + .seconds(40)
+        while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+            return -9
+        }
         return process.terminationStatus
     }
 
