@@ -150,6 +150,48 @@ func runEndToEnd(_ options: Options) async {
                 """)
         directoryHolder.value = fixture.directory
 
+        // The queues are declared here too (same arguments as the runtime: quorum): `/ready` turns 200
+        // once the broker connection is up, which can be before the service has declared its topology.
+        let connection: AMQPConnection
+        let publisher: AMQPPublisher
+        let passthroughOut = Counter()
+        let fullOut = Counter()
+        do {
+            let endpoint = AMQPEndpoint(
+                host: "127.0.0.1", port: options.port, username: "guest", password: .literal("guest"),
+                connectionName: "stadtbus-bench")
+            connection = try await AMQPConnection.connect(endpoint)
+            try await connection.declare(AMQPTopology(queues: queues.values.sorted().map { AMQPQueue($0) }))
+            publisher = connection.publisher()
+            for (queue, counter) in [(queues["out.passthrough"]!, passthroughOut), (queues["out.full"]!, fullOut)] {
+                let consumer = try await connection.consume(queue: queue, prefetch: 500)
+                Task {
+                    for await delivery in consumer.deliveries {
+                        var latency: Double?
+                        // Stadtbus forwards transport headers as strings.
+                        switch delivery.headers["x-bench-t0"] {
+                        case .double(let t0)?: latency = realTime() - t0
+                        case .string(let t0)?: latency = Double(t0).map { realTime() - $0 }
+                        default: break
+                        }
+                        try? await delivery.ack()
+                        counter.add(latency: latency)
+                    }
+                }
+            }
+            let dlq = try await connection.consume(queue: queues["dlq"]!, prefetch: 100)
+            Task {
+                for await delivery in dlq.deliveries {
+                    FileHandle.standardError.write(Data("dead-lettered: \(delivery.headers)\n".utf8))
+                    try? await delivery.ack()
+                }
+            }
+            // A probe waiting in the input queue before the service starts: time to the first message served.
+            try await publisher.publish(
+                AMQPOutgoingMessage(body: template.message(90_000_000, prefix: 0x9b0b_e000)), exchange: "",
+                routingKey: queues["in.passthrough"]!)
+        } catch { fail("e2e set-up: \(error)") }
+
         // Start the service and time /ready.
         let process = Process()
         process.executableURL = URL(fileURLWithPath: stadtbus)
@@ -181,35 +223,11 @@ func runEndToEnd(_ options: Options) async {
         }
         let w = "w\(workers)"
         figure("e2e_\(w)_start_to_ready", (wallClock() - start) * 1000, "ms")
+        await passthroughOut.wait(for: 1)
+        figure("e2e_\(w)_start_to_first_message", (wallClock() - start) * 1000, "ms")
         figure("e2e_\(w)_rss_ready", Double(residentKilobytes(pid)) / 1024, "MiB", decimals: 1)
 
         do {
-            let endpoint = AMQPEndpoint(
-                host: "127.0.0.1", port: options.port, username: "guest", password: .literal("guest"),
-                connectionName: "stadtbus-bench")
-            let connection = try await AMQPConnection.connect(endpoint)
-            let publisher = connection.publisher()
-            let passthroughOut = Counter()
-            let fullOut = Counter()
-            for (queue, counter) in [(queues["out.passthrough"]!, passthroughOut), (queues["out.full"]!, fullOut)] {
-                let consumer = try await connection.consume(queue: queue, prefetch: 500)
-                Task {
-                    for await delivery in consumer.deliveries {
-                        var latency: Double?
-                        if case .double(let t0)? = delivery.headers["x-bench-t0"] { latency = realTime() - t0 }
-                        try? await delivery.ack()
-                        counter.add(latency: latency)
-                    }
-                }
-            }
-            let dlq = try await connection.consume(queue: queues["dlq"]!, prefetch: 100)
-            Task {
-                for await delivery in dlq.deliveries {
-                    FileHandle.standardError.write(Data("dead-lettered: \(delivery.headers)\n".utf8))
-                    try? await delivery.ack()
-                }
-            }
-
             // Throughput: passthrough.
             func throughput(_ name: String, queue: String, counter: Counter, count: Int, prefix: UInt32) async {
                 let target = counter.count + count
@@ -254,7 +272,7 @@ func runEndToEnd(_ options: Options) async {
                         let wait = due - wallClock()
                         if wait > 0 { usleep(useconds_t(wait * 1e6)) }
                         var message = AMQPOutgoingMessage(body: template.message(base + i, prefix: 0x1a7e_0000))
-                        message.headers["x-bench-t0"] = .double(realTime())
+                        message.headers["x-bench-t0"] = .string(String(format: "%.6f", realTime()))
                         let queue = queues["in.passthrough"]!
                         group.addTask {
                             do { try await publisher.publish(message, exchange: "", routingKey: queue) } catch { fail("publish: \(error)") }
@@ -280,9 +298,6 @@ func runEndToEnd(_ options: Options) async {
                 figure("e2e_\(w)_rss_after_\(passthroughOut.count)", Double(residentKilobytes(pid)) / 1024, "MiB", decimals: 1)
             }
             await connection.close()
-        } catch {
-            process.terminate()
-            fail("e2e: \(error)")
         }
         process.terminate()
         process.waitUntilExit()
