@@ -35,6 +35,7 @@ struct Options {
     var memoryCount = 100_000
     var port = 5672
     var only: Set<String> = []
+    var profileCount = 200
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -52,6 +53,7 @@ struct Options {
             case "--rate-seconds": rateSeconds = iterator.next().flatMap(Double.init) ?? rateSeconds
             case "--memory": memoryCount = iterator.next().flatMap(Int.init) ?? memoryCount
             case "--port": port = iterator.next().flatMap(Int.init) ?? port
+            case "--profile-count": profileCount = iterator.next().flatMap(Int.init) ?? profileCount
             case "--only": only = Set((iterator.next() ?? "").split(separator: ",").map(String.init))
             default:
                 FileHandle.standardError.write(Data("unknown argument \(argument)\n".utf8))
@@ -60,7 +62,8 @@ struct Options {
         }
     }
 
-    func wants(_ name: String) -> Bool { only.isEmpty || only.contains(name) }
+    /// `--only` selects parts; `profile` runs only when named.
+    func wants(_ name: String) -> Bool { only.isEmpty ? name != "profile" : only.contains(name) }
 }
 
 func fail(_ text: String) -> Never {
@@ -342,6 +345,16 @@ func runOffline(_ options: Options) async {
         guard disposition == .completed else { fail("\(source): \(disposition)") }
     }
 
+    if options.wants("profile") {
+        // For `valgrind --tool=callgrind`: only the engine on the full ECDSA route, a fixed count.
+        for n in 0..<options.profileCount {
+            let disposition = await engine.process(engineMessage(n, source: "in.full-ec", prefix: 0x9f0f_0000))
+            if disposition != .completed { fail("profile: \(disposition)") }
+        }
+        print("profile_messages \(options.profileCount) messages")
+        return
+    }
+
     var ratios: [(String, Double)] = []
     func pair(_ name: String, source: String, prefix: UInt32, bareBody: (Int) throws -> Void) async {
         do {
@@ -360,6 +373,16 @@ func runOffline(_ options: Options) async {
 
     if options.wants("passthrough") {
         await pair("passthrough", source: "in.passthrough", prefix: 0x0a55_0000) { n in _ = try bare(n, key: nil, full: false) }
+    }
+    if options.wants("passthrough") {
+        // The engine always serialises the document for delivery, even when no step changed it.
+        do {
+            report("passthrough_bare_with_serialize", try measureSerial(seconds: options.seconds) { n in
+                let document = try XMLDocument(parsing: message.message(n))
+                _ = try extractor.header(of: document)
+                _ = try document.serialized()
+            })
+        } catch { fail("passthrough: \(error)") }
     }
     if options.wants("ec") {
         await pair("full_ecdsa", source: "in.full-ec", prefix: 0x0ec0_0000) { n in _ = try bare(n, key: ecKey, full: true) }
