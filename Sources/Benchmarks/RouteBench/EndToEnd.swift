@@ -259,8 +259,8 @@ func runEndToEnd(_ options: Options) async {
                 figure("e2e_\(w)_rss_after_full", Double(residentKilobytes(pid)) / 1024, "MiB", decimals: 1)
             }
 
-            // Latency at a fixed offered load (passthrough), only for the first worker setting.
-            if options.wants("latency"), workers == options.workers.first {
+            // Latency at a fixed offered load (passthrough), only for the last worker setting.
+            if options.wants("latency"), workers == options.workers.last {
                 _ = passthroughOut.takeLatencies()
                 let total = Int(Double(options.rate) * options.rateSeconds)
                 let target = passthroughOut.count + total
@@ -290,8 +290,8 @@ func runEndToEnd(_ options: Options) async {
                 }
             }
 
-            // Memory after a larger passthrough count (first worker setting only).
-            if options.wants("memory"), workers == options.workers.first, options.memoryCount > passthroughOut.count {
+            // Memory after a larger passthrough count (last worker setting only).
+            if options.wants("memory"), workers == options.workers.last, options.memoryCount > passthroughOut.count {
                 let more = options.memoryCount - passthroughOut.count
                 await throughput(
                     "passthrough_memory", queue: queues["in.passthrough"]!, counter: passthroughOut, count: more, prefix: 0x3e30_0000)

@@ -23,7 +23,7 @@ import StadtbusXML
 
 struct Options {
     var mode = "offline"
-    var seconds = 3.0
+    var seconds = 2.0
     var shared = ProcessInfo.processInfo.environment["STADTBUS_SHARED"] ?? "../shared"
     var certs = "certs"
     var stadtbus = ".build/release/stadtbus"
@@ -32,7 +32,7 @@ struct Options {
     var fullCount = 5_000
     var rate = 1_000
     var rateSeconds = 5.0
-    var memoryCount = 100_000
+    var memoryCount = 50_000
     var port = 5672
     var only: Set<String> = []
     var profileCount = 200
