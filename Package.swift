@@ -137,6 +137,12 @@ let package = Package(
             path: "Sources/Benchmarks/StoreBench",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "stadtbus-bench",
+            dependencies: ["StadtbusCore", "StadtbusConfig", "StadtbusXML", "StadtbusSignature", "StadtbusAMQP"],
+            path: "Sources/Benchmarks/RouteBench",
+            swiftSettings: swiftSettings
+        ),
 
         .executableTarget(
             name: "stadtbus-amqp-relay",
