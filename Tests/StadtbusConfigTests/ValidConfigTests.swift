@@ -73,7 +73,7 @@ final class ValidConfigTests: XCTestCase {
         XCTAssertEqual(broker.port, 5671)
         XCTAssertEqual(broker.heartbeat, .seconds(15))
         XCTAssertEqual(broker.password, .file(ConfigFixtures.path("support/test-cert.pem")))
-        XCTAssertEqual(broker.tls?.key, ConfigFixtures.path("support/test-private-key.pem"))
+        XCTAssertEqual(broker.tls?.key, ConfigFixtures.path("support/test-key-placeholder.pem"))
         XCTAssertEqual(settings.keys["itzehoe"]?.passphrase, .environment("ITZEHOE_KEY_PASSPHRASE"))
         XCTAssertEqual(settings.stores.retention, .seconds(30 * 86_400))
         XCTAssertEqual(
