@@ -164,14 +164,15 @@ let package = Package(
         ),
 
         // MARK: Tests
+        .target(name: "StadtbusTestSupport", path: "Tests/StadtbusTestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "StadtbusXMLTests", dependencies: ["StadtbusXML"], swiftSettings: swiftSettings),
         .testTarget(name: "StadtbusSignatureTests", dependencies: ["StadtbusSignature", "StadtbusXML"], swiftSettings: swiftSettings),
-        .testTarget(name: "StadtbusAMQPTests", dependencies: ["StadtbusAMQP"], swiftSettings: swiftSettings),
+        .testTarget(name: "StadtbusAMQPTests", dependencies: ["StadtbusAMQP", "StadtbusTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "StadtbusStoreTests", dependencies: ["StadtbusStore", "StadtbusCore"], swiftSettings: swiftSettings),
         .testTarget(name: "StadtbusCoreTests", dependencies: ["StadtbusCore", "StadtbusXML"], swiftSettings: swiftSettings),
         .testTarget(
             name: "StadtbusEndToEndTests",
-            dependencies: ["StadtbusAMQP", "stadtbus"],
+            dependencies: ["StadtbusAMQP", "StadtbusTestSupport", "stadtbus"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 import Foundation
 import StadtbusAMQP
+import StadtbusTestSupport
 import XCTest
 
 /// Helpers for tests against real RabbitMQ nodes started by scripts/broker.
@@ -36,35 +37,12 @@ enum Broker {
     @discardableResult
     static func run(_ args: String...) throws -> String { try run(args) }
 
-    /// Runs a command in the project root (via posix_spawn and waitpid: Foundation's `Process.waitUntilExit`
-    /// was seen to hang after `rabbitmqctl stop`). Output goes to a file, not a pipe: `rabbitmq-server -detached`
-    /// leaves a daemon that would hold a pipe open forever.
+    /// Runs a command in the project root (see ``Shell`` for why not Foundation's `Process`).
     @discardableResult
     static func run(_ args: [String]) throws -> String {
-        let outPath = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "stadtbus-amqp-\(UUID().uuidString).out"
-        ).path
-        defer { try? FileManager.default.removeItem(atPath: outPath) }
-        func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-        let command =
-            "cd \(quote(root.path)) && " + args.map(quote).joined(separator: " ")
-            + " </dev/null >\(quote(outPath)) 2>&1"
-        var pid: pid_t = 0
-        let strings: [String] = ["/bin/sh", "-c", command]
-        var argv: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
-        argv.append(nil)
-        defer { for arg in argv { free(arg) } }
-        let spawned = posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ)
-        guard spawned == 0 else { throw TestFailure("cannot spawn \(args): \(spawned)") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let text = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-        let exited = (status & 0x7f) == 0
-        let code = (status >> 8) & 0xff
-        guard exited && code == 0 else {
-            throw TestFailure("\(args.joined(separator: " ")) failed (status \(status)): \(text)")
+        do { return try Shell.run(args, in: root) } catch let failure as Shell.Failure {
+            throw TestFailure(failure.description)
         }
-        return text
     }
 
     static func endpoint(port: Int = 5672, password: AMQPSecret = .literal("guest"), heartbeat: Int = 10)

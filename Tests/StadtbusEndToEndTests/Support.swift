@@ -1,5 +1,6 @@
 import Foundation
 import StadtbusAMQP
+import StadtbusTestSupport
 import XCTest
 
 #if canImport(FoundationNetworking)
@@ -36,28 +37,10 @@ struct EndToEndFailure: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Runs a command from the package root; its output goes to a file (a detached broker
-/// started by it would hold a pipe open forever).
+/// Runs a command from the package root (see ``Shell``: daemons started by it must not hang the test).
 @discardableResult
 func shell(_ arguments: [String]) throws -> String {
-    let log = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-e2e-\(UUID()).log")
-    FileManager.default.createFile(atPath: log.path, contents: nil)
-    defer { try? FileManager.default.removeItem(at: log) }
-    let handle = try FileHandle(forWritingTo: log)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    process.currentDirectoryURL = Paths.root
-    process.standardOutput = handle
-    process.standardError = handle
-    try process.run()
-    process.waitUntilExit()
-    try handle.close()
-    let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-    guard process.terminationStatus == 0 else {
-        throw EndToEndFailure("\(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(output)")
-    }
-    return output
+    try Shell.run(arguments, in: Paths.root)
 }
 
 /// The broker node these tests stop and start: this checkout's `chaos` node, never the shared
