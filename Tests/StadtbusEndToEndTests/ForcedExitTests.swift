@@ -25,11 +25,17 @@ final class ForcedExitTests: XCTestCase {
                 def log_message(self, *a): pass
             s = http.server.ThreadingHTTPServer(("127.0.0.1", \(port)), H)
             threading.Timer(60, s.shutdown).start()
+            print("ready", flush=True)
             s.serve_forever()
             """,
         ]
+        let ready = Pipe()
+        receiver.standardOutput = ready
         try receiver.run()
         defer { receiver.terminate() }
+        // The receiver must be listening before the first delivery, or that delivery fails
+        // fast (connection refused → retry) and nothing stays in flight.
+        _ = ready.fileHandleForReading.availableData
 
         let stadtbus = try StadtbusProcess(
             routes: """

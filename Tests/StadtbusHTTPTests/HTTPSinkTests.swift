@@ -27,6 +27,7 @@ final class HTTPSinkTests: XCTestCase {
             }
             return .accepted
         }
+        router.post("up") { _, _ -> HTTPResponse.Status in .ok }
         router.post("down") { _, _ -> HTTPResponse.Status in .serviceUnavailable }
         router.post("invalid") { _, _ -> Response in
             Response(status: .badRequest, body: .init(byteBuffer: ByteBuffer(string: "Schemafehler in Zeile 3: Element 'Betreff' fehlt")))
@@ -39,7 +40,16 @@ final class HTTPSinkTests: XCTestCase {
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)))
         let server = Task { try await app.runService() }
         defer { server.cancel() }
-        try await Task.sleep(for: .milliseconds(300))
+        // Wait until the server answers (a loaded CI machine may need more than a moment).
+        let probe = Endpoint(name: "probe", type: "http-out", settings: ["url": .string("http://127.0.0.1:\(port)/up")])
+        for _ in 0..<100 {
+            do {
+                try await HTTPSink().deliver(message(), to: probe)
+                break
+            } catch let error as DeliveryError where error.code == "connect" {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
         try await body(port, receiver)
     }
 
