@@ -16,7 +16,13 @@ QUEUE = "itzehoe.portal.antraege"
 
 
 def with_uuid(xml: str, new_uuid: str) -> str:
-    return re.sub(r"(<ns2:nachrichtenUUID>)[^<]+(</ns2:nachrichtenUUID>)", rf"\g<1>{new_uuid}\g<2>", xml, count=1)
+    # The header's prefix differs between producers (ns2:, bn-g2g:, …).
+    replaced, count = re.subn(
+        r"(<(?:[\w.-]+:)?nachrichtenUUID>)[^<]+(</(?:[\w.-]+:)?nachrichtenUUID>)", rf"\g<1>{new_uuid}\g<2>", xml, count=1
+    )
+    if count != 1:
+        raise SystemExit("demo message has no nachrichtenUUID to replace")
+    return replaced
 
 
 def main() -> None:

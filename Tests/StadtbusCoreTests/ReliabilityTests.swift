@@ -54,6 +54,29 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertEqual(RetryPolicy(minDelay: .milliseconds(500), maxDelay: .seconds(1)).delay(afterAttempt: 1), .milliseconds(500))
     }
 
+    /// A double submission: both copies are in flight at once (e.g. two workers), yet the
+    /// destination gets the message once and the second copy is acked as a duplicate.
+    func testCopiesInFlightTogetherAreDeliveredOnce() async throws {
+        final class SlowSink: MessageSink, @unchecked Sendable {
+            let lock = NSLock()
+            var count = 0
+            func deliver(_ message: OutgoingMessage, to endpoint: Endpoint) async throws {
+                try await Task.sleep(for: .milliseconds(200))
+                lock.withLock { count += 1 }
+            }
+        }
+        let sink = SlowSink()
+        let engine = RoutingEngine(
+            table: try Fixtures.table([route()]), sink: sink, idempotency: InMemoryIdempotencyStore(),
+            journal: InMemoryAuditJournal())
+        let body = Fixtures.g2g()
+        async let first = engine.process(Fixtures.message(body))
+        async let second = engine.process(Fixtures.message(body))
+        let results = await [first, second]
+        XCTAssertEqual(sink.lock.withLock { sink.count }, 1)
+        XCTAssertTrue(results.contains(.completed) && results.contains(.duplicate), "\(results)")
+    }
+
     func testRedeliveryIsDeliveredOnceAndAckedAsDuplicate() async throws {
         let signer = MockSigner()
         let h = try Harness([route(steps: [SignStep(keyName: "itzehoe", signer: signer)], to: [.endpoint("a"), .endpoint("b")])])

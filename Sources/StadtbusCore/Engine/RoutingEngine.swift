@@ -17,6 +17,7 @@ public final class RoutingEngine: @unchecked Sendable {
     private let journal: any AuditJournal
     private let logger: Logger
     private let clock = ContinuousClock()
+    private let identityGate = IdentityGate()
 
     /// Creates an engine.
     /// - Parameters:
@@ -146,6 +147,10 @@ public final class RoutingEngine: @unchecked Sendable {
             return deadLetter(run, "no-header: the message ID in the \(header.profile) header is empty", step: "header")
         }
         run.event(.received, detail: message.source)
+
+        // Copies of one message are processed one after the other (see IdentityGate).
+        await identityGate.enter(header.messageID)
+        defer { identityGate.leave(header.messageID) }
 
         // Match a route: the first route from this endpoint whose `when` holds.
         let candidates: [Route]
