@@ -178,7 +178,7 @@ let package = Package(
         .testTarget(
             name: "StadtbusHTTPTests",
             dependencies: [
-                "StadtbusHTTP", "StadtbusCore", .product(name: "Hummingbird", package: "hummingbird"),
+                "StadtbusHTTP", "StadtbusCore", "StadtbusTestSupport", .product(name: "Hummingbird", package: "hummingbird"),
             ],
             exclude: ["tls_receiver.py"],
             swiftSettings: swiftSettings

@@ -1,5 +1,6 @@
 import Foundation
 import StadtbusAMQP
+import StadtbusTestSupport
 import XCTest
 
 /// A second SIGTERM ends Stadtbus at once: the unfinished message is not acked and goes back
@@ -12,7 +13,7 @@ final class ForcedExitTests: XCTestCase {
 
     func testSecondSigtermExitsWithoutAckingTheMessageInFlight() async throws {
         // A receiver that takes 30 s to answer keeps one message in flight.
-        let port = Int.random(in: 45_000...49_999)
+        let port = freeLoopbackPort()
         let receiver = Process()
         receiver.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         receiver.arguments = [

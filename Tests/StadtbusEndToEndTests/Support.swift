@@ -77,7 +77,7 @@ final class StadtbusProcess {
     init(routes: String? = nil, extraEndpoints: String = "") throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-e2e-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        httpPort = Int.random(in: 20_000...29_999)
+        httpPort = freeLoopbackPort()
         let tag = UUID().uuidString.prefix(8).lowercased()
         inQueue = "e2e.\(tag).in"
         outQueue = "e2e.\(tag).out"

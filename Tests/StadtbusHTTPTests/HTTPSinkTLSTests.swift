@@ -1,6 +1,7 @@
 import Foundation
 import StadtbusCore
 import StadtbusHTTP
+import StadtbusTestSupport
 import XCTest
 
 /// `http-out` over TLS with client certificates (mTLS), against a receiver that demands a
@@ -21,7 +22,7 @@ final class HTTPSinkTLSTests: XCTestCase {
         make.standardOutput = FileHandle.nullDevice
         try make.run()
         make.waitUntilExit()
-        port = Int.random(in: 40_000...44_999)
+        port = freeLoopbackPort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", root.appendingPathComponent("Tests/StadtbusHTTPTests/tls_receiver.py").path, "\(port)", certs]

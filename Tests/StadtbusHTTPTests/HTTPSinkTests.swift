@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import StadtbusCore
 import StadtbusHTTP
+import StadtbusTestSupport
 import XCTest
 
 /// `http-out` against a real HTTP server on loopback: what is durable, what is retried, what
@@ -36,7 +37,7 @@ final class HTTPSinkTests: XCTestCase {
             try await Task.sleep(for: .seconds(3))
             return .ok
         }
-        let port = Int.random(in: 30_000...39_999)
+        let port = freeLoopbackPort()
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)))
         let server = Task { try await app.runService() }
         defer { server.cancel() }
