@@ -4,19 +4,12 @@ import XCTest
 
 /// The operator's repair loop: a message no route covers is dead-lettered; the operator adds a
 /// route (hot reload on SIGHUP), lists the dead letters and replays them; they are delivered.
-final class DeadLetterReplayTests: XCTestCase {
-    override func setUp() async throws {
-        try ChaosBroker.start()
-        try? ChaosBroker.startApp()
-    }
-
+final class DeadLetterReplayTests: EndToEndTestCase {
     func testListAndReplayAfterAddingTheMissingRoute() async throws {
         let stadtbus = try StadtbusProcess()
         let client = try await TestClient.connect()
         defer { Task { await client.connection.close() } }
-        try await client.declare(stadtbus.inQueue, stadtbus.outQueue, stadtbus.deadLetterQueue)
-        try await stadtbus.start()
-        _ = try await stadtbus.waitReady()
+        try await stadtbus.startReady(with: client)
 
         // An xdomea message (type 0501): the configuration has a route for 0401 only.
         let xdomea = try Data(contentsOf: Paths.shared.appendingPathComponent("xoev/xdomea-3.0.0/examples/Aussonderung.Anbieteverzeichnis.0501.xml"))

@@ -4,12 +4,7 @@ import XCTest
 
 /// Drop folders as records systems use them: complete files are picked up and moved to
 /// done/ or failed/ (with the reason); deliveries appear atomically under the message's id.
-final class FileAdapterTests: XCTestCase {
-    override func setUp() async throws {
-        try ChaosBroker.start()
-        try? ChaosBroker.startApp()
-    }
-
+final class FileAdapterTests: EndToEndTestCase {
     func testFolderInFolderOut() async throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-files-\(UUID().uuidString.prefix(8))")
         let inbox = base.appendingPathComponent("eingang")
@@ -31,9 +26,7 @@ final class FileAdapterTests: XCTestCase {
                 """)
         let client = try await TestClient.connect()
         defer { Task { await client.connection.close() } }
-        try await client.declare(stadtbus.inQueue, stadtbus.outQueue, stadtbus.deadLetterQueue)
-        try await stadtbus.start()
-        _ = try await stadtbus.waitReady()
+        try await stadtbus.startReady(with: client)
 
         let good = UUID().uuidString.lowercased()
         let bad = UUID().uuidString.lowercased()

@@ -5,12 +5,7 @@ import XCTest
 
 /// A second SIGTERM ends Stadtbus at once: the unfinished message is not acked and goes back
 /// to its queue (the broker delivers it again after the restart).
-final class ForcedExitTests: XCTestCase {
-    override func setUp() async throws {
-        try ChaosBroker.start()
-        try? ChaosBroker.startApp()
-    }
-
+final class ForcedExitTests: EndToEndTestCase {
     func testSecondSigtermExitsWithoutAckingTheMessageInFlight() async throws {
         // A receiver that takes 30 s to answer keeps one message in flight.
         let port = freeLoopbackPort()
@@ -46,9 +41,7 @@ final class ForcedExitTests: XCTestCase {
                 """, extraEndpoints: "  langsamer-empfaenger: { type: http-out, url: \"http://127.0.0.1:\(port)/\", timeout: 60s }")
         let client = try await TestClient.connect()
         defer { Task { await client.connection.close() } }
-        try await client.declare(stadtbus.inQueue, stadtbus.outQueue, stadtbus.deadLetterQueue)
-        try await stadtbus.start()
-        _ = try await stadtbus.waitReady()
+        try await stadtbus.startReady(with: client)
         let uuid = UUID().uuidString.lowercased()
         try await client.publish(Applications.make(uuid: uuid), to: stadtbus.inQueue)
         for _ in 0..<200 {

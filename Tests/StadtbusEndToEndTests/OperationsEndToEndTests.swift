@@ -3,21 +3,14 @@ import StadtbusAMQP
 import XCTest
 
 /// Stadtbus as operators run it: the real executable, a real broker, real XÖV messages.
-final class OperationsEndToEndTests: XCTestCase {
-    override func setUp() async throws {
-        try ChaosBroker.start()
-        try? ChaosBroker.startApp()
-    }
-
+final class OperationsEndToEndTests: EndToEndTestCase {
     /// /metrics counters move as the flow predicts: N valid applications delivered, 2 invalid
     /// ones dead-lettered with the failing step and reason in their headers.
     func testMetricsFollowARealFlow() async throws {
         let stadtbus = try StadtbusProcess()
         let client = try await TestClient.connect()
         defer { Task { await client.connection.close() } }
-        try await client.declare(stadtbus.inQueue, stadtbus.outQueue, stadtbus.deadLetterQueue)
-        try await stadtbus.start()
-        _ = try await stadtbus.waitReady()
+        try await stadtbus.startReady(with: client)
 
         let valid = (0..<40).map { _ in UUID().uuidString.lowercased() }
         let invalid = (0..<2).map { _ in UUID().uuidString.lowercased() }

@@ -4,12 +4,7 @@ import XCTest
 
 /// Transient delivery failures go through the per-delay retry queues (TTL, dead-lettered back
 /// to the source queue) and end delivered once — or dead-lettered after the last attempt.
-final class RetryTests: XCTestCase {
-    override func setUp() async throws {
-        try ChaosBroker.start()
-        try? ChaosBroker.startApp()
-    }
-
+final class RetryTests: EndToEndTestCase {
     func testDestinationDownThenUpIsRetriedAndDeliveredOnce() async throws {
         let exchange = "e2e.eakte.\(UUID().uuidString.prefix(8).lowercased())"
         let stadtbus = try StadtbusProcess(
@@ -21,9 +16,7 @@ final class RetryTests: XCTestCase {
                 """, extraEndpoints: "  eakte-exchange: { type: amqp, exchange: \(exchange), routing-key: vorgaenge }")
         let client = try await TestClient.connect()
         defer { Task { await client.connection.close() } }
-        try await client.declare(stadtbus.inQueue, stadtbus.outQueue, stadtbus.deadLetterQueue)
-        try await stadtbus.start()
-        _ = try await stadtbus.waitReady()
+        try await stadtbus.startReady(with: client)
 
         // Nothing is bound to the eAkte exchange yet: every delivery is unroutable (transient).
         let uuids = (0..<5).map { _ in UUID().uuidString.lowercased() }
@@ -62,9 +55,7 @@ final class RetryTests: XCTestCase {
                 """, extraEndpoints: "  nowhere: { type: amqp, exchange: \(exchange) }")
         let client = try await TestClient.connect()
         defer { Task { await client.connection.close() } }
-        try await client.declare(stadtbus.inQueue, stadtbus.outQueue, stadtbus.deadLetterQueue)
-        try await stadtbus.start()
-        _ = try await stadtbus.waitReady()
+        try await stadtbus.startReady(with: client)
 
         let uuid = UUID().uuidString.lowercased()
         try await client.publish(Applications.make(uuid: uuid), to: stadtbus.inQueue)

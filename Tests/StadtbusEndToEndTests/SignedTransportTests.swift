@@ -41,9 +41,7 @@ final class SignedTransportTests: XCTestCase {
                 """)
         let client = try await TestClient.connect()
         defer { Task { await client.connection.close() } }
-        try await client.declare(stadtbus.inQueue, stadtbus.outQueue, stadtbus.deadLetterQueue)
-        try await stadtbus.start()
-        _ = try await stadtbus.waitReady()
+        try await stadtbus.startReady(with: client)
 
         let genuine = UUID().uuidString.lowercased()
         let tampered = UUID().uuidString.lowercased()

@@ -287,3 +287,21 @@ struct TestClient {
         return received
     }
 }
+
+/// Base of the end-to-end tests: each test runs against this checkout's `chaos` broker node,
+/// started (or reused) and running.
+class EndToEndTestCase: XCTestCase {
+    override func setUp() async throws {
+        try ChaosBroker.start()
+        try? ChaosBroker.startApp()
+    }
+}
+
+extension StadtbusProcess {
+    /// Declares this instance's queues through `client`, starts it and waits for `/ready` = 200.
+    func startReady(with client: TestClient) async throws {
+        try await client.declare(inQueue, outQueue, deadLetterQueue)
+        try await start()
+        _ = try await waitReady()
+    }
+}
