@@ -69,12 +69,6 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        .target(
-            name: "StadtbusHTTP",
-            dependencies: ["CCurl", "StadtbusCore"],
-            swiftSettings: swiftSettings
-        ),
-
         // MARK: Core
         .target(
             name: "StadtbusCore",
@@ -100,11 +94,44 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // MARK: Runtime (wires engine, transport, stores, operations)
+        // MARK: Adapters (the protocol family, one target per adapter under adapters/, the standard set)
+        .target(
+            name: "StadtbusAdapterKit",
+            dependencies: [
+                "StadtbusCore", "StadtbusConfig", "StadtbusAMQP", "StadtbusOperations",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "AMQPAdapter",
+            dependencies: ["StadtbusAdapterKit", "StadtbusAMQP", "StadtbusConfig", "StadtbusCore", "StadtbusOperations"],
+            path: "adapters/amqp",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "FileAdapter",
+            dependencies: ["StadtbusAdapterKit", "StadtbusCore", .product(name: "Logging", package: "swift-log")],
+            path: "adapters/file",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "HTTPOutAdapter",
+            dependencies: ["StadtbusAdapterKit", "StadtbusCore", "CCurl"],
+            path: "adapters/http-out",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "StadtbusAdapters",
+            dependencies: ["StadtbusAdapterKit", "AMQPAdapter", "FileAdapter", "HTTPOutAdapter"],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Runtime (wires engine, transport, stores, operations, adapters)
         .target(
             name: "StadtbusRuntime",
             dependencies: [
-                "StadtbusCore", "StadtbusConfig", "StadtbusAMQP", "StadtbusStore", "StadtbusOperations", "StadtbusHTTP",
+                "StadtbusCore", "StadtbusConfig", "StadtbusAMQP", "StadtbusStore", "StadtbusOperations", "StadtbusAdapterKit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -117,7 +144,7 @@ let package = Package(
             name: "stadtbus",
             dependencies: [
                 "StadtbusCore", "StadtbusConfig", "StadtbusXML", "StadtbusSignature", "StadtbusAMQP", "StadtbusStore",
-                "StadtbusOperations", "StadtbusRuntime",
+                "StadtbusOperations", "StadtbusRuntime", "StadtbusAdapterKit", "StadtbusAdapters",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -139,7 +166,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "stadtbus-bench",
-            dependencies: ["StadtbusCore", "StadtbusConfig", "StadtbusXML", "StadtbusSignature", "StadtbusAMQP"],
+            dependencies: ["StadtbusCore", "StadtbusConfig", "StadtbusXML", "StadtbusSignature", "StadtbusAMQP", "StadtbusAdapters"],
             path: "Sources/Benchmarks/RouteBench",
             swiftSettings: swiftSettings
         ),
@@ -178,7 +205,7 @@ let package = Package(
         .testTarget(
             name: "StadtbusHTTPTests",
             dependencies: [
-                "StadtbusHTTP", "StadtbusCore", "StadtbusTestSupport", .product(name: "Hummingbird", package: "hummingbird"),
+                "HTTPOutAdapter", "StadtbusCore", "StadtbusTestSupport", .product(name: "Hummingbird", package: "hummingbird"),
             ],
             exclude: ["tls_receiver.py"],
             swiftSettings: swiftSettings
@@ -190,7 +217,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StadtbusConfigTests",
-            dependencies: ["StadtbusConfig", "StadtbusCore", "StadtbusXML", "Yams"],
+            dependencies: ["StadtbusConfig", "StadtbusCore", "StadtbusXML", "StadtbusAdapters", "Yams"],
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),

@@ -4,7 +4,7 @@ import ServiceLifecycle
 import StadtbusAMQP
 import StadtbusConfig
 import StadtbusCore
-import StadtbusHTTP
+import StadtbusAdapterKit
 import StadtbusOperations
 import StadtbusStore
 import UnixSignals
@@ -26,32 +26,36 @@ public struct RuntimeOptions: Sendable {
     }
 }
 
-/// Stadtbus as a long-running service: consumes every AMQP source endpoint of the routes,
-/// runs messages through the engine, executes dispositions, reloads configuration on
-/// SIGHUP or file change, and shuts down gracefully (swift-service-lifecycle).
+/// Stadtbus as a long-running service: connects the brokers, lets each adapter prepare its
+/// endpoints and start a source for every endpoint a route reads from, runs messages through
+/// the engine, reloads configuration on SIGHUP or file change, and shuts down gracefully
+/// (swift-service-lifecycle).
 public final class StadtbusRuntime: Service, @unchecked Sendable {
     private let options: RuntimeOptions
     private let loader: ConfigurationLoader
     private let initial: LoadedConfiguration
+    private let adapters: AdapterRegistry
     private let metrics: StadtbusMetrics
     private let readiness: Readiness
     private let logLevel: LogLevelBox
     private let logger: Logger
     private let inFlight = InFlightCounter()
     private let lock = NSLock()
-    private var consumers: [String: SourceConsumer] = [:]
-    private var consumerTasks: [Task<Void, Never>] = []
-    private var fileSources: [String: FileSource] = [:]
+    private var sources: [String: any MessageSource] = [:]
+    private var sourceTasks: [Task<Void, Never>] = []
     private var shuttingDown = false
 
-    /// - Parameter initial: the configuration loaded (and checked) from `options.configPath`.
+    /// - Parameters:
+    ///   - initial: the configuration loaded (and checked) from `options.configPath`.
+    ///   - adapters: the adapters of this build; endpoint types are looked up here.
     public init(
-        options: RuntimeOptions, initial: LoadedConfiguration, loader: ConfigurationLoader, metrics: StadtbusMetrics,
-        readiness: Readiness, logLevel: LogLevelBox, logger: Logger = Logger(label: "stadtbus")
+        options: RuntimeOptions, initial: LoadedConfiguration, loader: ConfigurationLoader, adapters: AdapterRegistry,
+        metrics: StadtbusMetrics, readiness: Readiness, logLevel: LogLevelBox, logger: Logger = Logger(label: "stadtbus")
     ) {
         self.options = options
         self.initial = initial
         self.loader = loader
+        self.adapters = adapters
         self.metrics = metrics
         self.readiness = readiness
         self.logLevel = logLevel
@@ -59,37 +63,51 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
     }
 
     public func run() async throws {
-        readiness.expect("broker", reason: "not connected yet")
         let loaded = initial
+        guard let mainSettings = loaded.settings.broker else {
+            throw RuntimeError.noBroker(options.configPath)
+        }
+        let brokerSettings = loaded.settings.brokers.merging([BrokerSettings.mainName: mainSettings]) { $1 }
+        for name in brokerSettings.keys { readiness.expect(Self.readinessName(broker: name), reason: "not connected yet") }
         apply(logLevel: loaded.settings.logLevel)
         readiness.satisfy("routes")
         logger.info("configuration loaded", metadata: ["routes": "\(loaded.table.routes.count)", "version": "\(loaded.table.version)"])
 
         let (idempotency, journal) = try openStores(loaded.settings.stores)
-        guard let brokerSettings = loaded.settings.broker else {
-            throw RuntimeError.noBroker(options.configPath)
+        let brokers = BrokerConnections(names: Array(brokerSettings.keys))
+        let kennung = loaded.settings.identity?.kennung
+        var endpoints: [String: AMQPEndpoint] = [:]
+        for (name, settings) in brokerSettings {
+            let suffix = name == BrokerSettings.mainName ? (kennung ?? "main") : "\(kennung ?? "main")-to-\(name)"
+            endpoints[name] = try BrokerEndpoint.make(from: settings, name: "stadtbus-\(suffix)")
         }
-        let endpoint = try BrokerEndpoint.make(from: brokerSettings, name: "stadtbus-\(loaded.settings.identity?.kennung ?? "main")")
-        guard let connection = try await connect(endpoint) else { return }  // shut down while connecting
-        let events = Task { await self.watch(connection) }
-        defer { events.cancel() }
-
-        try await declareTopology(for: loaded.table, on: connection)
-        let failures = FailurePublisher(connection: connection)
-        let sink = EndpointSink(sinks: [
-            "amqp": AMQPSink(publisher: connection.publisher(), metrics: RuntimeMetrics(metrics: metrics, broker: "main")),
-            "http-out": HTTPSink(),
-            "file": FileSink(),
-        ])
+        let sink = EndpointSink()
         let engine = RoutingEngine(table: loaded.table, sink: sink, idempotency: idempotency, journal: journal, logger: logger)
-        let workers = loaded.settings.workers
+        let context = AdapterContext(
+            engine: engine, brokers: brokers, metrics: metrics, readiness: readiness, inFlight: inFlight,
+            workers: loaded.settings.workers, identity: kennung, logger: logger)
+        sink.install(try makeSinks(context))
 
-        let start: @Sendable (RoutingTable) -> Void = { table in
-            for consumer in self.newConsumers(for: table, connection: connection, engine: engine, failures: failures, workers: workers) {
-                self.track(consumer)
-            }
+        // The main broker is needed to start; the others connect in the background (a
+        // neighbour's broker that is down only delays what goes to it).
+        guard let mainEndpoint = endpoints[BrokerSettings.mainName],
+            let main = try await connect(mainEndpoint, broker: BrokerSettings.mainName)
+        else { return }  // shut down while connecting
+        brokers.attach(main, as: BrokerSettings.mainName)
+        var background: [Task<Void, Never>] = [Task { await self.watch(main, broker: BrokerSettings.mainName, brokers: brokers) }]
+        for (name, endpoint) in endpoints.sorted(by: { $0.key < $1.key }) where name != BrokerSettings.mainName {
+            background.append(
+                Task {
+                    guard let connection = try? await self.connect(endpoint, broker: name) else { return }
+                    brokers.attach(connection, as: name)
+                    try? await self.prepareAdapters(for: engine.table, context: context)
+                    await self.watch(connection, broker: name, brokers: brokers)
+                })
         }
-        start(loaded.table)
+        defer { background.forEach { $0.cancel() } }
+
+        try await prepareAdapters(for: loaded.table, context: context)
+        startSources(for: loaded.table, context: context)
 
         let watcher = ConfigurationWatcher(
             path: options.configPath, current: loaded, loader: loader, engine: engine, logger: logger
@@ -98,10 +116,10 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
             self.apply(logLevel: reloaded.settings.logLevel)
             Task {
                 do {
-                    try await self.declareTopology(for: reloaded.table, on: connection)
-                    start(reloaded.table)
+                    try await self.prepareAdapters(for: reloaded.table, context: context)
+                    self.startSources(for: reloaded.table, context: context)
                 } catch {
-                    self.logger.error("topology of the reloaded configuration failed", metadata: ["error": "\(error)"])
+                    self.logger.error("preparing the reloaded configuration failed", metadata: ["error": "\(error)"])
                 }
             }
         }
@@ -114,13 +132,15 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
         hangups.cancel()
         watcher.stop()
         readiness.fail("routes", reason: "shutting down")
-        await stopConsumers()
+        await stopSources()
         await drain()
-        await connection.close()
+        for (_, connection) in brokers.all { await connection.close() }
         logger.info("stopped")
     }
 
     // MARK: Pieces
+
+    private static func readinessName(broker: String) -> String { "broker:\(broker)" }
 
     private func openStores(_ settings: StoreSettings) throws -> (any IdempotencyStore, any AuditJournal) {
         // One SQLite file may hold both tables: open each path once.
@@ -154,39 +174,54 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
         return (idempotency, journal)
     }
 
+    /// One sink per adapter type that can deliver.
+    private func makeSinks(_ context: AdapterContext) throws -> [String: any MessageSink] {
+        var sinks: [String: any MessageSink] = [:]
+        for (name, adapter) in adapters.adapters where adapter.type.canSend {
+            sinks[name] = try adapter.makeSink(context: context)
+        }
+        return sinks
+    }
+
     /// Connects, retrying with backoff until connected or shut down (readiness says why meanwhile).
-    private func connect(_ endpoint: AMQPEndpoint) async throws -> AMQPConnection? {
+    private func connect(_ endpoint: AMQPEndpoint, broker: String) async throws -> AMQPConnection? {
         var attempt = 0
+        let condition = Self.readinessName(broker: broker)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 let connection = try await AMQPConnection.connect(endpoint, logger: logger)
-                readiness.satisfy("broker")
+                readiness.satisfy(condition)
                 return connection
             } catch let error as AMQPError {
                 if case .configuration = error { throw error }
                 attempt += 1
                 let delay = endpoint.reconnect.delay(attempt: attempt)
-                readiness.fail("broker", reason: "\(error)")
-                logger.warning("broker not reachable; retrying", metadata: ["error": "\(error)", "delay": "\(delay)"])
+                readiness.fail(condition, reason: "\(error)")
+                logger.warning(
+                    "broker not reachable; retrying", metadata: ["broker": "\(broker)", "error": "\(error)", "delay": "\(delay)"])
                 try? await Task.sleep(for: delay)
             }
         }
         return nil
     }
 
-    private func watch(_ connection: AMQPConnection) async {
+    private func watch(_ connection: AMQPConnection, broker: String, brokers: BrokerConnections) async {
+        let condition = Self.readinessName(broker: broker)
         for await event in connection.events() {
             switch event {
             case .connected(_, let reconnects):
-                readiness.satisfy("broker")
-                if reconnects > 0 { metrics.countReconnect(broker: "main") }
+                brokers.setConnected(broker, true)
+                readiness.satisfy(condition)
+                if reconnects > 0 { metrics.countReconnect(broker: broker) }
             case .disconnected(let error):
-                readiness.fail("broker", reason: "\(error)")
+                brokers.setConnected(broker, false)
+                readiness.fail(condition, reason: "\(error)")
             case .blocked(let reason):
-                readiness.fail("broker", reason: "publishing blocked by the broker: \(reason)")
+                readiness.fail(condition, reason: "publishing blocked by the broker: \(reason)")
             case .unblocked:
-                readiness.satisfy("broker")
+                readiness.satisfy(condition)
             case .closed:
+                brokers.setConnected(broker, false)
                 return
             case .reconnecting, .consumerCancelled:
                 break
@@ -194,77 +229,62 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
         }
     }
 
-    /// Declares every AMQP endpoint's queue (quorum) or exchange, and the fallback dead-letter queue.
-    private func declareTopology(for table: RoutingTable, on connection: AMQPConnection) async throws {
-        var topology = AMQPTopology(queues: [AMQPQueue(FailurePublisher.fallbackDeadLetterQueue)])
-        for endpoint in table.endpoints.values.sorted(by: { $0.name < $1.name }) where endpoint.type == "amqp" {
-            if let queue = endpoint.settings["queue"]?.string {
-                topology.queues.append(AMQPQueue(queue))
-            } else if let exchange = endpoint.settings["exchange"]?.string, !exchange.isEmpty {
-                let kind = endpoint.settings["exchange-type"]?.string.flatMap(AMQPExchange.Kind.init(rawValue:)) ?? .direct
-                topology.exchanges.append(AMQPExchange(exchange, kind: kind))
-            }
+    /// Lets every adapter prepare its endpoints (declare queues, create folders, …).
+    private func prepareAdapters(for table: RoutingTable, context: AdapterContext) async throws {
+        let byType = Dictionary(grouping: table.endpoints.values, by: \.type)
+        for (type, adapter) in adapters.adapters.sorted(by: { $0.key < $1.key }) {
+            try await adapter.prepare(byType[type] ?? [], context: context)
         }
-        try await connection.declare(topology)
     }
 
-    /// Consumers for source endpoints that have none yet.
-    private func newConsumers(
-        for table: RoutingTable, connection: AMQPConnection, engine: RoutingEngine, failures: FailurePublisher, workers: Int
-    ) -> [SourceConsumer] {
-        let sources = Set(table.routes.compactMap(\.source))
-        return lock.withLock {
-            var created: [SourceConsumer] = []
-            for name in sources.sorted() where consumers[name] == nil && fileSources[name] == nil {
+    /// Starts a source for every endpoint a route reads from that has none yet.
+    private func startSources(for table: RoutingTable, context: AdapterContext) {
+        let names = Set(table.routes.compactMap(\.source))
+        let created: [any MessageSource] = lock.withLock {
+            var created: [any MessageSource] = []
+            for name in names.sorted() where sources[name] == nil {
                 guard let endpoint = table.endpoints[name] else { continue }
-                if endpoint.type == "file", let source = FileSource(endpoint: endpoint, engine: engine, metrics: metrics, logger: logger) {
-                    fileSources[name] = source
-                    readiness.satisfy("consumer:\(name)")
-                    let task = Task { await source.run() }
-                    consumerTasks.append(task)
+                let condition = "consumer:\(name)"
+                guard let adapter = adapters[endpoint.type] else {
+                    logger.error("no adapter for source endpoint", metadata: ["endpoint": "\(name)", "type": "\(endpoint.type)"])
+                    readiness.fail(condition, reason: "adapter type '\(endpoint.type)' is not part of this build")
                     continue
                 }
-                guard endpoint.type == "amqp", let queue = endpoint.settings["queue"]?.string else {
-                    logger.error(
-                        "source endpoint cannot be consumed by this build",
-                        metadata: ["endpoint": "\(name)", "type": "\(endpoint.type)"])
-                    readiness.fail("consumer:\(name)", reason: "adapter type '\(endpoint.type)' cannot be consumed by this build")
-                    continue
+                do {
+                    let source = try adapter.makeSource(for: endpoint, context: context)
+                    sources[name] = source
+                    created.append(source)
+                } catch {
+                    logger.error("cannot start source", metadata: ["endpoint": "\(name)", "error": "\(error)"])
+                    readiness.fail(condition, reason: "\(error)")
                 }
-                // Ready only once the broker has accepted the consumer (SourceConsumer reports it).
-                readiness.expect("consumer:\(name)", reason: "not consuming yet")
-                let consumer = SourceConsumer(
-                    endpoint: endpoint, queue: queue, connection: connection, engine: engine, failures: failures,
-                    workers: workers, metrics: metrics, readiness: readiness, inFlight: inFlight, logger: logger)
-                consumers[name] = consumer
-                created.append(consumer)
             }
             return created
         }
+        for source in created { track(source) }
     }
 
-    /// Runs `consumer` until it is stopped; a failure makes Stadtbus not ready.
-    private func track(_ consumer: SourceConsumer) {
+    /// Runs `source` until it is stopped; a failure makes Stadtbus not ready.
+    private func track(_ source: any MessageSource) {
         if lock.withLock({ shuttingDown }) {
-            Task { await consumer.stop() }
+            Task { await source.stop() }
         }
         let task = Task {
-            do { try await consumer.run() } catch {
-                self.logger.error("consumer failed", metadata: ["endpoint": "\(consumer.endpoint.name)", "error": "\(error)"])
-                self.readiness.fail("consumer:\(consumer.endpoint.name)", reason: "\(error)")
+            do { try await source.run() } catch {
+                self.logger.error("source failed", metadata: ["endpoint": "\(source.endpoint.name)", "error": "\(error)"])
+                self.readiness.fail("consumer:\(source.endpoint.name)", reason: "\(error)")
             }
         }
-        lock.withLock { consumerTasks.append(task) }
+        lock.withLock { sourceTasks.append(task) }
     }
 
-    /// Stops every consumer and waits (at most the drain timeout) for their in-flight messages.
-    private func stopConsumers() async {
-        let (all, files, tasks) = lock.withLock {
+    /// Stops every source and waits (at most the drain timeout) for their in-flight messages.
+    private func stopSources() async {
+        let (all, tasks) = lock.withLock {
             shuttingDown = true
-            return (Array(consumers.values), Array(fileSources.values), consumerTasks)
+            return (Array(sources.values), sourceTasks)
         }
-        for source in files { source.stop() }
-        for consumer in all { await consumer.stop() }
+        for source in all { await source.stop() }
         let finished = Task { for task in tasks { await task.value } }
         let timeout = Task {
             try? await Task.sleep(for: options.drainTimeout)

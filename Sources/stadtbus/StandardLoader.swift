@@ -1,10 +1,14 @@
+import StadtbusAdapters
 import StadtbusConfig
 
 /// The configuration loader every command uses, with the modules of this build wired in
-/// (mapping rules, XMLDSig signing and verification).
+/// (the adapters' settings schemas and steps, mapping rules, XMLDSig signing and verification).
 enum StandardLoader {
     static func make() -> ConfigurationLoader {
-        var loader = ConfigurationLoader(mappingRules: YAMLMappingRules(), signerFactory: SignatureAdapters.signerFactory)
+        let adapters = StandardAdapters.registry
+        var loader = ConfigurationLoader(
+            adapterTypes: adapters.types, steps: adapters.steps, mappingRules: YAMLMappingRules(),
+            signerFactory: SignatureAdapters.signerFactory)
         loader.verifierFactory = SignatureAdapters.verifierFactory
         return loader
     }

@@ -1,4 +1,5 @@
 import Foundation
+import StadtbusAdapters
 import StadtbusConfig
 import StadtbusCore
 import XCTest
@@ -21,7 +22,8 @@ enum ConfigFixtures {
 
     /// A loader with a fixed environment (tests do not depend on the caller's).
     static func loader(_ environment: [String: String] = [:]) -> ConfigurationLoader {
-        ConfigurationLoader(environment: ["STADTBUS_SHARED": shared].merging(environment) { $1 })
+        ConfigurationLoader(
+            environment: ["STADTBUS_SHARED": shared].merging(environment) { $1 }, adapterTypes: StandardAdapters.registry.types)
     }
 
     /// The diagnostics of loading `relative`, with the fixture directory shortened so they read

@@ -1,4 +1,5 @@
 import Foundation
+import StadtbusAdapters
 import StadtbusConfig
 import StadtbusCore
 import XCTest
@@ -50,7 +51,7 @@ final class ReloadTests: XCTestCase {
     private var mainPath: String { directory + "/main.yaml" }
 
     private func setUpEngine() throws -> (RoutingEngine, ConfigurationWatcher, CollectingSink) {
-        let loader = ConfigurationLoader(environment: [:])
+        let loader = ConfigurationLoader(environment: [:], adapterTypes: StandardAdapters.registry.types)
         let loaded = try loader.load(path: mainPath)
         let sink = CollectingSink()
         let engine = RoutingEngine(table: loaded.table, sink: sink, idempotency: InMemoryIdempotencyStore(), journal: InMemoryAuditJournal())

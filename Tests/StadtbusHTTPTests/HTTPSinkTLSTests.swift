@@ -1,6 +1,6 @@
 import Foundation
 import StadtbusCore
-import StadtbusHTTP
+import HTTPOutAdapter
 import StadtbusTestSupport
 import XCTest
 

@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
 import StadtbusCore
-import StadtbusHTTP
+import HTTPOutAdapter
 import StadtbusTestSupport
 import XCTest
 

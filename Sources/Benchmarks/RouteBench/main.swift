@@ -10,6 +10,7 @@
 // Prints one line per figure (`name value unit`); asserts nothing. Wall-clock figures are noisy on a
 // shared machine; the CPU figures (`*_cpu_us`, CLOCK_PROCESS_CPUTIME_ID) are the ones to compare.
 import Foundation
+import StadtbusAdapters
 import StadtbusConfig
 import StadtbusCore
 import StadtbusSignature
@@ -293,7 +294,7 @@ func runOffline(_ options: Options) async {
 
     let loaded: LoadedConfiguration
     do {
-        var loader = ConfigurationLoader(signerFactory: { key in
+        var loader = ConfigurationLoader(adapterTypes: StandardAdapters.registry.types, signerFactory: { key in
             BenchSigner(key: try SigningKey(pemKey: key.privateKey, certificate: key.certificate))
         })
         loader.schemaCache = XMLSchemaCache()

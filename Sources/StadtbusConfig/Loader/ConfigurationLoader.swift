@@ -68,10 +68,10 @@ public struct ConfigurationLoader: Sendable {
 /// One load: reads files, merges their sections and compiles them, collecting diagnostics.
 final class LoadSession {
     static let topLevelKeys = [
-        "include", "variables", "namespaces", "broker", "identity", "endpoints", "header-profiles", "catalogs", "schemas", "keys",
+        "include", "variables", "namespaces", "broker", "brokers", "identity", "endpoints", "header-profiles", "catalogs", "schemas", "keys",
         "trust-store", "signer-identities", "stores", "http", "workers", "logging", "defaults", "routes",
     ]
-    static let mapSections = ["variables", "namespaces", "endpoints", "header-profiles", "schemas", "keys", "signer-identities"]
+    static let mapSections = ["variables", "namespaces", "brokers", "endpoints", "header-profiles", "schemas", "keys", "signer-identities"]
     static let listSections = ["catalogs", "routes"]
 
     let loader: ConfigurationLoader

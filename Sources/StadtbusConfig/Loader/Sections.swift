@@ -37,7 +37,15 @@ extension LoadSession {
         if let (_, value) = singles["trust-store"] { settings.trustStore = reader.path(value, "trust-store", directory: true) }
         for (kennung, _, value) in named["signer-identities"] ?? [] { readSignerIdentity(kennung, value) }
         for (name, key, value) in named["endpoints"] ?? [] { readEndpoint(name, key, value) }
-        if let (_, value) = singles["broker"] { readBroker(value) }
+        if let (_, value) = singles["broker"] { settings.broker = readBroker(value, context: "broker") }
+        for (name, key, value) in named["brokers"] ?? [] {
+            if name == BrokerSettings.mainName {
+                diagnostics.error(key.position, "broker name '\(name)' is reserved for the 'broker:' section — choose another name")
+            } else if let broker = readBroker(value, context: "brokers.\(name)") {
+                settings.brokers[name] = broker
+            }
+        }
+        checkEndpointBrokers()
         if let (_, value) = singles["identity"] { readIdentity(value) }
         if let (_, value) = singles["stores"] { readStores(value) }
         if let (_, value) = singles["http"], let fields = reader.fields(value, "'http'", allowed: ["bind", "port"]) {
@@ -97,29 +105,49 @@ extension LoadSession {
         return nil
     }
 
-    private func readBroker(_ node: YNode) {
+    /// `broker:` or one entry of `brokers:` (another municipality's broker, for example).
+    private func readBroker(_ node: YNode, context: String) -> BrokerSettings? {
         let inline = "inline secrets are not allowed in the configuration — use 'password-env: VARIABLE' or 'password-file: PATH'"
         guard
             let fields = reader.fields(
-                node, "'broker'", allowed: ["host", "port", "vhost", "user", "password-env", "password-file", "tls", "heartbeat"],
+                node, "'\(context)'", allowed: ["host", "port", "vhost", "user", "password-env", "password-file", "tls", "heartbeat"],
                 special: ["password": inline])
-        else { return }
+        else { return nil }
         var broker = BrokerSettings()
-        if let node = fields["host"], let text = reader.string(node, "broker.host"), let host = reader.expand(text, at: node) {
+        if let node = fields["host"], let text = reader.string(node, "\(context).host"), let host = reader.expand(text, at: node) {
             broker.host = host
         }
-        if let port = fields["port"].flatMap({ reader.int($0, "broker.port", in: 1...65_535) }) { broker.port = port }
-        if let vhost = fields["vhost"].flatMap({ reader.string($0, "broker.vhost") }) { broker.vhost = vhost }
-        if let user = fields["user"].flatMap({ reader.string($0, "broker.user") }) { broker.user = user }
-        if let heartbeat = fields["heartbeat"].flatMap({ reader.duration($0, "broker.heartbeat") }) { broker.heartbeat = heartbeat }
-        broker.password = secret(fields, "broker", envKey: "password-env", fileKey: "password-file")
-        if let tls = fields["tls"], let tlsFields = reader.fields(tls, "'broker.tls'", allowed: ["ca", "cert", "key"]) {
+        if let port = fields["port"].flatMap({ reader.int($0, "\(context).port", in: 1...65_535) }) { broker.port = port }
+        if let vhost = fields["vhost"].flatMap({ reader.string($0, "\(context).vhost") }) { broker.vhost = vhost }
+        if let user = fields["user"].flatMap({ reader.string($0, "\(context).user") }) { broker.user = user }
+        if let heartbeat = fields["heartbeat"].flatMap({ reader.duration($0, "\(context).heartbeat") }) { broker.heartbeat = heartbeat }
+        broker.password = secret(fields, context, envKey: "password-env", fileKey: "password-file")
+        if let tls = fields["tls"], let tlsFields = reader.fields(tls, "'\(context).tls'", allowed: ["ca", "cert", "key"]) {
             broker.tls = TLSSettings(
-                ca: tlsFields["ca"].flatMap { reader.path($0, "broker.tls.ca") },
-                certificate: tlsFields["cert"].flatMap { reader.path($0, "broker.tls.cert") },
-                key: tlsFields["key"].flatMap { reader.path($0, "broker.tls.key") })
+                ca: tlsFields["ca"].flatMap { reader.path($0, "\(context).tls.ca") },
+                certificate: tlsFields["cert"].flatMap { reader.path($0, "\(context).tls.cert") },
+                key: tlsFields["key"].flatMap { reader.path($0, "\(context).tls.key") })
         }
-        settings.broker = broker
+        return broker
+    }
+
+    /// Every endpoint setting `broker: NAME` must name `main` or an entry of `brokers:`.
+    private func checkEndpointBrokers() {
+        for (name, _, node) in named["endpoints"] ?? [] {
+            guard let endpoint = settings.endpoints[name], let broker = endpoint.settings["broker"]?.string,
+                broker != BrokerSettings.mainName, settings.brokers[broker] == nil
+            else { continue }
+            var position = node.position
+            if case .mapping(let mapping) = node.node, let value = mapping.first(where: { $0.key.scalar?.string == "broker" })?.value {
+                position = YNode(node: value, file: node.file).position
+            }
+            let known = [BrokerSettings.mainName] + settings.brokers.keys.sorted()
+            diagnostics.error(
+                position,
+                "endpoint '\(name)' uses unknown broker '\(broker)'"
+                    + (DidYouMean.suggestion(for: broker, in: known).map { " — did you mean '\($0)'?" }
+                        ?? " — declare it under 'brokers:' (known: \(known.joined(separator: ", ")))"))
+        }
     }
 
     private func readIdentity(_ node: YNode) {

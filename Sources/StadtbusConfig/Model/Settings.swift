@@ -18,6 +18,9 @@ public struct BrokerSettings: Sendable, Equatable {
     public var tls: TLSSettings?
     public var heartbeat: Duration = .seconds(30)
 
+    /// The name endpoints use for the `broker:` connection (`broker: main`, the default).
+    public static let mainName = "main"
+
     public init() {}
 }
 
@@ -82,6 +85,9 @@ public struct HTTPSettings: Sendable, Equatable {
 /// Everything in a configuration besides the routing table, for the runtime.
 public struct StadtbusSettings: Sendable {
     public var broker: BrokerSettings?
+    /// `brokers:` — further brokers by name (a neighbouring municipality's, for example);
+    /// endpoints choose one with `broker: NAME`.
+    public var brokers: [String: BrokerSettings] = [:]
     public var identity: IdentitySettings?
     public var endpoints: [String: Endpoint] = [:]
     /// Named schemas (absolute paths), already compiled into the caches.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
+import StadtbusAdapters
 import StadtbusConfig
 import StadtbusOperations
 import StadtbusRuntime
@@ -51,7 +52,7 @@ struct RunCommand: AsyncParsableCommand {
             readiness: readiness, metrics: metrics, logger: logger)
         let runtime = StadtbusRuntime(
             options: RuntimeOptions(configPath: config, drainTimeout: .seconds(drainTimeout), watchConfiguration: !noWatch),
-            initial: loaded, loader: loader, metrics: metrics, readiness: readiness, logLevel: level, logger: logger)
+            initial: loaded, loader: loader, adapters: StandardAdapters.registry, metrics: metrics, readiness: readiness, logLevel: level, logger: logger)
         var group = ServiceGroupConfiguration(
             services: [
                 .init(service: runtime, successTerminationBehavior: .gracefullyShutdownGroup),

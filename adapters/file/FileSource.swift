@@ -1,7 +1,7 @@
 import Foundation
 import Logging
+import StadtbusAdapterKit
 import StadtbusCore
-import StadtbusOperations
 
 /// Picks up messages from a `file` endpoint's directory (a records system's export folder).
 ///
@@ -10,37 +10,34 @@ import StadtbusOperations
 /// is left alone. After processing a file is moved to `done/` (delivered, duplicate or
 /// filtered) or to `failed/` together with `<name>.reason.txt` (dead letter). A transient
 /// failure leaves it in place and retries it after the route's backoff.
-final class FileSource: @unchecked Sendable {
+final class FileSource: MessageSource, @unchecked Sendable {
     let endpoint: Endpoint
     private let directory: URL
     private let pattern: String
     private let poll: Duration
     private let settle: TimeInterval = 1
-    private let engine: RoutingEngine
-    private let metrics: StadtbusMetrics
-    private let logger: Logger
+    private let context: AdapterContext
     private let lock = NSLock()
     private var stopped = false
     /// Files waiting for a retry: the next attempt number and when it is due.
     private var retries: [String: (attempt: Int, due: Date)] = [:]
 
-    init?(endpoint: Endpoint, engine: RoutingEngine, metrics: StadtbusMetrics, logger: Logger) {
+    init?(endpoint: Endpoint, context: AdapterContext) {
         guard let directory = endpoint.settings["directory"]?.string else { return nil }
         self.endpoint = endpoint
         self.directory = URL(fileURLWithPath: directory)
         pattern = endpoint.settings["pattern"]?.string ?? "*.xml"
         poll = endpoint.settings["poll"]?.duration ?? .seconds(1)
-        self.engine = engine
-        self.metrics = metrics
-        self.logger = logger
+        self.context = context
     }
 
     /// Polls until ``stop()``; the file being processed is finished first.
-    func run() async {
+    func run() async throws {
+        context.readiness.satisfy("consumer:\(endpoint.name)")
         for sub in ["done", "failed"] {
             try? FileManager.default.createDirectory(at: directory.appendingPathComponent(sub), withIntermediateDirectories: true)
         }
-        logger.info("watching folder", metadata: ["endpoint": "\(endpoint.name)", "directory": "\(directory.path)"])
+        context.logger.info("watching folder", metadata: ["endpoint": "\(endpoint.name)", "directory": "\(directory.path)"])
         while !lock.withLock({ stopped }) {
             for file in readyFiles() {
                 if lock.withLock({ stopped }) { break }
@@ -50,7 +47,7 @@ final class FileSource: @unchecked Sendable {
         }
     }
 
-    func stop() {
+    func stop() async {
         lock.withLock { stopped = true }
     }
 
@@ -76,17 +73,16 @@ final class FileSource: @unchecked Sendable {
         let name = file.lastPathComponent
         guard let body = FileManager.default.contents(atPath: file.path) else { return }
         let attempt = lock.withLock { retries[name]?.attempt } ?? 1
-        let observer = MetricsObserver(metrics: metrics)
+        context.inFlight.add(1, metrics: context.metrics)
+        defer { context.inFlight.add(-1, metrics: context.metrics) }
         let message = Message(
             body: Array(body), headers: ["x-stadtbus-file": name], properties: MessageProperties(contentType: "application/xml"),
             source: endpoint.name, attempt: attempt)
-        let disposition = await engine.process(message, route: nil, observer: observer)
-        let route = observer.route ?? "unrouted"
-        var log = logger
-        log[metadataKey: "route"] = "\(route)"
-        log[metadataKey: "message_id"] = "\(observer.messageID ?? "(no header)")"
+        let result = await context.intake.process(message)
+        let route = result.routeLabel
+        var log = result.logger
         log[metadataKey: "file"] = "\(name)"
-        switch disposition {
+        switch result.disposition {
         case .completed, .duplicate, .filtered:
             move(file, to: "done")
             lock.withLock { _ = retries.removeValue(forKey: name) }
@@ -103,14 +99,13 @@ final class FileSource: @unchecked Sendable {
             lock.withLock { _ = retries.removeValue(forKey: name) }
             log.warning("dead-lettered to failed/", metadata: ["step": "\(step)", "reason": "\(reason)"])
         }
-        if observer.route == nil, case .deadLetter = disposition { metrics.count(.received, route: route) }
-        RuntimeMetrics(metrics: metrics, broker: "main").count(disposition, route: route, deliveries: observer.deliveries)
+        result.settled()
     }
 
     private func move(_ file: URL, to folder: String) {
         let target = directory.appendingPathComponent(folder).appendingPathComponent(file.lastPathComponent)
         if moveAtomically(file.path, target.path) != 0 {
-            logger.error("cannot move file", metadata: ["file": "\(file.path)", "to": "\(target.path)", "error": "\(String(cString: strerror(errno)))"])
+            context.logger.error("cannot move file", metadata: ["file": "\(file.path)", "to": "\(target.path)", "error": "\(String(cString: strerror(errno)))"])
         }
     }
 }

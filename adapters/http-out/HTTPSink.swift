@@ -13,7 +13,7 @@ import StadtbusCore
 /// store); client certificates (mTLS) and public-key pinning come from the endpoint settings.
 ///
 /// Endpoint settings: `url`, `method` (POST/PUT), `timeout`, `headers` (constant headers),
-/// `ca`, `certificate`, `key`, `pinned-public-key` (`sha256//BASE64`).
+/// `forward-headers` (message headers sent along), `ca`, `certificate`, `key`, `pinned-public-key` (`sha256//BASE64`).
 public struct HTTPSink: MessageSink {
     /// At most this many requests run at once (each occupies a thread while libcurl waits).
     private let limiter: ConcurrencyLimiter
@@ -68,6 +68,12 @@ struct HTTPRequest {
         ]
         if let correlation = message.properties.correlationID {
             headers.append("X-Correlation-ID: \(Self.headerSafe(correlation))")
+        }
+        if case .list(let names)? = endpoint.settings["forward-headers"] {
+            for name in names.compactMap(\.string) {
+                guard let value = message.headers[name] ?? message.headers[name.lowercased()] else { continue }
+                headers.append("\(Self.headerSafe(name)): \(Self.headerSafe(value))")
+            }
         }
         if case .map(let constant)? = endpoint.settings["headers"] {
             for (name, value) in constant.sorted(by: { $0.key < $1.key }) {

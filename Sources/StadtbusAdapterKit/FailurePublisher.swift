@@ -1,28 +1,31 @@
 import Foundation
 import StadtbusAMQP
+import StadtbusConfig
 import StadtbusCore
 
 /// Publishes messages that cannot be completed now: to a per-delay **retry queue** (whose
 /// TTL sends them back to their source queue, so a retry needs no broker plugin and
 /// survives a restart), or to a **dead-letter** endpoint with the reason in its headers.
 ///
-/// Both publishes are confirmed by the broker before the inbound message is acked.
-final class FailurePublisher: @unchecked Sendable {
+/// Both publishes are confirmed by the broker before the inbound message is acked. Retries
+/// stay on the broker the message came from; a dead letter goes to its endpoint's broker.
+public final class FailurePublisher: @unchecked Sendable {
     /// The queue dead letters go to when neither the route nor the defaults name one.
-    static let fallbackDeadLetterQueue = "stadtbus.dead-letters"
+    public static let fallbackDeadLetterQueue = "stadtbus.dead-letters"
 
-    private let connection: AMQPConnection
-    private let publisher: AMQPPublisher
+    private let broker: String
+    private let brokers: BrokerConnections
     private let lock = NSLock()
     private var declaredRetryQueues: Set<String> = []
 
-    init(connection: AMQPConnection) {
-        self.connection = connection
-        self.publisher = connection.publisher()
+    /// - Parameter broker: the broker the failed messages came from.
+    public init(broker: String, brokers: BrokerConnections) {
+        self.broker = broker
+        self.brokers = brokers
     }
 
     /// The retry queue for messages from `sourceQueue` that wait `delay`.
-    static func retryQueue(source sourceQueue: String, delay: Duration) -> AMQPQueue {
+    public static func retryQueue(source sourceQueue: String, delay: Duration) -> AMQPQueue {
         let milliseconds = max(1, Int64(delay.components.seconds) * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)
         return AMQPQueue(
             "stadtbus.retry.\(sourceQueue).\(milliseconds)ms", kind: .quorum, overflow: .rejectPublish,
@@ -31,7 +34,10 @@ final class FailurePublisher: @unchecked Sendable {
     }
 
     /// Sends `delivery` to wait `delay` before it returns to its queue as attempt `attempt`.
-    func retry(_ delivery: AMQPDelivery, attempt: Int, delay: Duration, reason: String, step: String, route: String?) async throws {
+    public func retry(
+        _ delivery: AMQPDelivery, attempt: Int, delay: Duration, reason: String, step: String, route: String?
+    ) async throws {
+        let (connection, publisher) = try link(broker)
         let queue = Self.retryQueue(source: delivery.queue, delay: delay)
         let needsDeclaration = lock.withLock { !declaredRetryQueues.contains(queue.name) }
         if needsDeclaration {
@@ -43,12 +49,13 @@ final class FailurePublisher: @unchecked Sendable {
         message.properties.headers[AMQPHeaderName.errorReason] = .string(reason)
         message.properties.headers[AMQPHeaderName.errorStep] = .string(step)
         if let route { message.properties.headers[AMQPHeaderName.route] = .string(route) }
-        Self.stampFirstSeen(&message, delivery: delivery)
+        Self.stampFirstSeen(&message)
         try await publisher.publish(message, exchange: "", routingKey: queue.name, mandatory: true)
     }
 
-    /// Sends `delivery` to the dead-letter `endpoint` (or the fallback queue) with why.
-    func deadLetter(
+    /// Sends `delivery` to the dead-letter `endpoint` (an `amqp` endpoint on any configured
+    /// broker) or, without one, to the fallback queue on the message's own broker.
+    public func deadLetter(
         _ delivery: AMQPDelivery, endpoint: Endpoint?, reason: String, step: String, route: String?, attempt: Int
     ) async throws {
         var message = AMQPOutgoingMessage(delivery)
@@ -57,14 +64,28 @@ final class FailurePublisher: @unchecked Sendable {
         message.properties.headers[AMQPHeaderName.route] = .string(route ?? "(none)")
         message.properties.headers[AMQPHeaderName.attempt] = .int(Int64(attempt))
         message.properties.headers[AMQPHeaderName.originalQueue] = .string(delivery.queue)
-        Self.stampFirstSeen(&message, delivery: delivery)
+        Self.stampFirstSeen(&message)
         message.properties.persistent = true
-        let (exchange, routingKey) =
-            endpoint.map(AMQPSink.address(of:)) ?? ("", Self.fallbackDeadLetterQueue)
+        let target = endpoint.flatMap { $0.type == "amqp" ? $0 : nil }
+        let (_, publisher) = try link(target?.settings["broker"]?.string ?? broker)
+        let (exchange, routingKey) = target.map(Self.address(of:)) ?? ("", Self.fallbackDeadLetterQueue)
         try await publisher.publish(message, exchange: exchange, routingKey: routingKey, mandatory: true)
     }
 
-    private static func stampFirstSeen(_ message: inout AMQPOutgoingMessage, delivery: AMQPDelivery) {
+    /// Where an `amqp` endpoint's messages are published: (exchange, routing key).
+    public static func address(of endpoint: Endpoint) -> (exchange: String, routingKey: String) {
+        if let queue = endpoint.settings["queue"]?.string { return ("", queue) }
+        return (endpoint.settings["exchange"]?.string ?? "", endpoint.settings["routing-key"]?.string ?? "")
+    }
+
+    private func link(_ name: String) throws -> (AMQPConnection, AMQPPublisher) {
+        guard let connection = brokers.connection(name), let publisher = brokers.publisher(name) else {
+            throw AMQPError.connectionLost("broker '\(name)' is not connected")
+        }
+        return (connection, publisher)
+    }
+
+    private static func stampFirstSeen(_ message: inout AMQPOutgoingMessage) {
         if message.properties.headers[AMQPHeaderName.firstSeen] == nil {
             message.properties.headers[AMQPHeaderName.firstSeen] = .timestamp(Date())
         }

@@ -1,18 +1,30 @@
 import Foundation
 import StadtbusAMQP
+import StadtbusAdapterKit
+import StadtbusConfig
 import StadtbusCore
+import StadtbusOperations
 
 /// Delivers outgoing messages to `amqp` endpoints: a publish with the mandatory flag that
 /// returns only when the broker has confirmed it (the message is then durable).
 ///
 /// Endpoint settings: `queue` (publish through the default exchange) or `exchange` with an
-/// optional `routing-key`; `persistent` (default true).
+/// optional `routing-key`; `persistent` (default true); `broker` (default main).
+///
+/// A broker that is down fails the delivery at once as transient (`broker-unavailable`): the
+/// message waits in a retry queue on its own broker instead of holding a worker, and nothing
+/// was handed to the unreachable broker, so the retry cannot duplicate it.
 struct AMQPSink: MessageSink {
-    let publisher: AMQPPublisher
-    let metrics: RuntimeMetrics
+    let brokers: BrokerConnections
+    let metrics: StadtbusMetrics
 
     func deliver(_ message: OutgoingMessage, to endpoint: Endpoint) async throws {
-        let (exchange, routingKey) = Self.address(of: endpoint)
+        let broker = endpoint.settings["broker"]?.string ?? BrokerSettings.mainName
+        guard brokers.isConnected(broker), let publisher = brokers.publisher(broker) else {
+            throw DeliveryError.transient(
+                "broker-unavailable", "broker '\(broker)' of endpoint '\(endpoint.name)' is not connected")
+        }
+        let (exchange, routingKey) = FailurePublisher.address(of: endpoint)
         var headers: [String: AMQPHeaderValue] = message.headers.mapValues { .string($0) }
         // Stadtbus's own headers on a delivery: the route and the attempt that succeeded; the
         // error of an earlier attempt would mislead the receiver, so it does not travel on.
@@ -32,16 +44,10 @@ struct AMQPSink: MessageSink {
             try await publisher.publish(
                 AMQPOutgoingMessage(body: message.body, properties: properties), exchange: exchange, routingKey: routingKey,
                 mandatory: true)
-            metrics.publishConfirmed(after: ContinuousClock.now - started)
+            RuntimeMetrics(metrics: metrics, broker: broker).publishConfirmed(after: ContinuousClock.now - started)
         } catch let error as AMQPError {
             throw Self.deliveryError(error)
         }
-    }
-
-    /// Where an endpoint's messages are published: (exchange, routing key).
-    static func address(of endpoint: Endpoint) -> (exchange: String, routingKey: String) {
-        if let queue = endpoint.settings["queue"]?.string { return ("", queue) }
-        return (endpoint.settings["exchange"]?.string ?? "", endpoint.settings["routing-key"]?.string ?? "")
     }
 
     /// Every broker-side failure may go away (a restarted broker, a queue drained, a binding
@@ -53,19 +59,5 @@ struct AMQPSink: MessageSink {
         case .channelClosed(let code, _) where code == 404: return .transient("not-found", error.description)
         default: return .transient("broker", error.description)
         }
-    }
-}
-
-/// Dispatches each delivery to the sink for its endpoint's adapter type.
-struct EndpointSink: MessageSink {
-    let sinks: [String: any MessageSink]
-
-    func deliver(_ message: OutgoingMessage, to endpoint: Endpoint) async throws {
-        guard let sink = sinks[endpoint.type] else {
-            throw DeliveryError.permanent(
-                "adapter-unavailable",
-                "endpoint '\(endpoint.name)' has adapter type '\(endpoint.type)', which this Stadtbus build cannot deliver to")
-        }
-        try await sink.deliver(message, to: endpoint)
     }
 }

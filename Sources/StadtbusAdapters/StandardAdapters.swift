@@ -1,0 +1,15 @@
+import AMQPAdapter
+import FileAdapter
+import HTTPOutAdapter
+import StadtbusAdapterKit
+
+/// The adapters built into the `stadtbus` executable. To add one: create `adapters/NAME/`
+/// with a type conforming to ``Adapter``, add its target to Package.swift (and to this
+/// target's dependencies), and add one line below.
+public enum StandardAdapters {
+    public static let registry = AdapterRegistry([
+        AMQPAdapter(),
+        FileAdapter(),
+        HTTPOutAdapter(),
+    ])
+}
