@@ -122,8 +122,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "LogAdapter",
+            dependencies: ["StadtbusAdapterKit", "StadtbusCore", .product(name: "Logging", package: "swift-log")],
+            path: "adapters/log",
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "StadtbusAdapters",
-            dependencies: ["StadtbusAdapterKit", "AMQPAdapter", "FileAdapter", "HTTPOutAdapter"],
+            dependencies: ["StadtbusAdapterKit", "AMQPAdapter", "FileAdapter", "HTTPOutAdapter", "LogAdapter"],
             swiftSettings: swiftSettings
         ),
 

@@ -1,6 +1,7 @@
 import AMQPAdapter
 import FileAdapter
 import HTTPOutAdapter
+import LogAdapter
 import StadtbusAdapterKit
 
 /// The adapters built into the `stadtbus` executable. To add one: create `adapters/NAME/`
@@ -11,5 +12,6 @@ public enum StandardAdapters {
         AMQPAdapter(),
         FileAdapter(),
         HTTPOutAdapter(),
+        LogAdapter(),
     ])
 }

@@ -8,5 +8,6 @@ struct Stadtbus: AsyncParsableCommand {
         abstract: "Stadtbus — routes XÖV messages between municipal systems over RabbitMQ.",
         subcommands: [
             RunCommand.self, CheckCommand.self, DryRunCommand.self, TraceCommand.self, SignCommand.self, VerifyCommand.self, StatusCommand.self, DeadLetterCommand.self,
+            AdaptersCommand.self,
         ])
 }
