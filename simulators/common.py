@@ -45,15 +45,18 @@ MAX_BODY = 20 * 1024 * 1024
 # --------------------------------------------------------------------------- logging
 
 _log_lock = threading.Lock()
+#: Where event lines go: stdout for servers; commands that print a JSON result (portal submit,
+#: neighbour send) switch it to stderr so that their stdout stays machine-readable.
+log_stream = sys.stdout
 
 
 def log(prefix: str, event: str, **fields: object) -> None:
-    """Writes one JSON line ``[prefix] {"ts": …, "event": …, …}`` to stdout."""
+    """Writes one JSON line ``[prefix] {"ts": …, "event": …, …}`` to :data:`log_stream`."""
     record = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "event": event}
     record.update(fields)
     line = f"[{prefix}] " + json.dumps(record, ensure_ascii=False, default=str)
     with _log_lock:
-        print(line, flush=True)
+        print(line, file=log_stream, flush=True)
 
 
 def utc_now() -> str:

@@ -44,6 +44,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Optional
 
+import common
 from common import REPO_ROOT, SHARED, SimulatorServer, has_doctype, log, utc_now
 
 NAME = "neighbour"
@@ -388,6 +389,7 @@ def main() -> None:
     elif args.command == "send":
         if args.count < 1:
             parser.error("--count must be at least 1")
+        common.log_stream = sys.stderr  # stdout carries the JSON result
         sys.exit(run_send(args))
     elif args.command == "sign":
         _, document = xwasser_message(Path(args.template).read_text(encoding="utf-8"))

@@ -34,6 +34,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Optional
 
+import common
 from common import (SHARED, Response, SimulatorServer, has_doctype, log, post_with_retries, read_token,
                     utc_now)
 
@@ -171,6 +172,7 @@ def main() -> None:
     else:
         if args.count < 1:
             parser.error("--count must be at least 1")
+        common.log_stream = sys.stderr  # stdout carries the JSON result
         sys.exit(submit(args))
 
 
