@@ -215,6 +215,12 @@ def header_value(document: bytes, name: str) -> str:
     return match.group(1).decode("utf-8", "replace").strip() if match else ""
 
 
+def author_kennung(document: bytes) -> str:
+    """The unqualified ``nachrichtenkopf.g2g/autor/kennung``, '' if absent."""
+    match = re.search(rb"<autor>.*?<kennung>([^<]*)</kennung>", document, re.S)
+    return match.group(1).decode("utf-8", "replace").strip() if match else ""
+
+
 # --------------------------------------------------------------------------- AMQP
 
 def broker_password(explicit: Optional[str]) -> str:
@@ -289,7 +295,7 @@ def run_receive(args: argparse.Namespace) -> None:
                     duplicate = server.received.record(identity)
                     server.received.bump("valid")
                     log(NAME, "received", nachrichtenUUID=identity, signature="valid", duplicate=duplicate,
-                        autor=header_value(body, "kennung"))
+                        autor=author_kennung(body))
                 else:
                     server.received.record_invalid()
                     with server.received.lock:
