@@ -9,6 +9,8 @@ import StadtbusXML
 /// | `{header.messageID}`, `{header.messageType}`, `{header.messageTypeName}`, `{header.profile}`, `{header.createdAt}`, `{header.author}`, `{header.reader}` | fields of the XÖV header (authorities by `kennung`) |
 /// | `{transport.NAME}` | an inbound transport header (empty if absent) |
 /// | `{route}`, `{attempt}` | the running route, the delivery attempt |
+/// | `{derived-uuid}` | a UUID derived from the message identity and the route: a new message made from this one (a receipt, a status) gets its own UUID, and the same one again when it is re-sent |
+/// | `{now}` | the current time, UTC, ISO 8601 with milliseconds (for `erstellungszeitpunkt`) |
 ///
 /// `{{` and `}}` stand for literal braces.
 public struct Template: Sendable, CustomStringConvertible {
@@ -19,6 +21,8 @@ public struct Template: Sendable, CustomStringConvertible {
         case transport(String)
         case route
         case attempt
+        case derivedUUID
+        case now
     }
 
     /// Why a template does not compile; `offset` is the character offset of the problem.
@@ -88,10 +92,14 @@ public struct Template: Sendable, CustomStringConvertible {
                 parts.append(.route)
             } else if body == "attempt" {
                 parts.append(.attempt)
+            } else if body == "derived-uuid" {
+                parts.append(.derivedUUID)
+            } else if body == "now" {
+                parts.append(.now)
             } else {
                 throw ParseError(
                     offset: index,
-                    message: "unknown placeholder '{\(body)}' — expected {xpath:…}, {header.FIELD}, {transport.NAME}, {route} or {attempt}")
+                    message: "unknown placeholder '{\(body)}' — expected {xpath:…}, {header.FIELD}, {transport.NAME}, {route}, {attempt}, {derived-uuid} or {now}")
             }
             index = close + 1
         }
@@ -116,6 +124,8 @@ public struct Template: Sendable, CustomStringConvertible {
             case .transport(let name): result += exchange.message.headers[name] ?? ""
             case .route: result += exchange.route
             case .attempt: result += String(exchange.message.attempt)
+            case .derivedUUID: result += DerivedUUID.make(from: "\(exchange.header.messageID)|\(exchange.route)")
+            case .now: result += Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
             }
         }
         return result
