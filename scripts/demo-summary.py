@@ -2,6 +2,7 @@
 """Prints where the demo's messages went: per-route counters from /metrics, queue depths,
 and the reasons in the dead-letter queue's headers."""
 import argparse
+import json
 import pathlib
 import re
 import subprocess
@@ -10,11 +11,30 @@ import urllib.request
 import pika
 
 QUEUES = [
-    ("itzehoe.eakte.vorgaenge", "eAkte (xdomea, signed)"),
+    ("itzehoe.gesundheitsamt", "health office (XWasser for Itzehoe, verified neighbours' reports)"),
     ("itzehoe.clearing", "clearing office"),
     ("itzehoe.audit.copies", "audit copies (wire tap)"),
     ("itzehoe.dlq", "dead letters"),
 ]
+
+# What the simulated systems received (their GET /received).
+SIMULATORS = [
+    ("eAkte", "http://127.0.0.1:8092/received"),
+    ("cash system", "http://127.0.0.1:8093/received"),
+    ("portal", "http://127.0.0.1:8091/received"),
+    ("Breitenburg", "http://127.0.0.1:8094/received"),
+]
+
+
+def simulator_line(name: str, url: str) -> str:
+    try:
+        received = json.loads(urllib.request.urlopen(url, timeout=5).read())
+    except OSError as error:
+        return f"  {name:14} not reachable ({error})"
+    keys = [key for key in ("count", "unique", "duplicates", "invalid", "valid", "acks-sent", "confirmations-sent",
+                            "statuses", "payments") if key in received]
+    parts = [f"{key} {len(received[key]) if isinstance(received[key], list) else received[key]}" for key in keys]
+    return f"  {name:14} " + ", ".join(parts)
 
 
 def main() -> None:
@@ -35,6 +55,10 @@ def main() -> None:
     print(f"  {'route':28} " + " ".join(f"{c:>13}" for c in columns))
     for route in sorted(counts):
         print(f"  {route:28} " + " ".join(f"{counts[route].get(c, 0):>13}" for c in columns))
+
+    print("\nWhat the simulated systems received:")
+    for name, url in SIMULATORS:
+        print(simulator_line(name, url))
 
     connection = pika.BlockingConnection(
         pika.ConnectionParameters(host="127.0.0.1", credentials=pika.PlainCredentials("stadtbus", password))

@@ -71,6 +71,10 @@ final class StadtbusProcess {
     let deadLetterQueue: String
     private var process: Process?
     let logFile: URL
+    /// The configuration file `stadtbus run` gets.
+    let configPath: String
+    /// Extra environment for the process (the example configuration reads ports and URLs from it).
+    var environment: [String: String] = [:]
 
     /// - Parameter routes: the `routes:` section (YAML, two-space list items); the default
     ///   validates XBeteiligung 0401 applications from `portal` to `eakte`.
@@ -83,6 +87,7 @@ final class StadtbusProcess {
         outQueue = "e2e.\(tag).out"
         deadLetterQueue = "e2e.\(tag).dlq"
         logFile = directory.appendingPathComponent("stadtbus.log")
+        configPath = directory.appendingPathComponent("stadtbus.yaml").path
         let schema = Paths.shared.appendingPathComponent("xoev/xbeteiligung-1.2/schemas/xbeteiligung.xsd").path
         try """
             identity: { kennung: "ags:01061046", name: Stadt Itzehoe }
@@ -111,6 +116,20 @@ final class StadtbusProcess {
             """.write(to: directory.appendingPathComponent("stadtbus.yaml"), atomically: true, encoding: .utf8)
     }
 
+    /// Runs an existing configuration (e.g. `config/itzehoe.yaml`) with `environment`; the
+    /// queue names are unused then.
+    init(configPath: String, httpPort: Int, environment: [String: String]) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-e2e-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        self.configPath = configPath
+        self.httpPort = httpPort
+        self.environment = environment
+        inQueue = ""
+        outQueue = ""
+        deadLetterQueue = ""
+        logFile = directory.appendingPathComponent("stadtbus.log")
+    }
+
     static let defaultRoutes = """
           - name: antrag
             from: portal
@@ -136,6 +155,7 @@ final class StadtbusProcess {
         process.arguments = ["run", "--config", configPath, "--log-format", "json", "--drain-timeout", "20", "--no-watch"]
         var environment = ProcessInfo.processInfo.environment
         environment["STADTBUS_E2E_PASSWORD"] = "guest"
+        environment.merge(self.environment) { $1 }
         process.environment = environment
         process.standardOutput = log
         process.standardError = log
@@ -180,8 +200,6 @@ final class StadtbusProcess {
     }
 
     var isRunning: Bool { process?.isRunning ?? false }
-
-    var configPath: String { directory.appendingPathComponent("stadtbus.yaml").path }
 
     /// Runs another `stadtbus` command against this instance's configuration.
     func command(_ arguments: [String]) throws -> String {
@@ -246,8 +264,14 @@ enum Applications {
 struct TestClient {
     let connection: AMQPConnection
 
-    static func connect() async throws -> TestClient {
-        TestClient(connection: try await AMQPConnection.connect(ChaosBroker.endpoint))
+    static func connect(_ endpoint: AMQPEndpoint = ChaosBroker.endpoint) async throws -> TestClient {
+        TestClient(connection: try await AMQPConnection.connect(endpoint))
+    }
+
+    /// Empties `queue` (deletes and declares it again; only while no one consumes it).
+    func purge(_ queue: String) async throws {
+        try await connection.delete(queues: [queue])
+        try await declare(queue)
     }
 
     func declare(_ queues: String...) async throws {

@@ -129,8 +129,14 @@ struct NodeReader {
         return ok ? result : nil
     }
 
+    /// An integer; `${VAR}` references are expanded first (`port: ${STADTBUS_HTTP_PORT:-8080}`).
     func int(_ node: YNode, _ what: String, in range: ClosedRange<Int>) -> Int? {
-        guard let text = node.scalar, let value = Int(text) else {
+        var text = node.scalar
+        if let raw = text, raw.contains("${") {
+            guard let expanded = expand(raw, at: node) else { return nil }
+            text = expanded
+        }
+        guard let text, let value = Int(text) else {
             diagnostics.error(node.position, "\(what) must be an integer in \(range.lowerBound)...\(range.upperBound), found \(node.kind)")
             return nil
         }
