@@ -69,7 +69,7 @@ public struct ConfigurationLoader: Sendable {
 final class LoadSession {
     static let topLevelKeys = [
         "include", "variables", "namespaces", "broker", "identity", "endpoints", "header-profiles", "catalogs", "schemas", "keys",
-        "trust-store", "signer-identities", "stores", "http", "workers", "logging", "defaults", "routes",
+        "trust-store", "signer-identities", "stores", "http", "workers", "logging", "defaults", "routes", "address-directory",
     ]
     static let mapSections = ["variables", "namespaces", "endpoints", "header-profiles", "schemas", "keys", "signer-identities"]
     static let listSections = ["catalogs", "routes"]
@@ -86,6 +86,10 @@ final class LoadSession {
     var settings = StadtbusSettings()
     var routeNames: [String: SourcePosition] = [:]
     var defaultErrorPolicy = ErrorPolicy()
+    /// Whether `address-directory:` was given (even if some entries were broken).
+    var addressDirectoryDeclared = false
+    /// Set while a route's `when` is compiled: no case can have been correlated yet.
+    var compilingRouteCondition = false
 
     init(loader: ConfigurationLoader) {
         self.loader = loader
@@ -102,7 +106,8 @@ final class LoadSession {
         do {
             let table = try RoutingTable(
                 routes: routes, endpoints: Array(settings.endpoints.values), headerExtractor: extractor,
-                defaultDeadLetter: defaultErrorPolicy.deadLetter, version: "\(path) loaded \(Date())")
+                defaultDeadLetter: defaultErrorPolicy.deadLetter, version: "\(path) loaded \(Date())",
+                addressDirectory: settings.addressDirectory)
             return LoadedConfiguration(settings: settings, table: table, files: absoluteFiles, dependencies: dependencies)
         } catch {
             throw ConfigurationError(diagnostics: [ConfigDiagnostic(SourcePosition(file: path, line: 1, column: 1), "\(error)")])

@@ -62,10 +62,13 @@ public struct KeyDefinition: Sendable, Equatable {
     }
 }
 
-/// `stores:` — SQLite files for the idempotency store and the audit journal.
+/// `stores:` — SQLite files for the idempotency store, the audit journal and the case registry.
 public struct StoreSettings: Sendable, Equatable {
     public var idempotency: String?
     public var audit: String?
+    /// The case registry's file (`stores.cases`); defaults to the idempotency file, so that
+    /// one `SQLiteStore` serves both (`store.cases`).
+    public var cases: String?
     public var retention: Duration = .seconds(14 * 86_400)
 
     public init() {}
@@ -101,6 +104,8 @@ public struct StadtbusSettings: Sendable {
     public var logLevel = "info"
     /// Namespace prefixes for XPath, from `namespaces:`.
     public var namespaces: [String: String] = [:]
+    /// `address-directory:` — kennung → endpoint, for `directory:reader` / `directory:author`.
+    public var addressDirectory = AddressDirectory()
 
     public init() {}
 }
