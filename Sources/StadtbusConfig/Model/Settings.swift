@@ -70,6 +70,8 @@ public struct StoreSettings: Sendable, Equatable {
     /// one `SQLiteStore` serves both (`store.cases`).
     public var cases: String?
     public var retention: Duration = .seconds(14 * 86_400)
+    /// How long registered cases are kept (`stores.case-retention`, default 90 days).
+    public var caseRetention: Duration = .seconds(90 * 86_400)
 
     public init() {}
 }
