@@ -25,7 +25,10 @@ public final class SQLiteCaseRegistry: CaseRegistry {
                 INSERT INTO case_record (case_key, route, attributes, registered_at) VALUES (?1, ?2, ?3, ?4)
                 ON CONFLICT (case_key) DO UPDATE SET route = excluded.route, attributes = excluded.attributes
                 """,
-                [.text(key), .text(record.route), .text(attributes), .real(record.registeredAt.timeIntervalSinceReferenceDate)])
+                [
+                    .text(key), .text(record.route), .text(attributes),
+                    .real(record.registeredAt.timeIntervalSinceReferenceDate),
+                ])
         }
     }
 
@@ -72,7 +75,9 @@ public final class SQLiteCaseRegistry: CaseRegistry {
         do {
             return try JSONDecoder().decode([String: String].self, from: Data(text.utf8))
         } catch {
-            throw StoreError.corrupt(path: database.path, message: "the attributes of case '\(key)' are not a JSON object of strings: \(error)")
+            throw StoreError.corrupt(
+                path: database.path,
+                message: "the attributes of case '\(key)' are not a JSON object of strings: \(error)")
         }
     }
 }

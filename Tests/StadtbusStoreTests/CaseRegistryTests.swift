@@ -22,7 +22,9 @@ final class CaseRegistryTests: XCTestCase {
         let store = try SQLiteStore(path: directory.file("store.sqlite"))
         let record = CaseRecord(
             key: "60f6667b-fa45-4bd7-b717-f4d6c65e5edb", route: "beteiligung",
-            attributes: ["art": "gebuehr", "planID": "BP-7", "betrag": "75.00", "leer": "", "umlaut": "Gebühr für Äußerung"],
+            attributes: [
+                "art": "gebuehr", "planID": "BP-7", "betrag": "75.00", "leer": "", "umlaut": "Gebühr für Äußerung",
+            ],
             registeredAt: registered)
         try store.cases.register(key: record.key, case: record)
         XCTAssertEqual(try store.cases.lookup(key: record.key), record)
@@ -33,10 +35,14 @@ final class CaseRegistryTests: XCTestCase {
 
     func testRegisteringAgainReplacesAttributesAndKeepsTheFirstTime() throws {
         let store = try SQLiteStore(path: directory.file("store.sqlite"))
-        try store.cases.register(key: "RE-1", case: CaseRecord(key: "RE-1", route: "r1", attributes: ["a": "1"], registeredAt: registered))
         try store.cases.register(
-            key: "RE-1", case: CaseRecord(key: "RE-1", route: "r2", attributes: ["b": "2"], registeredAt: registered + 3600))
-        XCTAssertEqual(try store.cases.lookup(key: "RE-1"), CaseRecord(key: "RE-1", route: "r2", attributes: ["b": "2"], registeredAt: registered))
+            key: "RE-1", case: CaseRecord(key: "RE-1", route: "r1", attributes: ["a": "1"], registeredAt: registered))
+        try store.cases.register(
+            key: "RE-1",
+            case: CaseRecord(key: "RE-1", route: "r2", attributes: ["b": "2"], registeredAt: registered + 3600))
+        XCTAssertEqual(
+            try store.cases.lookup(key: "RE-1"),
+            CaseRecord(key: "RE-1", route: "r2", attributes: ["b": "2"], registeredAt: registered))
         XCTAssertEqual(try store.cases.count(), 1)
     }
 
@@ -44,7 +50,9 @@ final class CaseRegistryTests: XCTestCase {
         let path = directory.file("store.sqlite")
         do {
             let store = try SQLiteStore(path: path)
-            try store.cases.register(key: "k", case: CaseRecord(key: "k", route: "r", attributes: ["art": "rechnung"], registeredAt: registered))
+            try store.cases.register(
+                key: "k",
+                case: CaseRecord(key: "k", route: "r", attributes: ["art": "rechnung"], registeredAt: registered))
             store.close()
         }
         let reopened = try SQLiteStore(path: path)
@@ -68,7 +76,8 @@ final class CaseRegistryTests: XCTestCase {
         let now = Date()
         try store.idempotency.recordDelivered(route: "r", messageID: "m", destination: "d", at: now - 20 * 86_400)
         try store.cases.register(key: "k20", case: CaseRecord(key: "k20", route: "r", registeredAt: now - 20 * 86_400))
-        try store.cases.register(key: "k100", case: CaseRecord(key: "k100", route: "r", registeredAt: now - 100 * 86_400))
+        try store.cases.register(
+            key: "k100", case: CaseRecord(key: "k100", route: "r", registeredAt: now - 100 * 86_400))
         let result = try store.purgeExpired(now: now)
         XCTAssertEqual(result, SQLiteStore.PurgeResult(deliveries: 1, auditEvents: 0, cases: 1))
         XCTAssertNotNil(try store.cases.lookup(key: "k20"), "cases are kept 90 days by default")

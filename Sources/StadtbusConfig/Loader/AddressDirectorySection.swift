@@ -7,14 +7,19 @@ extension LoadSession {
     /// file of such entries. Every endpoint must exist and be able to send.
     func readAddressDirectory(_ node: YNode) {
         var entriesNode = node
-        if case .mapping(let mapping) = node.node, mapping.count == 1, let only = mapping.first, only.key.scalar?.string == "file" {
+        if case .mapping(let mapping) = node.node, mapping.count == 1, let only = mapping.first,
+            only.key.scalar?.string == "file"
+        {
             let fileNode = YNode(node: only.value, file: node.file)
-            guard let raw = reader.string(fileNode, "address-directory file"), let path = reader.path(fileNode, "address-directory file") else {
+            guard let raw = reader.string(fileNode, "address-directory file"),
+                let path = reader.path(fileNode, "address-directory file")
+            else {
                 return
             }
             let display = raw.hasPrefix("/") ? raw : NodeReader.display(raw, relativeTo: node.file)
             dependencies.append(path)
-            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+            else {
                 diagnostics.error(fileNode.position, "address-directory file '\(raw)' cannot be read or is not UTF-8")
                 return
             }
@@ -25,7 +30,8 @@ extension LoadSession {
                 }
                 entriesNode = YNode(node: root, file: display)
             } catch let error as YamlError {
-                diagnostics.error(Self.position(of: error, file: display), "YAML syntax error: \(Self.problem(of: error))")
+                diagnostics.error(
+                    Self.position(of: error, file: display), "YAML syntax error: \(Self.problem(of: error))")
                 return
             } catch {
                 diagnostics.error(fileNode.position, "address-directory file '\(raw)': \(error)")
@@ -35,7 +41,8 @@ extension LoadSession {
         guard case .mapping(let mapping) = entriesNode.node else {
             diagnostics.error(
                 entriesNode.position,
-                "'address-directory' must be a mapping of kennung to {endpoint, name} (or 'file: PATH'), found \(entriesNode.kind)")
+                "'address-directory' must be a mapping of kennung to {endpoint, name} (or 'file: PATH'), found \(entriesNode.kind)"
+            )
             return
         }
         var entries: [AddressEntry] = []
@@ -51,7 +58,8 @@ extension LoadSession {
             seen[kennung] = key.position
             let context = "address directory entry '\(kennung)'"
             guard let fields = reader.fields(value, context, allowed: ["endpoint", "name"]),
-                let endpointNode = reader.require(fields, "endpoint", context, expected: "the endpoint that reaches this authority"),
+                let endpointNode = reader.require(
+                    fields, "endpoint", context, expected: "the endpoint that reaches this authority"),
                 let endpoint = reader.string(endpointNode, "endpoint of \(context)")
             else { continue }
             let name = fields["name"].flatMap { reader.string($0, "name of \(context)") }

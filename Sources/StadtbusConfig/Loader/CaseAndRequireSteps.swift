@@ -11,9 +11,12 @@ extension LoadSession {
             return nil
         }
         guard let fields = reader.fields(node, "'register-case'", allowed: ["key", "attributes"]),
-            let keyNode = reader.require(fields, "key", "'register-case'", expected: "a template such as \"{header.messageID}\"")
+            let keyNode = reader.require(
+                fields, "key", "'register-case'", expected: "a template such as \"{header.messageID}\"")
         else { return nil }
-        let key = reader.string(keyNode, "'register-case' key").flatMap { template($0, at: keyNode, namespaces: namespaces) }
+        let key = reader.string(keyNode, "'register-case' key").flatMap {
+            template($0, at: keyNode, namespaces: namespaces)
+        }
         var attributes: [(name: String, value: Template)] = []
         var ok = key != nil
         if let attributesNode = fields["attributes"] {
@@ -27,7 +30,9 @@ extension LoadSession {
                     }
                     if CaseRecord.reservedNames.contains(name) {
                         diagnostics.error(
-                            nameNode.position, "case attribute name '\(name)' is reserved ({case.\(name)} reads the case's own \(name)) — choose another name")
+                            nameNode.position,
+                            "case attribute name '\(name)' is reserved ({case.\(name)} reads the case's own \(name)) — choose another name"
+                        )
                         ok = false
                         continue
                     }
@@ -41,7 +46,9 @@ extension LoadSession {
                 }
             } else {
                 diagnostics.error(
-                    attributesNode.position, "'attributes' of 'register-case' must be a mapping of names to templates, found \(attributesNode.kind)")
+                    attributesNode.position,
+                    "'attributes' of 'register-case' must be a mapping of names to templates, found \(attributesNode.kind)"
+                )
                 ok = false
             }
         }
@@ -52,17 +59,23 @@ extension LoadSession {
     /// `correlate: {key: TEMPLATE, as: case}`.
     func correlateStep(_ node: YNode?, at nameNode: YNode, namespaces: [String: String]) -> (any RouteStep)? {
         guard let node else {
-            diagnostics.error(nameNode.position, "'correlate' needs a key, e.g. 'correlate: { key: \"{xpath:string(//xdomea:ProzessID)}\", as: case }'")
+            diagnostics.error(
+                nameNode.position,
+                "'correlate' needs a key, e.g. 'correlate: { key: \"{xpath:string(//xdomea:ProzessID)}\", as: case }'")
             return nil
         }
         guard let fields = reader.fields(node, "'correlate'", allowed: ["key", "as"]),
             let keyNode = reader.require(fields, "key", "'correlate'", expected: "a template giving the case key")
         else { return nil }
         if let asNode = fields["as"], let name = reader.string(asNode, "'as' of 'correlate'"), name != "case" {
-            diagnostics.error(asNode.position, "'as' of 'correlate' must be 'case' (templates read it as {case.NAME}), found '\(name)'")
+            diagnostics.error(
+                asNode.position,
+                "'as' of 'correlate' must be 'case' (templates read it as {case.NAME}), found '\(name)'")
             return nil
         }
-        guard let text = reader.string(keyNode, "'correlate' key"), let key = template(text, at: keyNode, namespaces: namespaces) else {
+        guard let text = reader.string(keyNode, "'correlate' key"),
+            let key = template(text, at: keyNode, namespaces: namespaces)
+        else {
             return nil
         }
         return CorrelateStep(key: key)
@@ -73,7 +86,8 @@ extension LoadSession {
         guard let node, case .sequence(let sequence) = node.node, !sequence.isEmpty else {
             diagnostics.error(
                 node?.position ?? nameNode.position,
-                "'require' needs a list of checks, e.g. 'require: [ { xpath: \"boolean(//cbc:ID)\", message: \"BT-1 invoice number missing\" } ]'")
+                "'require' needs a list of checks, e.g. 'require: [ { xpath: \"boolean(//cbc:ID)\", message: \"BT-1 invoice number missing\" } ]'"
+            )
             return nil
         }
         var requirements: [Requirement] = []
@@ -83,10 +97,14 @@ extension LoadSession {
                 ok = false
                 continue
             }
-            let xpathNode = reader.require(fields, "xpath", "a 'require' check", expected: "an XPath that is true when the check passes")
-            let messageNode = reader.require(fields, "message", "a 'require' check", expected: "what to report when it fails")
+            let xpathNode = reader.require(
+                fields, "xpath", "a 'require' check", expected: "an XPath that is true when the check passes")
+            let messageNode = reader.require(
+                fields, "message", "a 'require' check", expected: "what to report when it fails")
             let expression = xpathNode.flatMap { node in
-                reader.string(node, "'xpath' of a 'require' check").flatMap { checkXPath($0, at: node, namespaces: namespaces) }
+                reader.string(node, "'xpath' of a 'require' check").flatMap {
+                    checkXPath($0, at: node, namespaces: namespaces)
+                }
             }
             let message = messageNode.flatMap { reader.string($0, "'message' of a 'require' check") }
             guard let expression, let message else {

@@ -23,7 +23,8 @@ public struct RegisterCaseStep: RouteStep {
     public func run(_ exchange: Exchange) async throws -> StepOutcome {
         let caseKey = try key.render(exchange).trimmingCharacters(in: .whitespacesAndNewlines)
         guard !caseKey.isEmpty else {
-            throw StepFailure.permanent("case-key-empty", "the case key '\(key)' rendered empty — nothing to correlate answers with")
+            throw StepFailure.permanent(
+                "case-key-empty", "the case key '\(key)' rendered empty — nothing to correlate answers with")
         }
         var values: [String: String] = [:]
         for (name, template) in attributes { values[name] = try template.render(exchange) }

@@ -30,14 +30,17 @@ public struct RequireStep: RouteStep {
         var failed: [String] = []
         for requirement in requirements {
             do {
-                if try !requirement.xpath.evaluate(in: exchange.document).booleanValue { failed.append(requirement.message) }
+                if try !requirement.xpath.evaluate(in: exchange.document).booleanValue {
+                    failed.append(requirement.message)
+                }
             } catch {
                 failed.append("\(requirement.message) (XPath '\(requirement.xpath.expression)' failed: \(error))")
             }
         }
         guard failed.isEmpty else {
             throw StepFailure.permanent(
-                "requirement-failed", "\(failed.count) of \(requirements.count) requirements failed: " + failed.joined(separator: "; "))
+                "requirement-failed",
+                "\(failed.count) of \(requirements.count) requirements failed: " + failed.joined(separator: "; "))
         }
         return .proceed
     }
