@@ -73,7 +73,7 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
         readiness.satisfy("routes")
         logger.info("configuration loaded", metadata: ["routes": "\(loaded.table.routes.count)", "version": "\(loaded.table.version)"])
 
-        let (idempotency, journal) = try openStores(loaded.settings.stores)
+        let stores = try openStores(loaded.settings.stores)
         let brokers = BrokerConnections(names: Array(brokerSettings.keys))
         let kennung = loaded.settings.identity?.kennung
         var endpoints: [String: AMQPEndpoint] = [:]
@@ -82,7 +82,9 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
             endpoints[name] = try BrokerEndpoint.make(from: settings, name: "stadtbus-\(suffix)")
         }
         let sink = EndpointSink()
-        let engine = RoutingEngine(table: loaded.table, sink: sink, idempotency: idempotency, journal: journal, logger: logger)
+        let engine = RoutingEngine(
+            table: loaded.table, sink: sink, idempotency: stores.idempotency, journal: stores.journal, cases: stores.cases,
+            logger: logger)
         let context = AdapterContext(
             engine: engine, brokers: brokers, metrics: metrics, readiness: readiness, inFlight: inFlight,
             workers: loaded.settings.workers, identity: kennung, logger: logger)
@@ -142,8 +144,15 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
 
     private static func readinessName(broker: String) -> String { "broker:\(broker)" }
 
-    private func openStores(_ settings: StoreSettings) throws -> (any IdempotencyStore, any AuditJournal) {
-        // One SQLite file may hold both tables: open each path once.
+    /// The stores the engine writes: idempotency records, the audit journal and the case
+    /// registry (one SQLite file may hold several of them; each path is opened once).
+    private struct Stores {
+        var idempotency: any IdempotencyStore
+        var journal: any AuditJournal
+        var cases: any CaseRegistry
+    }
+
+    private func openStores(_ settings: StoreSettings) throws -> Stores {
         var opened: [String: SQLiteStore] = [:]
         func store(_ path: String) throws -> SQLiteStore {
             if let existing = opened[path] { return existing }
@@ -153,6 +162,7 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
         }
         let idempotency: any IdempotencyStore
         let journal: any AuditJournal
+        let cases: any CaseRegistry
         if let path = settings.idempotency {
             idempotency = try store(path).idempotency
         } else {
@@ -165,13 +175,24 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
             logger.warning("no audit store configured (stores.audit): the audit trail is kept in memory only")
             journal = InMemoryAuditJournal()
         }
-        let retention = settings.retention
-        Task.detached(priority: .background) {
-            let cutoff = Date().addingTimeInterval(-Double(retention.components.seconds))
-            _ = try? idempotency.purge(olderThan: cutoff)
-            _ = try? journal.purge(olderThan: cutoff)
+        if let path = settings.cases ?? settings.idempotency {
+            cases = try store(path).cases
+        } else {
+            cases = InMemoryCaseRegistry()
         }
-        return (idempotency, journal)
+        let retention = Self.seconds(settings.retention)
+        let caseRetention = Self.seconds(settings.caseRetention)
+        let stores = Array(opened.values)
+        Task.detached(priority: .background) {
+            for store in stores {
+                _ = try? store.purgeExpired(retention: retention, caseRetention: caseRetention)
+            }
+        }
+        return Stores(idempotency: idempotency, journal: journal, cases: cases)
+    }
+
+    private static func seconds(_ duration: Duration) -> TimeInterval {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     /// One sink per adapter type that can deliver.

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Stadtbus's embedded store: one SQLite file holding the idempotency records
-/// (``idempotency``) and the audit journal (``audit``).
+/// (``idempotency``), the audit journal (``audit``) and the case registry (``cases``).
 ///
 /// ```swift
 /// let store = try SQLiteStore(path: "/var/lib/stadtbus/store.sqlite")
@@ -71,10 +71,13 @@ public final class SQLiteStore: Sendable {
     public struct PurgeResult: Equatable, Sendable {
         public var deliveries: Int
         public var auditEvents: Int
+        public var cases: Int = 0
     }
 
     /// How long records are kept by default: 14 days.
     public static let defaultRetention: TimeInterval = 14 * 24 * 60 * 60
+    /// How long cases are kept by default: 90 days (an answer — a payment — may take weeks).
+    public static let defaultCaseRetention: TimeInterval = 90 * 24 * 60 * 60
 
     /// The file path (or `:memory:`).
     public let path: String
@@ -82,6 +85,8 @@ public final class SQLiteStore: Sendable {
     public let idempotency: SQLiteIdempotencyStore
     /// Every message's life, metadata only.
     public let audit: SQLiteAuditJournal
+    /// Open cases for `register-case` / `correlate`, metadata only.
+    public let cases: SQLiteCaseRegistry
     let database: StoreDatabase
 
     /// Opens the store at `path`, creating the file and its directories and migrating the
@@ -96,6 +101,7 @@ public final class SQLiteStore: Sendable {
         self.database = database
         self.idempotency = SQLiteIdempotencyStore(database: database)
         self.audit = SQLiteAuditJournal(database: database)
+        self.cases = SQLiteCaseRegistry(database: database)
     }
 
     /// The schema version of the open file.
@@ -103,15 +109,18 @@ public final class SQLiteStore: Sendable {
         get throws { Int(try database.withConnection { try $0.scalarInt("PRAGMA user_version") } ?? 0) }
     }
 
-    /// Removes idempotency records and audit events older than `retention` before `now`.
+    /// Removes idempotency records and audit events older than `retention` before `now`, and
+    /// cases registered more than `caseRetention` before `now`.
     @discardableResult
-    public func purgeExpired(retention: TimeInterval = SQLiteStore.defaultRetention, now: Date = Date()) throws
-        -> PurgeResult
-    {
+    public func purgeExpired(
+        retention: TimeInterval = SQLiteStore.defaultRetention, caseRetention: TimeInterval = SQLiteStore.defaultCaseRetention,
+        now: Date = Date()
+    ) throws -> PurgeResult {
         let cutoff = now.addingTimeInterval(-retention)
         return PurgeResult(
             deliveries: try idempotency.purge(olderThan: cutoff),
-            auditEvents: try audit.purge(olderThan: cutoff))
+            auditEvents: try audit.purge(olderThan: cutoff),
+            cases: try cases.purge(olderThan: now.addingTimeInterval(-caseRetention)))
     }
 
     /// Closes the file. Later calls on the store or its views throw ``StoreError/closed(path:)``.

@@ -39,7 +39,17 @@ enum StoreSchema {
         );
         CREATE INDEX audit_event_by_message ON audit_event (message_id, at, id);
         CREATE INDEX audit_event_by_time ON audit_event (at);
+        """,
+        // 1 → 2: the case registry (register-case / correlate), metadata only.
         """
+        CREATE TABLE case_record (
+            case_key      TEXT NOT NULL PRIMARY KEY,
+            route         TEXT NOT NULL,
+            attributes    TEXT NOT NULL,
+            registered_at REAL NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX case_record_by_time ON case_record (registered_at);
+        """,
     ]
 
     /// The version this build writes and understands.

@@ -29,7 +29,7 @@ final class StoreOpeningTests: XCTestCase {
         let path = directory.file("store.sqlite")
         XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data()))
         let store = try SQLiteStore(path: path)
-        XCTAssertEqual(try store.schemaVersion, 1)
+        XCTAssertEqual(try store.schemaVersion, StoreSchema.currentVersion)
         try store.idempotency.recordDelivered(route: "r", messageID: "m", destination: "d", at: Date())
         try store.audit.record(AuditEvent(messageID: "m", route: "r", kind: .received))
         let connection = try SQLiteConnection(path: path, readOnly: true)
@@ -37,14 +37,14 @@ final class StoreOpeningTests: XCTestCase {
             (connection.scalarText(
                 "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name)"
             ))
-        XCTAssertEqual(indexes, "audit_event_by_message,audit_event_by_time,delivery_by_time")
+        XCTAssertEqual(indexes, "audit_event_by_message,audit_event_by_time,case_record_by_time,delivery_by_time")
     }
 
     func testReopeningDoesNotMigrateAgain() throws {
         let path = directory.file("store.sqlite")
         try SQLiteStore(path: path).audit.record(AuditEvent(messageID: "m", route: "r", kind: .received))
         let reopened = try SQLiteStore(path: path)
-        XCTAssertEqual(try reopened.schemaVersion, 1)
+        XCTAssertEqual(try reopened.schemaVersion, StoreSchema.currentVersion)
         XCTAssertEqual(try reopened.audit.count(), 1)
     }
 
@@ -55,11 +55,11 @@ final class StoreOpeningTests: XCTestCase {
         let next = StoreSchema.migrations + ["ALTER TABLE delivery ADD COLUMN note TEXT"]
         let connection = try SQLiteConnection(path: path, readOnly: false)
         try StoreSchema.prepare(connection, readOnly: false, migrations: next)
-        XCTAssertEqual(try connection.scalarInt("PRAGMA user_version"), 2)
+        XCTAssertEqual(try connection.scalarInt("PRAGMA user_version"), Int64(StoreSchema.currentVersion + 1))
         XCTAssertEqual(try connection.scalarInt("SELECT count(*) FROM delivery WHERE note IS NULL"), 1)
         // Idempotent: a second run finds the file current.
         try StoreSchema.prepare(connection, readOnly: false, migrations: next)
-        XCTAssertEqual(try connection.scalarInt("PRAGMA user_version"), 2)
+        XCTAssertEqual(try connection.scalarInt("PRAGMA user_version"), Int64(StoreSchema.currentVersion + 1))
     }
 
     func testFailedMigrationStepLeavesTheFileAtItsVersion() throws {
@@ -68,7 +68,7 @@ final class StoreOpeningTests: XCTestCase {
         let broken = StoreSchema.migrations + ["CREATE TABLE extra (x); SELECT no_such_function()"]
         let connection = try SQLiteConnection(path: path, readOnly: false)
         XCTAssertThrowsError(try StoreSchema.prepare(connection, readOnly: false, migrations: broken))
-        XCTAssertEqual(try connection.scalarInt("PRAGMA user_version"), 1)
+        XCTAssertEqual(try connection.scalarInt("PRAGMA user_version"), Int64(StoreSchema.currentVersion))
         XCTAssertEqual(try connection.scalarInt("SELECT count(*) FROM sqlite_schema WHERE name = 'extra'"), 0)
     }
 

@@ -13,10 +13,14 @@ public enum DryRun {
     ///   - maxLines: how many lines of each document to show (`Int.max` for all).
     ///   - loader: the loader to use; its signer and verifier are replaced by dry-run ones
     ///     (no private key is touched, no signature checked).
+    ///   - cases: where `correlate` looks cases up (e.g. the service's store opened read-only, or
+    ///     an ``InMemoryCaseRegistry`` seeded with test cases); registrations are written to it only
+    ///     in memory — pass an in-memory registry unless you want them kept. Default: empty, so
+    ///     every `correlate` reports `unknown-case`.
     /// - Returns: the report, and the disposition (`nil` when the config, route or message is unusable).
     public static func run(
         config: String, route: String, messagePath: String, headers: [String] = [], maxLines: Int = 15,
-        loader: ConfigurationLoader = ConfigurationLoader()
+        loader: ConfigurationLoader = ConfigurationLoader(), cases: any CaseRegistry = InMemoryCaseRegistry()
     ) async -> (text: String, disposition: Disposition?) {
         var loader = loader
         loader.signerFactory = { key in DryRunSigner(key: key.name) }
@@ -45,7 +49,8 @@ public enum DryRun {
         var quiet = Logger(label: "stadtbus.dry-run")
         quiet.logLevel = .critical  // the report says everything the log would
         let engine = RoutingEngine(
-            table: loaded.table, sink: sink, idempotency: InMemoryIdempotencyStore(), journal: InMemoryAuditJournal(), logger: quiet)
+            table: loaded.table, sink: sink, idempotency: InMemoryIdempotencyStore(), journal: InMemoryAuditJournal(), cases: cases,
+            logger: quiet)
         let report = DryRunReport(maxLines: maxLines)
         report.line("dry run of route '\(route)' on \(messagePath) (\(body.count) bytes) — nothing is delivered")
         let inbound = Message(
@@ -117,6 +122,13 @@ final class DryRunReport: ProcessingObserver {
         if step.name == "set-header" {
             for (name, value) in exchange.headers.sorted(by: { $0.key < $1.key }) { line("    \(name): \(value)") }
         }
+        if step.name == "correlate", failure == nil, let found = exchange.correlatedCase {
+            let attributes = found.attributes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
+            line("    case '\(found.key)' (registered by route \(found.route))" + (attributes.isEmpty ? "" : ": \(attributes)"))
+        }
+        if step.name == "register-case" && failure == nil {
+            for record in exchange.pendingCases { line("    would register case '\(record.key)' after delivery") }
+        }
         if step.name == "sign" && failure == nil { line("    (dry run: no private key is used; the document is not actually signed)") }
         if failure == nil, maxLines > 0 {
             let text = (try? exchange.document.serializedString()) ?? ""
@@ -138,6 +150,15 @@ final class DryRunReport: ProcessingObserver {
     }
 
     func delivery(_ message: OutgoingMessage, to endpoint: String, result: DeliveryResult) {}
+
+    func directoryResolved(route: String, role: DirectoryRole, kennung: String?, entry: AddressEntry?) {
+        let who = kennung.map { "'\($0)'" } ?? "(none in the header)"
+        if let entry {
+            line("directory [\(route)]: \(role.rawValue) \(who) → \(entry.endpoint)" + (entry.name.map { " (\($0))" } ?? ""))
+        } else {
+            line("directory [\(route)]: \(role.rawValue) \(who) → NOT in the address directory")
+        }
+    }
 
     /// The inbound document, shown after the route's condition; later steps show theirs only
     /// when it changed.

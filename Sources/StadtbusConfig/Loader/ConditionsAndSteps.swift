@@ -4,8 +4,8 @@ import StadtbusXML
 import Yams
 
 extension LoadSession {
-    static let conditionKeys = ["message-type", "message-type-name", "profile", "author", "reader", "header", "xpath", "all", "any", "not"]
-    static let builtInSteps = ["validate", "map", "sign", "verify", "set-header", "filter"]
+    static let conditionKeys = ["message-type", "message-type-name", "profile", "author", "reader", "header", "case", "xpath", "all", "any", "not"]
+    static let builtInSteps = ["validate", "map", "sign", "verify", "set-header", "filter", "register-case", "correlate", "require"]
 
     /// A condition: a mapping whose keys must all hold (see ``Condition``).
     func condition(_ node: YNode, namespaces: [String: String]) -> Condition? {
@@ -40,6 +40,27 @@ extension LoadSession {
                     headers.append(.transportHeader(name: name, values: values.map(ValuePattern.init)))
                 }
                 part = headers.count == mapping.count ? (headers.count == 1 ? headers[0] : .all(headers)) : nil
+            case "case":
+                if compilingRouteCondition {
+                    diagnostics.error(
+                        entry.keyNode.position,
+                        "a route's 'when' cannot test 'case' (no case is correlated before the steps run) — use it in 'filter' or 'choice' after a 'correlate' step")
+                    part = nil
+                    break
+                }
+                guard case .mapping(let mapping) = value.node, !mapping.isEmpty else {
+                    diagnostics.error(value.position, "'case' must be a mapping of case attribute names to values, found \(value.kind)")
+                    part = nil
+                    break
+                }
+                var attributes: [Condition] = []
+                for (key, attributeValue) in mapping {
+                    guard let name = key.scalar?.string,
+                        let values = reader.strings(YNode(node: attributeValue, file: value.file), "case attribute '\(key.scalar?.string ?? "")'")
+                    else { continue }
+                    attributes.append(.caseAttribute(name: name, values: values.map(ValuePattern.init)))
+                }
+                part = attributes.count == mapping.count ? (attributes.count == 1 ? attributes[0] : .all(attributes)) : nil
             case "xpath":
                 part = reader.string(value, "'xpath'").flatMap { checkXPath($0, at: value, namespaces: namespaces) }.map(Condition.xpath)
             case "all", "any":
@@ -102,6 +123,9 @@ extension LoadSession {
                 return nil
             }
         case "set-header": return setHeaderStep(settings, at: nameNode, namespaces: namespaces)
+        case "register-case": return registerCaseStep(settings, at: nameNode, namespaces: namespaces)
+        case "correlate": return correlateStep(settings, at: nameNode, namespaces: namespaces)
+        case "require": return requireStep(settings, at: nameNode, namespaces: namespaces)
         case "filter":
             guard let settings else {
                 diagnostics.error(nameNode.position, "'filter' needs a condition, e.g. 'filter: { xpath: \"…\" }'")

@@ -68,8 +68,9 @@ public struct ConfigurationLoader: Sendable {
 /// One load: reads files, merges their sections and compiles them, collecting diagnostics.
 final class LoadSession {
     static let topLevelKeys = [
-        "include", "variables", "namespaces", "broker", "brokers", "identity", "endpoints", "header-profiles", "catalogs", "schemas", "keys",
-        "trust-store", "signer-identities", "stores", "http", "workers", "logging", "defaults", "routes",
+        "include", "variables", "namespaces", "broker", "brokers", "identity", "endpoints", "header-profiles", "catalogs",
+        "schemas", "keys", "trust-store", "signer-identities", "stores", "http", "workers", "logging", "defaults", "routes",
+        "address-directory",
     ]
     static let mapSections = ["variables", "namespaces", "brokers", "endpoints", "header-profiles", "schemas", "keys", "signer-identities"]
     static let listSections = ["catalogs", "routes"]
@@ -86,6 +87,10 @@ final class LoadSession {
     var settings = StadtbusSettings()
     var routeNames: [String: SourcePosition] = [:]
     var defaultErrorPolicy = ErrorPolicy()
+    /// Whether `address-directory:` was given (even if some entries were broken).
+    var addressDirectoryDeclared = false
+    /// Set while a route's `when` is compiled: no case can have been correlated yet.
+    var compilingRouteCondition = false
 
     init(loader: ConfigurationLoader) {
         self.loader = loader
@@ -102,7 +107,8 @@ final class LoadSession {
         do {
             let table = try RoutingTable(
                 routes: routes, endpoints: Array(settings.endpoints.values), headerExtractor: extractor,
-                defaultDeadLetter: defaultErrorPolicy.deadLetter, version: "\(path) loaded \(Date())")
+                defaultDeadLetter: defaultErrorPolicy.deadLetter, version: "\(path) loaded \(Date())",
+                addressDirectory: settings.addressDirectory)
             return LoadedConfiguration(settings: settings, table: table, files: absoluteFiles, dependencies: dependencies)
         } catch {
             throw ConfigurationError(diagnostics: [ConfigDiagnostic(SourcePosition(file: path, line: 1, column: 1), "\(error)")])

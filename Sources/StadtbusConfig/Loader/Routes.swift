@@ -72,11 +72,23 @@ extension LoadSession {
                             ?? " — declare it under 'endpoints:'"))
             }
         }
+        compilingRouteCondition = true
         let condition = fields["when"].flatMap { self.condition($0, namespaces: namespaces) } ?? .always
+        compilingRouteCondition = false
         var steps: [any RouteStep] = []
         if let stepsNode = fields["steps"] {
             if case .sequence = stepsNode.node {
-                steps = stepsNode.listElements.compactMap { step($0, namespaces: namespaces) }
+                var correlated = false
+                for element in stepsNode.listElements {
+                    guard let step = step(element, namespaces: namespaces) else { continue }
+                    // A route with `from` starts without a case; one reached as `route:NAME` may inherit its caller's.
+                    if source != nil, !correlated, Self.readsCase(step) {
+                        diagnostics.error(
+                            element.position, "step '\(step.name)' reads the case ({case.…} or 'case:') but no 'correlate' step comes before it in \(context)")
+                    }
+                    if step is CorrelateStep { correlated = true }
+                    steps.append(step)
+                }
             } else {
                 diagnostics.error(stepsNode.position, "'steps' of \(context) must be a list (each step starts with '-'), found \(stepsNode.kind)")
             }
@@ -108,7 +120,21 @@ extension LoadSession {
         let elements = node.listElements
         for (index, name) in names.enumerated() {
             let at = index < elements.count ? elements[index] : node
-            if name.hasPrefix("route:") {
+            if name.hasPrefix("directory:") {
+                let roleName = String(name.dropFirst(10))
+                guard let role = DirectoryRole(rawValue: roleName) else {
+                    diagnostics.error(
+                        at.position,
+                        "unknown directory destination '\(name)' in \(what) — expected 'directory:reader' or 'directory:author'")
+                    continue
+                }
+                guard addressDirectoryDeclared else {
+                    diagnostics.error(
+                        at.position, "'\(name)' in \(what) needs an 'address-directory:' section mapping kennung to endpoint")
+                    continue
+                }
+                result.append(.directory(role))
+            } else if name.hasPrefix("route:") {
                 let target = String(name.dropFirst(6))
                 guard routeNames[target] != nil else {
                     diagnostics.error(

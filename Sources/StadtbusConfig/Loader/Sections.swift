@@ -37,6 +37,7 @@ extension LoadSession {
         if let (_, value) = singles["trust-store"] { settings.trustStore = reader.path(value, "trust-store", directory: true) }
         for (kennung, _, value) in named["signer-identities"] ?? [] { readSignerIdentity(kennung, value) }
         for (name, key, value) in named["endpoints"] ?? [] { readEndpoint(name, key, value) }
+        if let (_, value) = singles["address-directory"] { readAddressDirectory(value) }
         if let (_, value) = singles["broker"] { settings.broker = readBroker(value, context: "broker") }
         for (name, key, value) in named["brokers"] ?? [] {
             if name == BrokerSettings.mainName {
@@ -161,10 +162,15 @@ extension LoadSession {
     }
 
     private func readStores(_ node: YNode) {
-        guard let fields = reader.fields(node, "'stores'", allowed: ["idempotency", "audit", "retention"]) else { return }
+        guard let fields = reader.fields(node, "'stores'", allowed: ["idempotency", "audit", "cases", "retention", "case-retention"]) else { return }
         settings.stores.idempotency = fields["idempotency"].flatMap { reader.path($0, "stores.idempotency", mustExist: false) }
         settings.stores.audit = fields["audit"].flatMap { reader.path($0, "stores.audit", mustExist: false) }
+        settings.stores.cases =
+            fields["cases"].flatMap { reader.path($0, "stores.cases", mustExist: false) } ?? settings.stores.idempotency
         if let retention = fields["retention"].flatMap({ reader.duration($0, "stores.retention") }) { settings.stores.retention = retention }
+        if let retention = fields["case-retention"].flatMap({ reader.duration($0, "stores.case-retention") }) {
+            settings.stores.caseRetention = retention
+        }
     }
 
     private func readKey(_ name: String, _ node: YNode) {

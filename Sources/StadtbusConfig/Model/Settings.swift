@@ -65,11 +65,16 @@ public struct KeyDefinition: Sendable, Equatable {
     }
 }
 
-/// `stores:` — SQLite files for the idempotency store and the audit journal.
+/// `stores:` — SQLite files for the idempotency store, the audit journal and the case registry.
 public struct StoreSettings: Sendable, Equatable {
     public var idempotency: String?
     public var audit: String?
+    /// The case registry's file (`stores.cases`); defaults to the idempotency file, so that
+    /// one `SQLiteStore` serves both (`store.cases`).
+    public var cases: String?
     public var retention: Duration = .seconds(14 * 86_400)
+    /// How long registered cases are kept (`stores.case-retention`, default 90 days).
+    public var caseRetention: Duration = .seconds(90 * 86_400)
 
     public init() {}
 }
@@ -107,6 +112,8 @@ public struct StadtbusSettings: Sendable {
     public var logLevel = "info"
     /// Namespace prefixes for XPath, from `namespaces:`.
     public var namespaces: [String: String] = [:]
+    /// `address-directory:` — kennung → endpoint, for `directory:reader` / `directory:author`.
+    public var addressDirectory = AddressDirectory()
 
     public init() {}
 }

@@ -5,11 +5,14 @@ public struct ConditionContext {
     public var header: MessageHeader
     public var headers: [String: String]
     public var document: XMLDocument
+    /// The case a `correlate` step found, if any (`case:` conditions read it).
+    public var correlatedCase: CaseRecord?
 
-    public init(header: MessageHeader, headers: [String: String], document: XMLDocument) {
+    public init(header: MessageHeader, headers: [String: String], document: XMLDocument, correlatedCase: CaseRecord? = nil) {
         self.header = header
         self.headers = headers
         self.document = document
+        self.correlatedCase = correlatedCase
     }
 }
 
@@ -44,6 +47,9 @@ public indirect enum Condition: Sendable, CustomStringConvertible {
     case reader([ValuePattern])
     /// `header: {name: value}`: a transport header.
     case transportHeader(name: String, values: [ValuePattern])
+    /// `case: {name: value}`: an attribute (or `key`, `route`) of the case a `correlate` step
+    /// found; false when no case was correlated.
+    case caseAttribute(name: String, values: [ValuePattern])
     /// `xpath`: an XPath on the body, true by XPath's boolean() rules.
     case xpath(XPathExpression)
     case all([Condition])
@@ -62,6 +68,8 @@ public indirect enum Condition: Sendable, CustomStringConvertible {
         case .reader(let patterns): return patterns.contains { $0.matches(context.header.reader?.kennung) }
         case .transportHeader(let name, let patterns):
             return patterns.contains { $0.matches(context.headers[name]) }
+        case .caseAttribute(let name, let patterns):
+            return patterns.contains { $0.matches(context.correlatedCase?.value(of: name)) }
         case .xpath(let expression):
             do {
                 return try expression.evaluate(in: context.document).booleanValue
@@ -90,6 +98,7 @@ public indirect enum Condition: Sendable, CustomStringConvertible {
         case .author(let p): return "author \(list(p))"
         case .reader(let p): return "reader \(list(p))"
         case .transportHeader(let name, let p): return "header \(name) \(list(p))"
+        case .caseAttribute(let name, let p): return "case \(name) \(list(p))"
         case .xpath(let e): return "xpath \(e.expression)"
         case .all(let c): return c.map(\.description).joined(separator: " and ")
         case .any(let c): return "any(" + c.map(\.description).joined(separator: " or ") + ")"

@@ -8,6 +8,7 @@ import StadtbusXML
 /// | `{xpath:EXPR}` | the string value of an XPath on the current document |
 /// | `{header.messageID}`, `{header.messageType}`, `{header.messageTypeName}`, `{header.profile}`, `{header.createdAt}`, `{header.author}`, `{header.reader}` | fields of the XÖV header (authorities by `kennung`) |
 /// | `{transport.NAME}` | an inbound transport header (empty if absent) |
+/// | `{case.NAME}`, `{case.key}`, `{case.route}` | an attribute of the case a preceding `correlate` step found (empty if the case has no such attribute); its key; the route that registered it |
 /// | `{route}`, `{attempt}` | the running route, the delivery attempt |
 /// | `{derived-uuid}` | a UUID derived from the message identity and the route: a new message made from this one (a receipt, a status) gets its own UUID, and the same one again when it is re-sent |
 /// | `{now}` | the current time, UTC, ISO 8601 with milliseconds (for `erstellungszeitpunkt`) |
@@ -19,6 +20,7 @@ public struct Template: Sendable, CustomStringConvertible {
         case xpath(XPathExpression)
         case header(String)
         case transport(String)
+        case caseField(String)
         case route
         case attempt
         case derivedUUID
@@ -88,6 +90,10 @@ public struct Template: Sendable, CustomStringConvertible {
                 parts.append(.header(field))
             } else if body.hasPrefix("transport.") {
                 parts.append(.transport(String(body.dropFirst(10))))
+            } else if body.hasPrefix("case.") {
+                let name = String(body.dropFirst(5))
+                guard !name.isEmpty else { throw ParseError(offset: index, message: "'{case.}' needs an attribute name, e.g. {case.art}") }
+                parts.append(.caseField(name))
             } else if body == "route" {
                 parts.append(.route)
             } else if body == "attempt" {
@@ -99,7 +105,9 @@ public struct Template: Sendable, CustomStringConvertible {
             } else {
                 throw ParseError(
                     offset: index,
-                    message: "unknown placeholder '{\(body)}' — expected {xpath:…}, {header.FIELD}, {transport.NAME}, {route}, {attempt}, {derived-uuid} or {now}")
+                    message:
+                        "unknown placeholder '{\(body)}' — expected {xpath:…}, {header.FIELD}, {transport.NAME}, {case.NAME}, "
+                        + "{route}, {attempt}, {derived-uuid} or {now}")
             }
             index = close + 1
         }
@@ -122,6 +130,12 @@ public struct Template: Sendable, CustomStringConvertible {
                 }
             case .header(let field): result += Self.value(of: field, in: exchange.header)
             case .transport(let name): result += exchange.message.headers[name] ?? ""
+            case .caseField(let name):
+                guard let record = exchange.correlatedCase else {
+                    throw StepFailure.permanent(
+                        "template-failed", "'{case.\(name)}' needs a case: put a 'correlate' step before the step that uses it")
+                }
+                result += record.value(of: name) ?? ""
             case .route: result += exchange.route
             case .attempt: result += String(exchange.message.attempt)
             case .derivedUUID: result += DerivedUUID.make(from: "\(exchange.header.messageID)|\(exchange.route)")
@@ -141,6 +155,14 @@ public struct Template: Sendable, CustomStringConvertible {
         case "author": return header.author?.kennung ?? ""
         case "reader": return header.reader?.kennung ?? ""
         default: return ""
+        }
+    }
+
+    /// Whether the template reads the correlated case (`{case.…}`).
+    public var usesCase: Bool {
+        parts.contains {
+            if case .caseField = $0 { return true }
+            return false
         }
     }
 

@@ -19,6 +19,9 @@ public protocol ProcessingObserver: AnyObject {
     func choiceSelected(route: String, branch: Int?, destinations: [Destination])
     /// A delivery to an endpoint (or wire tap) was attempted.
     func delivery(_ message: OutgoingMessage, to endpoint: String, result: DeliveryResult)
+    /// A `directory:` destination was looked up: `kennung` is the header's reader (or author),
+    /// `entry` what the address directory maps it to (`nil`: unknown, the route fails).
+    func directoryResolved(route: String, role: DirectoryRole, kennung: String?, entry: AddressEntry?)
 }
 
 extension ProcessingObserver {
@@ -27,4 +30,5 @@ extension ProcessingObserver {
     {}
     public func choiceSelected(route: String, branch: Int?, destinations: [Destination]) {}
     public func delivery(_ message: OutgoingMessage, to endpoint: String, result: DeliveryResult) {}
+    public func directoryResolved(route: String, role: DirectoryRole, kennung: String?, entry: AddressEntry?) {}
 }

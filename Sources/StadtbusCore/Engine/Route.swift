@@ -5,11 +5,16 @@ public enum Destination: Sendable, Hashable, CustomStringConvertible {
     /// Another route (`route:NAME`): its steps run on a copy of the document and it delivers
     /// to its own destinations; its `from` and `when` are not consulted.
     case route(String)
+    /// `directory:reader` / `directory:author`: the endpoint the ``AddressDirectory`` maps the
+    /// header's reader (or author) `kennung` to, resolved per message. An unknown `kennung`
+    /// is a permanent failure (`unknown-recipient`).
+    case directory(DirectoryRole)
 
     public var description: String {
         switch self {
         case .endpoint(let name): return name
         case .route(let name): return "route:\(name)"
+        case .directory(let role): return "directory:\(role.rawValue)"
         }
     }
 }

@@ -15,6 +15,7 @@ public final class RoutingEngine: @unchecked Sendable {
     private let sink: any MessageSink
     private let idempotency: any IdempotencyStore
     private let journal: any AuditJournal
+    private let cases: any CaseRegistry
     private let logger: Logger
     private let clock = ContinuousClock()
     private let identityGate = IdentityGate()
@@ -25,15 +26,35 @@ public final class RoutingEngine: @unchecked Sendable {
     ///   - sink: delivers to endpoints (the runtime's adapters).
     ///   - idempotency: per route and destination delivery records.
     ///   - journal: the audit trail (metadata only).
+    ///   - cases: the case registry for `register-case` and `correlate` steps (e.g. `SQLiteStore.cases`).
+    ///     `nil` keeps cases in memory only — they are lost on restart; a warning is logged when
+    ///     the table uses case steps.
     public init(
         table: RoutingTable, sink: any MessageSink, idempotency: any IdempotencyStore, journal: any AuditJournal,
-        logger: Logger = Logger(label: "stadtbus.engine")
+        cases: (any CaseRegistry)? = nil, logger: Logger = Logger(label: "stadtbus.engine")
     ) {
         self.current = table
         self.sink = sink
         self.idempotency = idempotency
         self.journal = journal
+        self.cases = cases ?? InMemoryCaseRegistry()
         self.logger = logger
+        if cases == nil { warnIfCasesAreVolatile(table) }
+    }
+
+    /// Whether any route of `table` registers or correlates cases.
+    static func usesCases(_ table: RoutingTable) -> Bool {
+        table.routes.contains { route in route.steps.contains { $0 is RegisterCaseStep || $0 is CorrelateStep } }
+    }
+
+    private var casesAreVolatile: Bool { cases is InMemoryCaseRegistry }
+
+    private func warnIfCasesAreVolatile(_ table: RoutingTable) {
+        if Self.usesCases(table) {
+            logger.warning(
+                "routes use register-case/correlate but the engine has no durable case registry: cases are kept in memory only",
+                metadata: ["version": "\(table.version)"])
+        }
     }
 
     /// The table new messages are routed with.
@@ -49,6 +70,7 @@ public final class RoutingEngine: @unchecked Sendable {
         lock.lock()
         current = table
         lock.unlock()
+        if casesAreVolatile { warnIfCasesAreVolatile(table) }
         logger.info("routing table replaced", metadata: ["version": "\(table.version)", "routes": "\(table.routes.count)"])
     }
 
@@ -188,13 +210,16 @@ public final class RoutingEngine: @unchecked Sendable {
         run.matchedRoute = route.name
         run.event(.matched, detail: route.condition.description)
 
-        if allDestinationsAlreadyDelivered(route, messageID: header.messageID) {
+        // A route that registers cases runs again on a redelivery: a crash between delivery and
+        // registration must not leave the case unregistered (deliveries are skipped by idempotency).
+        if !route.steps.contains(where: { $0 is RegisterCaseStep }), allDestinationsAlreadyDelivered(route, messageID: header.messageID) {
             run.alreadyDelivered = 1
             run.event(.duplicate)
             return .duplicate
         }
 
         let exchange = Exchange(message: message, document: document, header: header, route: route.name)
+        exchange.caseRegistry = cases
         switch await execute(route, exchange, run) {
         case .done:
             if run.delivered == 0 && run.alreadyDelivered > 0 {
@@ -265,7 +290,7 @@ public final class RoutingEngine: @unchecked Sendable {
         case .to(let list):
             destinations = list
         case .choice(let branches):
-            let context = ConditionContext(header: exchange.header, headers: exchange.headers, document: exchange.document)
+            let context = exchange.conditionContext
             var chosen: (Int, ChoiceBranch)?
             do {
                 for (index, branch) in branches.enumerated() where try branch.condition?.evaluate(context) ?? true {
@@ -302,6 +327,19 @@ public final class RoutingEngine: @unchecked Sendable {
                     body: body, headers: exchange.headers, properties: exchange.message.properties,
                     messageID: exchange.header.messageID, route: route.name)
                 if let failure = await deliver(outgoing, to: name, route: route.name, run) { failures.append(failure) }
+            case .directory(let role):
+                let resolved = resolve(role, exchange, run.table, route: route.name)
+                run.observer?.directoryResolved(route: route.name, role: role, kennung: resolved.kennung, entry: resolved.entry)
+                guard let entry = resolved.entry else {
+                    let failure = resolved.failure
+                    run.event(.failed, route: route.name, detail: "deliver directory:\(role.rawValue)", reason: failure.reason)
+                    failures.append(failure)
+                    continue
+                }
+                let outgoing = OutgoingMessage(
+                    body: body, headers: exchange.headers, properties: exchange.message.properties,
+                    messageID: exchange.header.messageID, route: route.name)
+                if let failure = await deliver(outgoing, to: entry.endpoint, route: route.name, run) { failures.append(failure) }
             case .route(let name):
                 guard let target = run.table.route(named: name) else {
                     failures.append(
@@ -338,7 +376,41 @@ public final class RoutingEngine: @unchecked Sendable {
 
         if let permanent = failures.first(where: { $0.kind == .permanent }) { return .failed(permanent) }
         if let first = failures.first { return .failed(first) }
+        return registerCases(of: exchange, route: route.name, run)
+    }
+
+    /// Writes the cases `register-case` steps collected — after every delivery of the route
+    /// succeeded, before the message is acked. A registry failure is transient: the retry
+    /// skips the deliveries already made and registers again (an upsert).
+    private func registerCases(of exchange: Exchange, route: String, _ run: Run) -> RouteOutcome {
+        for record in exchange.pendingCases {
+            do {
+                try cases.register(key: record.key, case: record)
+            } catch {
+                run.event(.failed, route: route, detail: "register-case \(record.key)", reason: "case-registry: \(error)")
+                return .failed(
+                    Failure(kind: .transient, code: "case-registry", message: "registering case '\(record.key)': \(error)", step: "register-case", route: route))
+            }
+            run.event(.step, route: route, detail: "case registered \(record.key)")
+        }
         return .done
+    }
+
+    /// The address directory entry for the header's reader or author.
+    private func resolve(_ role: DirectoryRole, _ exchange: Exchange, _ table: RoutingTable, route: String)
+        -> (kennung: String?, entry: AddressEntry?, failure: Failure)
+    {
+        let authority = role == .reader ? exchange.header.reader : exchange.header.author
+        guard let kennung = authority?.kennung, !kennung.isEmpty else {
+            let failure = Failure(
+                kind: .permanent, code: "unknown-recipient", message: "the message header names no \(role.rawValue) to look up in the address directory",
+                step: "deliver", route: route)
+            return (nil, nil, failure)
+        }
+        let failure = Failure(
+            kind: .permanent, code: "unknown-recipient",
+            message: "no address directory entry for \(role.rawValue) '\(kennung)' — add it to 'address-directory:'", step: "deliver", route: route)
+        return (kennung, table.addressDirectory.entry(for: kennung), failure)
     }
 
     /// Delivers to one endpoint unless the idempotency store says it already has the message;

@@ -19,6 +19,8 @@ public final class RoutingTable: Sendable {
     public let defaultDeadLetter: String?
     /// A label for logs (e.g. the config file and load time).
     public let version: String
+    /// Resolves `directory:reader` / `directory:author` destinations.
+    public let addressDirectory: AddressDirectory
 
     private let routesByName: [String: Int]
     private let routesBySource: [String: [Int]]
@@ -26,7 +28,7 @@ public final class RoutingTable: Sendable {
     /// Builds a table, checking that every destination exists and route references have no cycle.
     public init(
         routes: [Route], endpoints: [Endpoint], headerExtractor: HeaderExtractor, parseLimits: XMLParseLimits = .default,
-        defaultDeadLetter: String? = nil, version: String = ""
+        defaultDeadLetter: String? = nil, version: String = "", addressDirectory: AddressDirectory = AddressDirectory()
     ) throws {
         var byName: [String: Int] = [:]
         var bySource: [String: [Int]] = [:]
@@ -44,6 +46,8 @@ public final class RoutingTable: Sendable {
                     throw RoutingTableError(message: "route '\(route.name)' sends to unknown endpoint '\(name)'")
                 case .route(let name) where byName[name] == nil:
                     throw RoutingTableError(message: "route '\(route.name)' sends to unknown route '\(name)'")
+                case .directory(let role) where addressDirectory.isEmpty:
+                    throw RoutingTableError(message: "route '\(route.name)' sends to 'directory:\(role.rawValue)' but the address directory is empty")
                 default: break
                 }
             }
@@ -51,7 +55,11 @@ public final class RoutingTable: Sendable {
                 throw RoutingTableError(message: "route '\(route.name)' names unknown endpoint '\(name)'")
             }
         }
+        for entry in addressDirectory.entries.values.sorted(by: { $0.kennung < $1.kennung }) where endpointsByName[entry.endpoint] == nil {
+            throw RoutingTableError(message: "address directory entry '\(entry.kennung)' names unknown endpoint '\(entry.endpoint)'")
+        }
         self.routes = routes
+        self.addressDirectory = addressDirectory
         self.endpoints = endpointsByName
         self.headerExtractor = headerExtractor
         self.parseLimits = parseLimits

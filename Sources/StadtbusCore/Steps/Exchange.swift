@@ -15,6 +15,13 @@ public final class Exchange {
     public var headers: [String: String]
     /// The route currently running.
     public internal(set) var route: String
+    /// The case found by a `correlate` step: `{case.NAME}` templates and `case:` conditions read it.
+    public internal(set) var correlatedCase: CaseRecord?
+    /// Cases `register-case` steps collected. The engine writes them to the ``CaseRegistry``
+    /// only after every delivery of the route succeeded (a step itself stays pure).
+    public internal(set) var pendingCases: [CaseRecord] = []
+    /// The registry `correlate` steps look cases up in (set by the engine).
+    var caseRegistry: (any CaseRegistry)?
 
     public init(message: Message, document: XMLDocument, header: MessageHeader, route: String) {
         self.message = message
@@ -28,6 +35,20 @@ public final class Exchange {
     func fork(route: String) throws -> Exchange {
         let copy = Exchange(message: message, document: try document.copy(), header: header, route: route)
         copy.headers = headers
+        copy.correlatedCase = correlatedCase
+        copy.caseRegistry = caseRegistry
+        // pendingCases stay with this exchange: they become durable after its route's deliveries.
         return copy
+    }
+
+    /// Collects `record` for registration after delivery; a key collected twice keeps the last.
+    func collect(_ record: CaseRecord) {
+        pendingCases.removeAll { $0.key == record.key }
+        pendingCases.append(record)
+    }
+
+    /// What conditions (`filter`, `choice`) read now.
+    public var conditionContext: ConditionContext {
+        ConditionContext(header: header, headers: headers, document: document, correlatedCase: correlatedCase)
     }
 }

@@ -28,7 +28,6 @@ public struct FilterStep: RouteStep {
     public var label: String { "filter \(condition)" }
 
     public func run(_ exchange: Exchange) async throws -> StepOutcome {
-        let context = ConditionContext(header: exchange.header, headers: exchange.headers, document: exchange.document)
-        return try condition.evaluate(context) ? .proceed : .drop(reason: "filter did not match: \(condition)")
+        return try condition.evaluate(exchange.conditionContext) ? .proceed : .drop(reason: "filter did not match: \(condition)")
     }
 }
