@@ -38,6 +38,9 @@ XDOMEA_XSD = SHARED / "xoev" / "xdomea-3.0.0" / "schemas" / "xdomea.xsd"
 APPLICATION = SHARED / "xoev" / "xbeteiligung-1.2" / "examples" / "kommunal.Initiieren.0401.xml"
 INVOICES = SHARED / "xoev" / "xrechnung-testsuite" / "examples"
 MAPPING = HERE.parent / "mappings" / "beteiligung-to-xdomea.xsl"
+PAYMENT_MAPPING = HERE.parent / "mappings" / "zahlung-to-eakte-protokoll.xsl"
+STATUS_MAPPING = HERE.parent / "mappings" / "eakte-quittung-to-portal-status.xsl"
+XBETEILIGUNG_XSD = SHARED / "xoev" / "xbeteiligung-1.2" / "schemas" / "xbeteiligung-kommunaleBauleitplanung.xsd"
 CAMT = "{urn:iso:std:iso:20022:tech:xsd:camt.054.001.08}"
 XDOMEA = "{urn:xoev-de:xdomea:schema:3.0.0}"
 
@@ -135,6 +138,19 @@ def xdomea_0604(prozess_id: str) -> bytes:
     return result.stdout
 
 
+def xdomea_0607(prozess_id: str, sgo_id: str) -> bytes:
+    """A valid FVDaten.ProtokolleintragErstellen.0607 (fee paid for case ``sgo_id``), from a camt.054
+    made by the payment simulator's code, mapped with mappings/zahlung-to-eakte-protokoll.xsl."""
+    import payment
+    from decimal import Decimal
+    _, camt = payment.camt054(sgo_id, Decimal("75.00"))
+    result = subprocess.run(["xsltproc", "--stringparam", "prozess-id", prozess_id, "--stringparam", "sgo-id", sgo_id,
+                             str(PAYMENT_MAPPING), "-"], input=camt, capture_output=True)
+    if result.returncode != 0:
+        raise SystemExit("xsltproc failed: " + result.stderr.decode())
+    return result.stdout
+
+
 def test_eakte(collector: Collector, tokens: Path) -> None:
     print("eAkte simulator")
     drop = Path(tempfile.mkdtemp(prefix="eakte-drop-"))
@@ -166,6 +182,21 @@ def test_eakte(collector: Collector, tokens: Path) -> None:
                   and root.findtext(f"{XDOMEA}Kopf/{XDOMEA}Nachrichtentyp/code") == "0102",
                   "acknowledgement is 0102 with the case's ProzessID", ack[:300])
         check(collector.unauthorised == 0, "acknowledgements carry the bearer token")
+        # a 0607 log entry about the same case: same ProzessID, other Nachrichtentyp → not a duplicate, no 0102
+        log_entry = xdomea_0607(prozess_id, prozess_id)
+        status, answer = post(base + "/xdomea", log_entry)
+        check(status == 201 and answer.get("duplicate") is False and answer.get("nachrichtentyp") == "0607",
+              "0607 with the 0604's ProzessID → 201, not a duplicate", answer)
+        status, answer = post(base + "/xdomea", log_entry)
+        check(status == 201 and answer.get("duplicate") is True, "same 0607 again → duplicate", answer)
+        summary = get_json(base + "/received")
+        check(summary["count"] == 4 and summary["unique"] == 2 and summary["duplicates"] == 2
+              and summary["ids"] == [prozess_id] * 4
+              and [m["nachrichtentyp"] for m in summary["messages"]] == ["0604", "0604", "0607", "0607"],
+              "duplicates counted per (ProzessID, Nachrichtentyp)", summary)
+        time.sleep(0.5)  # ack-delay is 0.1 s: an acknowledgement for the 0607 would have arrived by now
+        check(len(collector.bodies["/eingang/eakte"]) == 2, "no acknowledgement for a 0607",
+              len(collector.bodies["/eingang/eakte"]))
         # drop folder: one valid, one invalid file
         dropped = str(uuid.uuid4())
         (drop / "neu.xml.part").write_bytes(xdomea_0604(dropped))
