@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerates the sample inputs in this folder with the simulators' own code (not hand-written).
 
-    python3 mappings/samples/make-samples.py
+    python3 mappings/samples/make-samples.py [OUTPUT_DIR]     (default: this folder)
 
 * ``eakte-0102-quittung.xml``: what simulators/eakte.py sends after filing the 0604 that
   beteiligung-to-xdomea.xsl makes from the shared example kommunal.Initiieren.0401.xml
@@ -43,6 +43,8 @@ def with_note(document: bytes, what: str) -> bytes:
 
 
 def main() -> None:
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE
+    out.mkdir(parents=True, exist_ok=True)
     application = APPLICATION.read_text(encoding="utf-8")
     uuid = re.search(r"<(?:\w+:)?nachrichtenUUID>([^<]+)<", application).group(1)
     sgo = subprocess.run(["xsltproc", str(ROOT / "mappings" / "beteiligung-to-xdomea.xsl"), str(APPLICATION)],
@@ -52,17 +54,17 @@ def main() -> None:
                                 eakte.Kontakt.from_element(kopf.find("xdomea:Empfaenger", eakte.NS)),
                                 eakte.Kontakt.from_element(kopf.find("xdomea:Absender", eakte.NS)),
                                 "FVDaten.SGOErstellen.0604")
-    (HERE / "eakte-0102-quittung.xml").write_bytes(
+    (out / "eakte-0102-quittung.xml").write_bytes(
         with_note(ack, "simulators/eakte.py acknowledgement() for the 0604 of the shared 0401 example"))
     _, fee = payment.camt054(uuid, Decimal("75.00"), "EUR", "Erika Mustermann")
-    (HERE / "camt054-gebuehr.xml").write_bytes(
+    (out / "camt054-gebuehr.xml").write_bytes(
         with_note(fee, f"simulators/payment.py camt054() for the fee of application {uuid}"))
     invoice = payment.parse_invoice((SHARED / "xoev" / "xrechnung-testsuite" / "examples" /
                                      "01.01a-INVOICE_ubl.xml").read_bytes())
     _, paid = payment.camt054(invoice["number"], invoice["amount"], invoice["currency"])
-    (HERE / "camt054-rechnung.xml").write_bytes(
+    (out / "camt054-rechnung.xml").write_bytes(
         with_note(paid, f"simulators/payment.py camt054() for XRechnung {invoice['number']}"))
-    print("wrote", ", ".join(p.name for p in sorted(HERE.glob("*.xml"))))
+    print("wrote", ", ".join(str(p) for p in sorted(out.glob("*.xml"))))
 
 
 if __name__ == "__main__":
