@@ -92,15 +92,19 @@ class Received:
     extra: dict = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, identity: str) -> bool:
-        """Records one accepted message; returns True if its identity was seen before."""
+    def record(self, identity: str, shown: Optional[str] = None) -> bool:
+        """Records one accepted message; returns True if its identity was seen before.
+
+        ``shown`` is what ``ids`` lists for it (default: the identity itself), for messages whose
+        identity is composite, e.g. xdomea's ProzessID + Nachrichtentyp with ``ids`` showing the ProzessID.
+        """
         with self.lock:
             duplicate = identity in self.seen
             if duplicate:
                 self.duplicates += 1
             else:
                 self.seen.add(identity)
-            self.ids.append(identity)
+            self.ids.append(identity if shown is None else shown)
             return duplicate
 
     def record_invalid(self) -> None:

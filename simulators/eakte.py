@@ -9,9 +9,13 @@ What it does:
 
 * ``POST /xdomea``: refuses DOCTYPEs (400), validates the body with
   ``xmllint --noout --nonet --schema xdomea.xsd`` (invalid → 400 with xmllint's reason),
-  records it by ``Kopf/ProzessID`` (duplicates counted), answers 201 and, after ``--ack-delay``
-  seconds in a background thread, POSTs ``Information.EmpfangBestaetigen.0102`` with the same
+  records it by its xdomea message identity ``Kopf/ProzessID`` + ``Kopf/Nachrichtentyp/code``
+  (duplicates counted per pair: a 0607 log entry about a case is not a duplicate of the case's
+  0604; ``/received`` ``ids`` lists the ProzessIDs, ``messages`` each pair), answers 201 and, for
+  a filed case (``FVDaten.SGOErstellen.0604``) only, after ``--ack-delay`` seconds in a
+  background thread, POSTs ``Information.EmpfangBestaetigen.0102`` with the same
   ``Kopf/ProzessID`` to ``--ack-url`` (bearer token from ``--ack-token-file``), retrying on 503.
+  Other messages (e.g. ``FVDaten.ProtokolleintragErstellen.0607``) are filed without one.
 * ``--drop-folder DIR``: polls DIR for ``*.xml`` files whose size has been stable for one poll,
   treats them like POSTs and moves them to ``DIR/imported/`` or ``DIR/rejected/`` (with a
   ``.reason.txt`` next to a rejected file).
@@ -43,6 +47,8 @@ SCHEMA = SHARED / "xoev" / "xdomea-3.0.0" / "schemas" / "xdomea.xsd"
 NS = {"xdomea": XDOMEA_NS}
 #: The DMS's own identity in the acknowledgements it sends (Stadt Itzehoe, AGS 01061046).
 DMS_PRODUCT = "Stadtbus eAkte-Simulator"
+#: Nachrichtentyp codes acknowledged with a 0102: only a filed case (FVDaten.SGOErstellen.0604).
+ACKNOWLEDGED_TYPES = frozenset({"0604"})
 
 
 class Kontakt:
@@ -120,7 +126,8 @@ class EAkte:
         self.ack_token = ack_token
         self.ack_delay = ack_delay
         self.schema = schema
-        server.received.extra.update({"acks-sent": 0, "acks-failed": 0})
+        self.messages: list[dict] = []
+        server.received.extra.update({"acks-sent": 0, "acks-failed": 0, "messages": self.messages})
         server.route("POST", "/xdomea", self.handle_post)
 
     def accept(self, body: bytes, source: str) -> tuple[int, dict]:
@@ -138,17 +145,23 @@ class EAkte:
         kopf = root.find("xdomea:Kopf", NS)
         prozess_id = (kopf.findtext("xdomea:ProzessID", "", NS) if kopf is not None else "").strip()
         message_type = root.tag.split("}", 1)[-1]
+        code = (kopf.findtext("xdomea:Nachrichtentyp/code", "", NS) if kopf is not None else "").strip()
         if not prozess_id:
             self.server.received.record_invalid()
             return 400, {"error": "xdomea:Kopf/xdomea:ProzessID is missing"}
-        duplicate = self.server.received.record(prozess_id)
-        log(NAME, "filed", source=source, prozessID=prozess_id, type=message_type, duplicate=duplicate)
-        if self.ack_url:
+        # xdomea 3 messages have no UUID of their own: ProzessID + Nachrichtentyp is the identity.
+        duplicate = self.server.received.record(f"{prozess_id}/{code}", shown=prozess_id)
+        acknowledge = code in ACKNOWLEDGED_TYPES
+        with self.server.received.lock:
+            self.messages.append({"prozessID": prozess_id, "nachrichtentyp": code, "type": message_type,
+                                  "duplicate": duplicate, "acknowledged": acknowledge and bool(self.ack_url)})
+        log(NAME, "filed", source=source, prozessID=prozess_id, type=message_type, code=code, duplicate=duplicate)
+        if self.ack_url and acknowledge:
             dms = Kontakt.from_element(kopf.find("xdomea:Empfaenger", NS))
             sender = Kontakt.from_element(kopf.find("xdomea:Absender", NS))
             threading.Thread(target=self._acknowledge, args=(prozess_id, dms, sender, message_type),
                              name=f"ack-{prozess_id}", daemon=True).start()
-        return 201, {"status": "filed", "prozessID": prozess_id, "duplicate": duplicate}
+        return 201, {"status": "filed", "prozessID": prozess_id, "nachrichtentyp": code, "duplicate": duplicate}
 
     def handle_post(self, headers: dict, body: bytes) -> Response:
         status, answer = self.accept(body, "http")

@@ -38,6 +38,9 @@ XDOMEA_XSD = SHARED / "xoev" / "xdomea-3.0.0" / "schemas" / "xdomea.xsd"
 APPLICATION = SHARED / "xoev" / "xbeteiligung-1.2" / "examples" / "kommunal.Initiieren.0401.xml"
 INVOICES = SHARED / "xoev" / "xrechnung-testsuite" / "examples"
 MAPPING = HERE.parent / "mappings" / "beteiligung-to-xdomea.xsl"
+PAYMENT_MAPPING = HERE.parent / "mappings" / "zahlung-to-eakte-protokoll.xsl"
+STATUS_MAPPING = HERE.parent / "mappings" / "eakte-quittung-to-portal-status.xsl"
+XBETEILIGUNG_XSD = SHARED / "xoev" / "xbeteiligung-1.2" / "schemas" / "xbeteiligung-kommunaleBauleitplanung.xsd"
 CAMT = "{urn:iso:std:iso:20022:tech:xsd:camt.054.001.08}"
 XDOMEA = "{urn:xoev-de:xdomea:schema:3.0.0}"
 
@@ -135,6 +138,19 @@ def xdomea_0604(prozess_id: str) -> bytes:
     return result.stdout
 
 
+def xdomea_0607(prozess_id: str, sgo_id: str) -> bytes:
+    """A valid FVDaten.ProtokolleintragErstellen.0607 (fee paid for case ``sgo_id``), from a camt.054
+    made by the payment simulator's code, mapped with mappings/zahlung-to-eakte-protokoll.xsl."""
+    import payment
+    from decimal import Decimal
+    _, camt = payment.camt054(sgo_id, Decimal("75.00"))
+    result = subprocess.run(["xsltproc", "--stringparam", "prozess-id", prozess_id, "--stringparam", "sgo-id", sgo_id,
+                             str(PAYMENT_MAPPING), "-"], input=camt, capture_output=True)
+    if result.returncode != 0:
+        raise SystemExit("xsltproc failed: " + result.stderr.decode())
+    return result.stdout
+
+
 def test_eakte(collector: Collector, tokens: Path) -> None:
     print("eAkte simulator")
     drop = Path(tempfile.mkdtemp(prefix="eakte-drop-"))
@@ -166,6 +182,21 @@ def test_eakte(collector: Collector, tokens: Path) -> None:
                   and root.findtext(f"{XDOMEA}Kopf/{XDOMEA}Nachrichtentyp/code") == "0102",
                   "acknowledgement is 0102 with the case's ProzessID", ack[:300])
         check(collector.unauthorised == 0, "acknowledgements carry the bearer token")
+        # a 0607 log entry about the same case: same ProzessID, other Nachrichtentyp → not a duplicate, no 0102
+        log_entry = xdomea_0607(prozess_id, prozess_id)
+        status, answer = post(base + "/xdomea", log_entry)
+        check(status == 201 and answer.get("duplicate") is False and answer.get("nachrichtentyp") == "0607",
+              "0607 with the 0604's ProzessID → 201, not a duplicate", answer)
+        status, answer = post(base + "/xdomea", log_entry)
+        check(status == 201 and answer.get("duplicate") is True, "same 0607 again → duplicate", answer)
+        summary = get_json(base + "/received")
+        check(summary["count"] == 4 and summary["unique"] == 2 and summary["duplicates"] == 2
+              and summary["ids"] == [prozess_id] * 4
+              and [m["nachrichtentyp"] for m in summary["messages"]] == ["0604", "0604", "0607", "0607"],
+              "duplicates counted per (ProzessID, Nachrichtentyp)", summary)
+        time.sleep(0.5)  # ack-delay is 0.1 s: an acknowledgement for the 0607 would have arrived by now
+        check(len(collector.bodies["/eingang/eakte"]) == 2, "no acknowledgement for a 0607",
+              len(collector.bodies["/eingang/eakte"]))
         # drop folder: one valid, one invalid file
         dropped = str(uuid.uuid4())
         (drop / "neu.xml.part").write_bytes(xdomea_0604(dropped))
@@ -283,6 +314,43 @@ def test_portal(collector: Collector, tokens: Path) -> None:
         check(summary["count"] == 1 and summary["statuses"][0]["references"] == application
               and summary["statuses"][0]["type"] == "kommunal.Initiieren.OK.0411",
               "/received records the status and the application it refers to", summary)
+        # a real 0411, as Stadtbus makes it from the eAkte's 0102 with mappings/eakte-quittung-to-portal-status.xsl
+        import eakte
+        ack = eakte.acknowledgement(application, eakte.Kontakt("0002", "xyz", "behoerde2"),
+                                    eakte.Kontakt("0001", "xyz", "behoerde1"), "FVDaten.SGOErstellen.0604")
+        plan = f"ID_{uuid.uuid4()}"
+        mapped = subprocess.run(["xsltproc", "--stringparam", "status-uuid", str(uuid.uuid4()),
+                                 "--stringparam", "vorgangs-id", f"ID_{application}", "--stringparam", "plan-id", plan,
+                                 "--stringparam", "portal-kennung", "xyz:0001", "--stringparam", "portal-name", "behoerde1",
+                                 str(STATUS_MAPPING), "-"], input=ack, capture_output=True)
+        check(mapped.returncode == 0, "0102 → 0411 mapping runs", mapped.stderr.decode())
+        valid, reason = xmllint_validate(mapped.stdout, XBETEILIGUNG_XSD)
+        check(valid, "mapped 0411 validates against XBeteiligung 1.2", reason)
+        status, _ = post(base + "/status", mapped.stdout)
+        latest = get_json(base + "/received")["statuses"][-1]
+        check(status == 200 and latest["references"] == application and latest["vorgangsID"] == f"ID_{application}"
+              and latest["planID"] == plan and latest["valid"] is True,
+              "0411 with vorgangsID ID_<uuid> → linked to application <uuid>, recorded as schema-valid", latest)
+        # payment status: the camt.054 Stadtbus forwards
+        import payment as payment_sim  # not `payment`: that is the payment simulator's process here
+        from decimal import Decimal
+        _, camt = payment_sim.camt054(application, Decimal("75.00"), "EUR", "Erika Mustermann")
+        status, answer = post(base + "/zahlungsstatus", camt)
+        check(status == 200 and answer.get("reference") == application and answer.get("duplicate") is False,
+              "camt.054 payment status → 200 with its reference", answer)
+        status, answer = post(base + "/zahlungsstatus", camt)
+        check(status == 200 and answer.get("duplicate") is True, "same confirmation again → duplicate", answer)
+        invalid_before = get_json(base + "/received")["invalid"]
+        no_reference = re.sub(rb"<Ustrd>[^<]*</Ustrd>", b"", camt)
+        for body, what in ((b'<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>', "DOCTYPE"), (b"<Document", "not well-formed"),
+                           (APPLICATION.read_bytes(), "not a camt.054"), (no_reference, "camt.054 without Ustrd")):
+            status, answer = post(base + "/zahlungsstatus", body)
+            check(status == 400 and answer.get("error"), f"payment status: {what} → 400", (status, answer))
+        summary = get_json(base + "/received")
+        check(summary["payment-count"] == 2 and summary["payment-duplicates"] == 1 and summary["paid"] == [application]
+              and summary["payments"][0]["amount"] == "75.00" and summary["payments"][0]["currency"] == "EUR"
+              and summary["payments"][0]["reference"] == application and summary["invalid"] == invalid_before + 4,
+              "/received records payments by reference (payments, paid, payment-count)", summary)
         result = subprocess.run([sys.executable, str(HERE / "portal.py"), "submit", "--count", "3",
                                  "--url", collector.base + "/eingang/portal",
                                  "--token-file", str(tokens / "portal.token"),
@@ -298,6 +366,12 @@ def test_portal(collector: Collector, tokens: Path) -> None:
             plans.add(re.search(rb"<ns5:planID>([^<]+)<", body).group(1).decode())
         check(uuids == set(output["submitted"]) and len(plans) == 3, "fresh nachrichtenUUID and planID per message",
               (uuids, plans))
+        linked = {re.search(rb"<ns2:nachrichtenUUID>([^<]+)<", body).group(1).decode():
+                  re.search(rb"<ns5:vorgangsID>([^<]+)<", body).group(1).decode() for body in sent}
+        check(all(vorgang == f"ID_{message}" for message, vorgang in linked.items()),
+              "each application's vorgangsID is ID_<its nachrichtenUUID>", linked)
+        valid, reason = xmllint_validate(sent[0], XBETEILIGUNG_XSD)
+        check(valid, "a submitted 0401 still validates against XBeteiligung 1.2", reason)
         check(get_json(payment_base + "/received")["fees"] == 3, "--pay-fees paid three fees")
     finally:
         for running in (process, payment):
