@@ -10,7 +10,7 @@ import StadtbusXML
 /// | `{transport.NAME}` | an inbound transport header (empty if absent) |
 /// | `{case.NAME}`, `{case.key}`, `{case.route}` | an attribute of the case a preceding `correlate` step found (empty if the case has no such attribute); its key; the route that registered it |
 /// | `{route}`, `{attempt}` | the running route, the delivery attempt |
-/// | `{derived-uuid}` | a UUID derived from the message identity and the route: a new message made from this one (a receipt, a status) gets its own UUID, and the same one again when it is re-sent |
+/// | `{derived-uuid}`, `{derived-uuid:NAME}` | a UUID derived from the message identity and the route (or NAME, so that several routes can derive the same one): a new message made from this one (a receipt, a status) gets its own UUID, and the same one again when it is re-sent |
 /// | `{now}` | the current time, UTC, ISO 8601 with milliseconds (for `erstellungszeitpunkt`) |
 ///
 /// `{{` and `}}` stand for literal braces.
@@ -23,7 +23,8 @@ public struct Template: Sendable, CustomStringConvertible {
         case caseField(String)
         case route
         case attempt
-        case derivedUUID
+        /// Derived from the message identity and a name (the route's, when none is given).
+        case derivedUUID(String?)
         case now
     }
 
@@ -99,7 +100,11 @@ public struct Template: Sendable, CustomStringConvertible {
             } else if body == "attempt" {
                 parts.append(.attempt)
             } else if body == "derived-uuid" {
-                parts.append(.derivedUUID)
+                parts.append(.derivedUUID(nil))
+            } else if body.hasPrefix("derived-uuid:") {
+                let name = String(body.dropFirst("derived-uuid:".count))
+                guard !name.isEmpty else { throw ParseError(offset: index, message: "'{derived-uuid:}' needs a name, e.g. {derived-uuid:akte}") }
+                parts.append(.derivedUUID(name))
             } else if body == "now" {
                 parts.append(.now)
             } else {
@@ -138,7 +143,7 @@ public struct Template: Sendable, CustomStringConvertible {
                 result += record.value(of: name) ?? ""
             case .route: result += exchange.route
             case .attempt: result += String(exchange.message.attempt)
-            case .derivedUUID: result += DerivedUUID.make(from: "\(exchange.header.messageID)|\(exchange.route)")
+            case .derivedUUID(let name): result += DerivedUUID.make(from: "\(exchange.header.messageID)|\(name ?? exchange.route)")
             case .now: result += Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
             }
         }
