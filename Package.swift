@@ -122,8 +122,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "HTTPInAdapter",
+            dependencies: [
+                "StadtbusAdapterKit", "StadtbusAMQP", "StadtbusConfig", "StadtbusCore", "StadtbusXML",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "adapters/http-in",
+            exclude: ["README.md"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "StadtbusAdapters",
-            dependencies: ["StadtbusAdapterKit", "AMQPAdapter", "FileAdapter", "HTTPOutAdapter"],
+            dependencies: ["StadtbusAdapterKit", "AMQPAdapter", "FileAdapter", "HTTPOutAdapter", "HTTPInAdapter"],
             swiftSettings: swiftSettings
         ),
 

@@ -1,5 +1,6 @@
 import AMQPAdapter
 import FileAdapter
+import HTTPInAdapter
 import HTTPOutAdapter
 import StadtbusAdapterKit
 
@@ -11,5 +12,6 @@ public enum StandardAdapters {
         AMQPAdapter(),
         FileAdapter(),
         HTTPOutAdapter(),
+        HTTPInAdapter(),
     ])
 }
