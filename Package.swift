@@ -223,6 +223,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "StadtbusHTTPInTests",
+            dependencies: [
+                "HTTPInAdapter", "StadtbusAdapterKit", "StadtbusTestSupport", "StadtbusAMQP", "StadtbusCore",
+                "StadtbusOperations", "StadtbusXML",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "StadtbusOperationsTests",
             dependencies: ["StadtbusOperations", .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: swiftSettings
