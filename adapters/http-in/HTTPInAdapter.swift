@@ -107,7 +107,7 @@ public struct HTTPInAdapter: Adapter {
         return HTTPInSource(endpoint: endpoint, settings: settings, listeners: listeners, context: context)
     }
 
-    static func pathProblem(_ path: String) -> String? {
+    @Sendable static func pathProblem(_ path: String) -> String? {
         guard path.hasPrefix("/") else { return "found '\(path)', which does not start with '/'" }
         let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "/-._~"))
         guard path.unicodeScalars.allSatisfy({ $0.isASCII && allowed.contains($0) }) else {
@@ -116,7 +116,7 @@ public struct HTTPInAdapter: Adapter {
         return nil
     }
 
-    static func variableProblem(_ name: String) -> String? {
+    @Sendable static func variableProblem(_ name: String) -> String? {
         let valid =
             !name.isEmpty
             && name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "_") }
@@ -124,7 +124,7 @@ public struct HTTPInAdapter: Adapter {
         return valid ? nil : "found '\(name)'; name the variable (letters, digits, _), not the token itself"
     }
 
-    static func headerProblem(_ name: String) -> String? {
+    @Sendable static func headerProblem(_ name: String) -> String? {
         let token = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "!#$%&'*+-.^_`|~"))
         let valid = !name.isEmpty && name.unicodeScalars.allSatisfy { $0.isASCII && token.contains($0) }
         return valid ? nil : "found '\(name)', which is not a valid header name"

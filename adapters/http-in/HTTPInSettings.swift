@@ -142,7 +142,7 @@ enum ByteSize {
         return bytes
     }
 
-    static func problem(_ text: String) -> String? {
+    @Sendable static func problem(_ text: String) -> String? {
         parse(text) == nil ? "found '\(text)'; write a size up to 1GiB like 16MiB, 512KiB or 1048576" : nil
     }
 }

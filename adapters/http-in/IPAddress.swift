@@ -26,7 +26,7 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// `nil` when `text` is an IP address, else why not (for `stadtbus check`).
-    static func problem(_ text: String) -> String? {
+    @Sendable static func problem(_ text: String) -> String? {
         IPAddress(text) == nil
             ? "found '\(text)', which is not an IPv4 or IPv6 address (host names are not accepted)" : nil
     }

@@ -19,7 +19,7 @@ public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Why `text` is not a listen address, or `nil` when it is one (for `stadtbus check`).
-    public static func problem(_ text: String) -> String? {
+    @Sendable public static func problem(_ text: String) -> String? {
         guard let colon = text.lastIndex(of: ":") else { return "found '\(text)' without ':PORT'" }
         let host = text[..<colon]
         guard let port = Int(text[text.index(after: colon)...]), (1...65_535).contains(port) else {
