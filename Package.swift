@@ -128,8 +128,22 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "HTTPInAdapter",
+            dependencies: [
+                "StadtbusAdapterKit", "StadtbusAMQP", "StadtbusConfig", "StadtbusCore", "StadtbusXML",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "adapters/http-in",
+            exclude: ["README.md"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "StadtbusAdapters",
-            dependencies: ["StadtbusAdapterKit", "AMQPAdapter", "FileAdapter", "HTTPOutAdapter", "LogAdapter"],
+            dependencies: [
+                "StadtbusAdapterKit", "AMQPAdapter", "FileAdapter", "HTTPInAdapter", "HTTPOutAdapter", "LogAdapter",
+            ],
             swiftSettings: swiftSettings
         ),
 
@@ -214,6 +228,14 @@ let package = Package(
                 "HTTPOutAdapter", "StadtbusCore", "StadtbusTestSupport", .product(name: "Hummingbird", package: "hummingbird"),
             ],
             exclude: ["tls_receiver.py"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StadtbusHTTPInTests",
+            dependencies: [
+                "HTTPInAdapter", "StadtbusAdapterKit", "StadtbusTestSupport", "StadtbusAMQP", "StadtbusCore",
+                "StadtbusOperations", "StadtbusXML",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

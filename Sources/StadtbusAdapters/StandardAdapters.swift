@@ -1,5 +1,6 @@
 import AMQPAdapter
 import FileAdapter
+import HTTPInAdapter
 import HTTPOutAdapter
 import LogAdapter
 import StadtbusAdapterKit
@@ -12,6 +13,7 @@ public enum StandardAdapters {
         AMQPAdapter(),
         FileAdapter(),
         HTTPOutAdapter(),
+        HTTPInAdapter(),
         LogAdapter(),
     ])
 }

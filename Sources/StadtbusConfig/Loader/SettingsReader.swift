@@ -24,6 +24,17 @@ extension NodeReader {
                 diagnostics.error(position, "\(context) needs exactly one of \(options)" + (present.count > 1 ? ", not both" : ""))
             }
         }
+        for rule in schema.conditional where result[rule.setting]?.string == rule.value {
+            let present = rule.exactlyOneOf.filter { fields.has($0) }
+            if present.count != 1 {
+                let options = rule.exactlyOneOf.map { "'\($0)'" }.joined(separator: " or ")
+                let position = present.count > 1 ? fields.keyPosition(present[1]) : fields.keyPosition(rule.setting)
+                let needs = rule.exactlyOneOf.count == 1 ? "needs \(options)" : "needs exactly one of \(options)"
+                diagnostics.error(
+                    position,
+                    "\(context) with '\(rule.setting): \(rule.value)' \(needs)" + (present.count > 1 ? ", not both" : ""))
+            }
+        }
         return result
     }
 
@@ -35,6 +46,14 @@ extension NodeReader {
         case .bool: return bool(node, what).map(ConfigValue.bool)
         case .duration: return duration(node, what).map(ConfigValue.duration)
         case .path: return path(node, what, mustExist: true, directory: true).map(ConfigValue.path)
+        case .file: return path(node, what, mustExist: true, directory: false).map(ConfigValue.path)
+        case .checked(let described, let check):
+            guard let text = string(node, what).flatMap({ expand($0, at: node) }) else { return nil }
+            if let problem = check(text) {
+                diagnostics.error(node.position, "\(what) must be \(described): \(problem)")
+                return nil
+            }
+            return .string(text)
         case .url:
             guard let text = string(node, what).flatMap({ expand($0, at: node) }) else { return nil }
             guard let url = URL(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {

@@ -55,8 +55,10 @@ public struct SettingsSchema: Sendable {
         case bool
         /// `500ms`, `2s`, `5m`, `1h`, `14d`.
         case duration
-        /// A path, relative to the config file that names it.
+        /// A directory path, relative to the config file that names it (must exist).
         case path
+        /// A file path, relative to the config file that names it (must exist).
+        case file
         /// An absolute http(s) URL.
         case url
         /// One of the given words.
@@ -64,6 +66,9 @@ public struct SettingsSchema: Sendable {
         case list(ValueType)
         /// A string → string map (e.g. static headers).
         case stringMap
+        /// A string that `check` accepts (returns `nil`) or refuses with a message such as
+        /// "must be HOST:PORT, found 'x'"; `described` is the expected form for messages.
+        case checked(_ described: String, _ check: @Sendable (String) -> String?)
 
         public var description: String {
             switch self {
@@ -71,11 +76,13 @@ public struct SettingsSchema: Sendable {
             case .int(let range): return "an integer in \(range.lowerBound)...\(range.upperBound)"
             case .bool: return "true or false"
             case .duration: return "a duration like 500ms, 30s, 5m"
-            case .path: return "a file path"
+            case .path: return "a directory path"
+            case .file: return "a file path"
             case .url: return "an http(s) URL"
             case .oneOf(let words): return "one of " + words.map { "'\($0)'" }.joined(separator: ", ")
             case .list(let element): return "a list of \(element)"
             case .stringMap: return "a mapping of strings"
+            case .checked(let described, _): return described
             }
         }
     }
@@ -97,13 +104,32 @@ public struct SettingsSchema: Sendable {
         }
     }
 
+    /// A requirement that holds only when another setting has a given value, e.g. "with
+    /// `auth: bearer`, exactly one of `token-file` or `token-env`".
+    public struct Conditional: Sendable {
+        /// The setting whose value (given or default) decides whether the rule applies.
+        public var setting: String
+        public var value: String
+        /// Exactly one of these must then be present.
+        public var exactlyOneOf: [String]
+
+        public init(when setting: String, is value: String, exactlyOneOf: [String]) {
+            self.setting = setting
+            self.value = value
+            self.exactlyOneOf = exactlyOneOf
+        }
+    }
+
     public var fields: [Field]
     /// Groups of which exactly one setting must be present (e.g. `queue` or `exchange`).
     public var exactlyOneOf: [[String]]
+    /// Requirements that depend on another setting's value.
+    public var conditional: [Conditional]
 
-    public init(_ fields: [Field], exactlyOneOf: [[String]] = []) {
+    public init(_ fields: [Field], exactlyOneOf: [[String]] = [], conditional: [Conditional] = []) {
         self.fields = fields
         self.exactlyOneOf = exactlyOneOf
+        self.conditional = conditional
     }
 
     public func field(named name: String) -> Field? { fields.first { $0.name == name } }

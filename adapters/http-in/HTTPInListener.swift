@@ -1,0 +1,145 @@
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import StadtbusAdapterKit
+
+/// One Hummingbird server on one `listen` address, serving the paths of every `http-in`
+/// endpoint that uses the address. Readiness condition `listener:<address>` is satisfied once
+/// the socket is bound and fails with the reason if binding fails.
+final class HTTPInListener: @unchecked Sendable {
+    let address: ListenAddress
+    private let context: AdapterContext
+    private let handler: HTTPInRequestHandler
+    private let lock = NSLock()
+    private var routes: [String: HTTPInEndpointState] = [:]
+    private var state: State = .idle
+    private var group: ServiceGroup?
+    private var task: Task<Void, Never>?
+
+    private enum State {
+        case idle
+        case starting([CheckedContinuation<String?, Never>])
+        case bound
+        case failed(String)
+    }
+
+    /// The readiness condition of this listener.
+    var readinessName: String { "listener:\(address)" }
+
+    init(address: ListenAddress, context: AdapterContext) {
+        self.address = address
+        self.context = context
+        handler = HTTPInRequestHandler(context: context)
+    }
+
+    /// Serves `path` for `endpoint`.
+    func add(path: String, endpoint: HTTPInEndpointState) throws {
+        try lock.withLock {
+            if let other = routes[path], other.name != endpoint.name {
+                throw HTTPInError.pathTaken(address: "\(address)", path: path, endpoints: [other.name, endpoint.name])
+            }
+            routes[path] = endpoint
+        }
+    }
+
+    /// Stops serving `path`; returns whether no path is left.
+    func remove(path: String) -> Bool {
+        lock.withLock {
+            routes[path] = nil
+            return routes.isEmpty
+        }
+    }
+
+    /// Binds the socket (once) and returns when it is bound (`nil`) or could not be (the reason).
+    func start() async -> String? {
+        await withCheckedContinuation { continuation in
+            enum Action {
+                case launch, wait
+                case answer(String?)
+            }
+            let action: Action = lock.withLock {
+                switch state {
+                case .idle:
+                    state = .starting([continuation])
+                    return .launch
+                case .starting(let waiting):
+                    state = .starting(waiting + [continuation])
+                    return .wait
+                case .bound: return .answer(nil)
+                case .failed(let reason): return .answer(reason)
+                }
+            }
+            switch action {
+            case .launch: launch()
+            case .wait: break
+            case .answer(let reason): continuation.resume(returning: reason)
+            }
+        }
+    }
+
+    /// Stops accepting connections; requests in progress are answered first.
+    func stop() async {
+        let (group, task) = lock.withLock { (self.group, self.task) }
+        await group?.triggerGracefulShutdown()
+        await task?.value
+        context.readiness.remove(readinessName)
+    }
+
+    private func launch() {
+        context.readiness.expect(readinessName, reason: "binding \(address)")
+        let responder = CallbackResponder<HTTPInRequestContext> { [weak self] request, requestContext in
+            guard let self else {
+                return HTTPInAnswer.rejected(.serviceUnavailable, reason: "shutting down", headers: [.retryAfter: "5"])
+            }
+            return await self.respond(to: request, peer: requestContext.peerAddress)
+        }
+        let application = Application(
+            responder: responder,
+            configuration: .init(address: .hostname(address.host, port: address.port), serverName: "stadtbus"),
+            onServerRunning: { [weak self] _ in self?.finishStart(failure: nil) },
+            logger: context.logger)
+        let group = ServiceGroup(configuration: .init(services: [application], logger: context.logger))
+        let address = address
+        let task = Task { [weak self] in
+            do {
+                try await group.run()
+                self?.finishStart(failure: "the listener on \(address) stopped before it was bound")
+            } catch {
+                self?.finishStart(failure: "cannot listen on \(address): \(error)")
+            }
+        }
+        lock.withLock {
+            self.group = group
+            self.task = task
+        }
+    }
+
+    private func finishStart(failure: String?) {
+        let waiting: [CheckedContinuation<String?, Never>] = lock.withLock {
+            guard case .starting(let waiting) = state else { return [] }
+            state = failure.map { .failed($0) } ?? .bound
+            return waiting
+        }
+        guard !waiting.isEmpty else { return }
+        if let failure {
+            context.readiness.fail(readinessName, reason: failure)
+            context.logger.error("http-in listener failed", metadata: ["listen": "\(address)", "error": "\(failure)"])
+        } else {
+            context.readiness.satisfy(readinessName)
+            context.logger.info("http-in listening", metadata: ["listen": "\(address)"])
+        }
+        for continuation in waiting { continuation.resume(returning: failure) }
+    }
+
+    private func respond(to request: Request, peer: String?) async -> Response {
+        guard let endpoint = lock.withLock({ routes[request.uri.path] }) else {
+            context.metrics.countAdapterError(adapter: "http-in")
+            context.logger.notice(
+                "http-in request for an unknown path",
+                metadata: ["listen": "\(address)", "path": "\(request.uri.path.prefix(200))"])
+            return HTTPInAnswer.rejected(.notFound, reason: "no http-in endpoint at this path")
+        }
+        return await handler.respond(to: request, peer: peer, endpoint: endpoint)
+    }
+}

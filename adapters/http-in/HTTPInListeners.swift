@@ -1,0 +1,102 @@
+import Foundation
+import Logging
+import StadtbusAdapterKit
+import StadtbusCore
+
+/// The `http-in` listeners of one runtime, one per `listen` address, and the current settings
+/// and credentials of every `http-in` endpoint.
+///
+/// Sources ``open(_:context:)`` their endpoint's path when they start and ``close(_:)`` it
+/// when they stop; the listener of an address starts with its first path and stops with its
+/// last. Tests use the same calls to receive without consuming the intake queue.
+public final class HTTPInListeners: @unchecked Sendable {
+    private let lock = NSLock()
+    private var endpoints: [String: HTTPInEndpointState] = [:]
+    private var listeners: [ListenAddress: HTTPInListener] = [:]
+    private let environment: @Sendable () -> [String: String]
+
+    /// - Parameter environment: where `token-env` variables are looked up (the process environment).
+    public init(environment: @escaping @Sendable () -> [String: String] = { ProcessInfo.processInfo.environment }) {
+        self.environment = environment
+    }
+
+    /// Reads `endpoint`'s settings and (re-)reads its tokens; a running listener uses them for
+    /// the next request. A changed `listen` or `path` needs a restart (logged).
+    @discardableResult
+    public func configure(_ endpoint: Endpoint, logger: Logger) throws -> HTTPInSettings {
+        let settings = try HTTPInSettings(endpoint: endpoint)
+        var tokens: BearerTokens?
+        if case .bearer(let source) = settings.auth {
+            tokens = try BearerTokens.load(source, endpoint: endpoint.name, environment: environment())
+        }
+        let existing: HTTPInEndpointState? = lock.withLock {
+            if let state = endpoints[endpoint.name] { return state }
+            endpoints[endpoint.name] = HTTPInEndpointState(name: endpoint.name, settings: settings, tokens: tokens)
+            return nil
+        }
+        if let existing {
+            let previous = existing.snapshot.settings
+            if previous.listen != settings.listen || previous.path != settings.path {
+                logger.warning(
+                    "http-in endpoint moved; the new listen/path applies after a restart",
+                    metadata: [
+                        "endpoint": "\(endpoint.name)", "serving": "\(previous.listen)\(previous.path)",
+                        "configured": "\(settings.listen)\(settings.path)",
+                    ])
+                var kept = settings
+                kept.listen = previous.listen
+                kept.path = previous.path
+                existing.update(settings: kept, tokens: tokens)
+            } else {
+                existing.update(settings: settings, tokens: tokens)
+            }
+        }
+        return settings
+    }
+
+    /// Starts (or joins) the listener for `endpoint` and serves its path.
+    /// - Returns: `nil` once the listener is bound, else why it could not bind (readiness
+    ///   condition `listener:<address>` then fails with that reason).
+    /// - Throws: ``HTTPInError`` for unusable settings, an unreadable token or a taken path.
+    @discardableResult
+    public func open(_ endpoint: Endpoint, context: AdapterContext) async throws -> String? {
+        let needsConfiguration = lock.withLock { endpoints[endpoint.name] == nil }
+        if needsConfiguration { try configure(endpoint, logger: context.logger) }
+        guard let state = lock.withLock({ endpoints[endpoint.name] }) else {
+            throw HTTPInError.invalidSetting(
+                endpoint: endpoint.name, setting: "path", problem: "could not be registered")
+        }
+        let settings = state.snapshot.settings
+        if case .none = settings.auth {
+            context.logger.warning(
+                "http-in endpoint accepts requests WITHOUT authentication (auth: none): anyone who can reach it can submit",
+                metadata: ["endpoint": "\(endpoint.name)", "listen": "\(settings.listen)", "path": "\(settings.path)"])
+        }
+        let listener = lock.withLock {
+            if let existing = listeners[settings.listen] { return existing }
+            let created = HTTPInListener(address: settings.listen, context: context)
+            listeners[settings.listen] = created
+            return created
+        }
+        try listener.add(path: settings.path, endpoint: state)
+        let failure = await listener.start()
+        if failure == nil {
+            context.logger.info(
+                "http-in endpoint open",
+                metadata: ["endpoint": "\(endpoint.name)", "url": "http://\(settings.listen)\(settings.path)"])
+        }
+        return failure
+    }
+
+    /// Stops serving `endpoint`'s path; the listener stops when it was the last one.
+    public func close(_ endpoint: Endpoint) async {
+        guard let state = lock.withLock({ endpoints[endpoint.name] }) else { return }
+        let settings = state.snapshot.settings
+        let emptied: HTTPInListener? = lock.withLock {
+            guard let listener = listeners[settings.listen], listener.remove(path: settings.path) else { return nil }
+            listeners[settings.listen] = nil
+            return listener
+        }
+        await emptied?.stop()
+    }
+}

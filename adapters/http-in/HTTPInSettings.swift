@@ -1,0 +1,148 @@
+import Foundation
+import StadtbusConfig
+import StadtbusCore
+
+/// One `http-in` endpoint's settings, read from the values `stadtbus check` accepted.
+public struct HTTPInSettings: Sendable, Equatable {
+    /// How callers prove who they are.
+    public enum Auth: Sendable, Equatable {
+        /// `Authorization: Bearer TOKEN`, compared in constant time with the configured tokens.
+        case bearer(TokenSource)
+        /// A TLS-terminating proxy verified the client certificate and passes the result in headers.
+        case mtlsProxy(MTLSProxyPolicy)
+        /// Anyone who can reach the port may submit (logged as a warning at start).
+        case none
+    }
+
+    /// Where bearer tokens come from (read at start and on every reload).
+    public enum TokenSource: Sendable, Equatable {
+        case file(String)
+        case environment(String)
+    }
+
+    /// What `auth: mtls-proxy` checks.
+    public struct MTLSProxyPolicy: Sendable, Equatable {
+        /// The proxies a request must come from (the TCP peer address).
+        public var trustedProxies: [IPAddress]
+        /// The header that must equal `SUCCESS` (nginx `$ssl_client_verify`).
+        public var verifyHeader: String
+        /// The header holding the client certificate's subject DN.
+        public var subjectHeader: String
+        /// Glob patterns (fnmatch) the subject DN must match, one of them.
+        public var allowedSubjects: [String]
+    }
+
+    public var listen: ListenAddress
+    public var path: String
+    public var auth: Auth
+    /// The largest request body accepted, in bytes.
+    public var maxBodySize: Int
+    /// The intake queue accepted messages are published to.
+    public var queue: String
+    /// The broker holding the intake queue.
+    public var broker: String
+    /// How long a request waits for the broker's publish confirm before it is answered 503.
+    public var confirmTimeout: Duration
+    /// The value of `Retry-After` on 503 answers, in seconds.
+    public var retryAfter: Int
+
+    /// Reads `endpoint`'s settings; defaults apply where the loader did not set them (tests
+    /// build endpoints by hand).
+    /// - Throws: ``HTTPInError/invalidSetting(endpoint:setting:problem:)`` naming the setting.
+    public init(endpoint: Endpoint) throws {
+        let settings = endpoint.settings
+        func invalid(_ setting: String, _ problem: String) -> HTTPInError {
+            .invalidSetting(endpoint: endpoint.name, setting: setting, problem: problem)
+        }
+        let listenText = settings["listen"]?.string ?? HTTPInAdapter.defaultListen
+        guard let listen = ListenAddress(listenText) else {
+            throw invalid("listen", ListenAddress.problem(listenText) ?? "is not HOST:PORT")
+        }
+        guard let path = settings["path"]?.string else { throw invalid("path", "is missing (e.g. /eingang/portal)") }
+        if let problem = HTTPInAdapter.pathProblem(path) { throw invalid("path", problem) }
+        let sizeText = settings["max-body-size"]?.string ?? HTTPInAdapter.defaultMaxBodySize
+        guard let maxBodySize = ByteSize.parse(sizeText) else {
+            throw invalid("max-body-size", ByteSize.problem(sizeText) ?? "is not a size")
+        }
+        self.listen = listen
+        self.path = path
+        self.maxBodySize = maxBodySize
+        queue = settings["queue"]?.string ?? "stadtbus.http-in.\(endpoint.name)"
+        broker = settings["broker"]?.string ?? BrokerSettings.mainName
+        confirmTimeout = settings["confirm-timeout"]?.duration ?? .seconds(10)
+        retryAfter = settings["retry-after"]?.int ?? 5
+
+        switch settings["auth"]?.string ?? "bearer" {
+        case "bearer":
+            let file = settings["token-file"]?.string
+            let variable = settings["token-env"]?.string
+            switch (file, variable) {
+            case (let file?, nil): auth = .bearer(.file(file))
+            case (nil, let variable?): auth = .bearer(.environment(variable))
+            case (nil, nil): throw invalid("auth", "is bearer but neither 'token-file' nor 'token-env' is set")
+            case (_?, _?): throw invalid("auth", "is bearer with both 'token-file' and 'token-env'; keep one")
+            }
+        case "mtls-proxy":
+            let proxies = settings["trusted-proxies"].map(Self.strings) ?? []
+            var addresses: [IPAddress] = []
+            for proxy in proxies {
+                guard let address = IPAddress(proxy) else {
+                    throw invalid("trusted-proxies", IPAddress.problem(proxy) ?? "holds an invalid address")
+                }
+                addresses.append(address)
+            }
+            if addresses.isEmpty {
+                throw invalid("trusted-proxies", "is empty; name the proxy's address, e.g. [127.0.0.1]")
+            }
+            let subjects = settings["allowed-subjects"].map(Self.strings) ?? []
+            if subjects.isEmpty {
+                throw invalid(
+                    "allowed-subjects", "is empty; list subject DN patterns, e.g. [\"CN=portal.itzehoe.de,*\"]")
+            }
+            auth = .mtlsProxy(
+                MTLSProxyPolicy(
+                    trustedProxies: addresses,
+                    verifyHeader: settings["client-verify-header"]?.string ?? HTTPInAdapter.defaultVerifyHeader,
+                    subjectHeader: settings["client-subject-header"]?.string ?? HTTPInAdapter.defaultSubjectHeader,
+                    allowedSubjects: subjects))
+        case "none":
+            auth = .none
+        case let other:
+            throw invalid("auth", "must be 'bearer', 'mtls-proxy' or 'none', found '\(other)'")
+        }
+    }
+
+    private static func strings(_ value: ConfigValue) -> [String] {
+        if case .list(let values) = value { return values.compactMap(\.string) }
+        return value.string.map { [$0] } ?? []
+    }
+}
+
+/// Sizes such as `16MiB`, `512KiB`, `1MB` or a plain number of bytes.
+enum ByteSize {
+    static let units: [(suffix: String, factor: Int)] = [
+        ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1_000),
+        ("B", 1),
+    ]
+    /// The largest body the XML parser can take (and more than any XÖV message needs).
+    static let maximum = 1 << 30
+
+    static func parse(_ text: String) -> Int? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        var number = Substring(trimmed)
+        var factor = 1
+        for unit in units where trimmed.hasSuffix(unit.suffix) {
+            number = trimmed.dropLast(unit.suffix.count)
+            factor = unit.factor
+            break
+        }
+        guard let value = Int(number.trimmingCharacters(in: .whitespaces)), value > 0 else { return nil }
+        let (bytes, overflow) = value.multipliedReportingOverflow(by: factor)
+        guard !overflow, bytes <= maximum else { return nil }
+        return bytes
+    }
+
+    @Sendable static func problem(_ text: String) -> String? {
+        parse(text) == nil ? "found '\(text)'; write a size up to 1GiB like 16MiB, 512KiB or 1048576" : nil
+    }
+}
