@@ -122,8 +122,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "ExecAdapter",
+            dependencies: [
+                "StadtbusAdapterKit", "StadtbusConfig", "StadtbusCore", .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "adapters/exec",
+            exclude: ["README.md", "examples"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "StadtbusAdapters",
-            dependencies: ["StadtbusAdapterKit", "AMQPAdapter", "FileAdapter", "HTTPOutAdapter"],
+            dependencies: ["StadtbusAdapterKit", "AMQPAdapter", "FileAdapter", "HTTPOutAdapter", "ExecAdapter"],
             swiftSettings: swiftSettings
         ),
 
@@ -213,6 +222,15 @@ let package = Package(
         .testTarget(
             name: "StadtbusOperationsTests",
             dependencies: ["StadtbusOperations", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StadtbusExecTests",
+            dependencies: [
+                "ExecAdapter", "StadtbusAdapterKit", "StadtbusCore", "StadtbusXML", "StadtbusOperations",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["Programs"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

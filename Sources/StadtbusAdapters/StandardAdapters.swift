@@ -1,4 +1,5 @@
 import AMQPAdapter
+import ExecAdapter
 import FileAdapter
 import HTTPOutAdapter
 import StadtbusAdapterKit
@@ -11,5 +12,6 @@ public enum StandardAdapters {
         AMQPAdapter(),
         FileAdapter(),
         HTTPOutAdapter(),
+        ExecAdapter(),
     ])
 }
