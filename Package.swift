@@ -124,7 +124,8 @@ let package = Package(
         .target(
             name: "ExecAdapter",
             dependencies: [
-                "StadtbusAdapterKit", "StadtbusConfig", "StadtbusCore", .product(name: "Logging", package: "swift-log"),
+                "StadtbusAdapterKit", "StadtbusConfig", "StadtbusCore", "StadtbusXML",
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "adapters/exec",
             exclude: ["README.md", "examples"],

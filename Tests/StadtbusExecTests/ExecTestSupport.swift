@@ -112,6 +112,7 @@ final class GatedSink: MessageSink, @unchecked Sendable {
     private var failOnceMarkers: Set<String> = []
     private(set) var entered: [String] = []
     private var stored: [String] = []
+    private var storedBodies: [String] = []
     private var attempts: [String: Int] = [:]
 
     func closeGate() { lock.withLock { gateOpen = false } }
@@ -147,10 +148,12 @@ final class GatedSink: MessageSink, @unchecked Sendable {
                 throw DeliveryError.transient("http-503", "scripted failure")
             }
             stored.append(message.messageID)
+            storedBodies.append(body)
         }
     }
 
     var delivered: [String] { lock.withLock { stored } }
+    var bodies: [String] { lock.withLock { storedBodies } }
     var enteredIDs: [String] { lock.withLock { entered } }
     func attemptCount(_ id: String) -> Int { lock.withLock { attempts[id] ?? 0 } }
 }

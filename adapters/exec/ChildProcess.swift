@@ -47,6 +47,7 @@ final class ChildProcess: @unchecked Sendable {
     private let lock = NSLock()
     private var stdinFD: Int32
     private var exited = false
+    private var reaped = false
     private let exitSignal = DispatchSemaphore(value: 0)
     private let writer: DispatchQueue
 
@@ -98,8 +99,14 @@ final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_adddup2(&actions, stdoutPipe.write, 1)
         posix_spawn_file_actions_adddup2(&actions, stderrPipe.write, 2)
         // Descriptors Stadtbus opened without close-on-exec (a library's socket) stay with Stadtbus.
-        posix_spawn_file_actions_addclosefrom_np(&actions, 3)
-        if let directory { posix_spawn_file_actions_addchdir_np(&actions, directory) }
+        if let closeFrom = GNUSpawnActions.addCloseFrom { _ = closeFrom(&actions, 3) }
+        if let directory {
+            guard let changeDirectory = GNUSpawnActions.addChangeDirectory else {
+                [stdinPipe.write, stdoutPipe.read, stderrPipe.read].forEach { close($0) }
+                throw ExecError.spawnFailed(endpoint: endpoint, command: command, errno: ENOSYS)
+            }
+            _ = directory.withCString { changeDirectory(&actions, $0) }
+        }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -133,11 +140,14 @@ final class ChildProcess: @unchecked Sendable {
         return process
     }
 
+    /// A pipe whose both ends are close-on-exec (the child's end is dup2'ed onto 0/1/2,
+    /// which clears the flag on the copy only).
     private static func makePipe(endpoint: String, command: String) throws -> (read: Int32, write: Int32) {
         var fds: [Int32] = [-1, -1]
-        guard pipe2(&fds, O_CLOEXEC) == 0 else {
+        guard pipe(&fds) == 0 else {
             throw ExecError.spawnFailed(endpoint: endpoint, command: command, errno: errno)
         }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         return (fds[0], fds[1])
     }
 
@@ -191,6 +201,7 @@ final class ChildProcess: @unchecked Sendable {
             lock.withLock { exited = true }
             var status: Int32 = 0
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            lock.withLock { reaped = true }
             exitSignal.signal()
             // Answers written just before the exit are still in the pipe: let the reader finish
             // (a grandchild holding stdout open must not delay the report for long).
@@ -255,10 +266,10 @@ final class ChildProcess: @unchecked Sendable {
         }
     }
 
-    /// Whether the process has exited.
-    var hasExited: Bool { lock.withLock { exited } }
+    /// Whether the process has exited and been reaped.
+    var hasExited: Bool { lock.withLock { reaped } }
 
-    /// Waits up to `timeout` for the process to exit; true if it did.
+    /// Waits up to `timeout` for the process to exit and be reaped; true if it was.
     func waitForExit(timeout: Duration) -> Bool {
         if hasExited { return true }
         let nanoseconds = Int(timeout.components.seconds) * 1_000_000_000 + Int(timeout.components.attoseconds / 1_000_000_000)
@@ -280,5 +291,21 @@ final class ChildProcess: @unchecked Sendable {
         if waitForExit(timeout: grace) { return }
         send(SIGKILL)
         _ = waitForExit(timeout: .seconds(5))
+    }
+}
+
+/// glibc's GNU extensions to posix_spawn file actions (2.29/2.34), which Swift's Glibc module
+/// does not export: looked up once at run time.
+enum GNUSpawnActions {
+    typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    typealias AddChangeDirectory =
+        @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
+
+    static let addCloseFrom: AddCloseFrom? = symbol("posix_spawn_file_actions_addclosefrom_np")
+    static let addChangeDirectory: AddChangeDirectory? = symbol("posix_spawn_file_actions_addchdir_np")
+
+    private static func symbol<T>(_ name: String) -> T? {
+        guard let address = dlsym(UnsafeMutableRawPointer(bitPattern: 0), name) else { return nil }
+        return unsafeBitCast(address, to: T.self)
     }
 }

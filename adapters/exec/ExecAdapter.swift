@@ -25,23 +25,29 @@ public struct ExecAdapter: Adapter {
 
     public let type = AdapterType(
         name: "exec",
-        settings: SettingsSchema([
-            .init("command", .path, required: true, help: "the program to start (must be executable)"),
-            .init("arguments", .list(.string), help: "arguments passed to the program"),
-            .init(
-                "environment", .stringMap,
-                help: "variables for the program; it gets only PATH, LANG, HOME, STADTBUS_ENDPOINT plus these"),
-            .init("working-directory", .path, help: "the program's working directory (default: Stadtbus's)"),
-            .init("timeout", .duration, default: .duration(ExecSettings.defaultTimeout), help: "per message"),
-            .init(
-                "max-in-flight", .int(1...1024), default: .int(ExecSettings.defaultMaxInFlight),
-                help: "frames awaiting an answer at most; further messages wait"),
-            .init(
-                "restart-backoff", .string, default: .string(ExecSettings.defaultRestartBackoff),
-                help: "MIN..MAX delay before restarting a crashed program, doubled per failure"),
-        ]),
+        settings: SettingsSchema(ExecAdapter.settingFields),
         canReceive: true, canSend: true,
         summary: "a program in any language over stdin/stdout (framing v1): results ok/retry/fail, restarts with backoff")
+
+    /// The settings of an exec endpoint (and of the `exec-transform` step).
+    static let settingFields: [SettingsSchema.Field] = [
+        .init("command", .path, required: true, help: "the program to start (must be executable)"),
+        .init("arguments", .list(.string), help: "arguments passed to the program"),
+        .init(
+            "environment", .stringMap,
+            help: "variables for the program; it gets only PATH, LANG, HOME, STADTBUS_ENDPOINT plus these"),
+        .init("working-directory", .path, help: "the program's working directory (default: Stadtbus's)"),
+        .init("timeout", .duration, default: .duration(ExecSettings.defaultTimeout), help: "per message"),
+        .init(
+            "max-in-flight", .int(1...1024), default: .int(ExecSettings.defaultMaxInFlight),
+            help: "frames awaiting an answer at most; further messages wait"),
+        .init(
+            "restart-backoff", .string, default: .string(ExecSettings.defaultRestartBackoff),
+            help: "MIN..MAX delay before restarting a crashed program, doubled per failure"),
+    ]
+
+    /// The `exec-transform` step.
+    public var steps: [any StepFactory] { [ExecTransformStepFactory()] }
 
     /// Checks every endpoint's settings and that its command is an executable file.
     public func prepare(_ endpoints: [Endpoint], context: AdapterContext) async throws {

@@ -45,6 +45,14 @@ final class ExecProgram: @unchecked Sendable {
         slots = AsyncSlots(settings.maxInFlight)
     }
 
+    deinit {
+        // Replaced by a reload (sink settings changed, a step recompiled): end the program.
+        if let process, !stopped {
+            let grace = settings.shutdownGrace
+            DispatchQueue.global().async { process.terminate(grace: grace) }
+        }
+    }
+
     // MARK: Requests (sink mode)
 
     /// Sends `frame` (its `seq` is assigned here) and waits for the answer with the same seq.
@@ -131,7 +139,7 @@ final class ExecProgram: @unchecked Sendable {
                 throw DeliveryError.transient(
                     "exec-unavailable", "\(endpoint): the program is not running (restarting after failures; see the log)")
             }
-            try? await Task.sleep(until: max(wakeUp, .now + .milliseconds(10)), clock: .continuous)
+            try? await Task.sleep(until: max(wakeUp, ContinuousClock.now + .milliseconds(10)), clock: .continuous)
         }
     }
 
