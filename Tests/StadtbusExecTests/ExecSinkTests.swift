@@ -111,7 +111,7 @@ final class ExecSinkTests: XCTestCase {
 
     func testPrepareRejectsANonExecutableCommand() async throws {
         let path = NSTemporaryDirectory() + "not-executable-\(UUID().uuidString).sh"
-        FileManager.default.createFile(atPath: path, contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o644])
+        _ = FileManager.default.createFile(atPath: path, contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o644])
         defer { try? FileManager.default.removeItem(atPath: path) }
         let engine = RoutingEngine(
             table: try RoutingTable(routes: [], endpoints: [], headerExtractor: try HeaderExtractor()), sink: sink,

@@ -23,7 +23,7 @@ enum ExecFixtures {
     /// A fresh, empty report file for one test.
     static func reportFile() -> String {
         let path = NSTemporaryDirectory() + "exec-report-\(UUID().uuidString).jsonl"
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         return path
     }
 

@@ -44,15 +44,13 @@ final class FrameCodecTests: XCTestCase {
     }
 
     func testResultsOutOfOrderAndUnknownFieldsAreAccepted() throws {
-        let wire = """
-            {"v":1,"type":"result","seq":9,"status":"ok","length":0,"new-field":{"x":[1,2]}}
-
-            {"v":1,"type":"result","seq":3,"status":"fail","code":"xml","reason":"kein XML","length":0}
-
-            """
+        // Each frame: header line, 0 body bytes, the closing newline.
+        let wire = #"{"v":1,"type":"result","seq":9,"status":"ok","length":0,"new-field":{"x":[1,2]}}"# + "\n\n"
+            + #"{"v":1,"type":"result","seq":3,"status":"fail","code":"xml","reason":"kein XML","length":0}"# + "\n\n"
         var decoder = FrameDecoder()
         let frames = try decoder.feed(Array(wire.utf8))
         XCTAssertEqual(frames.map(\.header.seq), [9, 3])
+        guard frames.count == 2 else { return }
         XCTAssertEqual(frames[1].header.status, "fail")
         XCTAssertEqual(frames[1].header.reason, "kein XML")
         XCTAssertEqual(frames[1].header.code, "xml")
