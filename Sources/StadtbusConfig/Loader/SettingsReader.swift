@@ -35,6 +35,7 @@ extension NodeReader {
         case .bool: return bool(node, what).map(ConfigValue.bool)
         case .duration: return duration(node, what).map(ConfigValue.duration)
         case .path: return path(node, what, mustExist: true, directory: true).map(ConfigValue.path)
+        case .file: return path(node, what, mustExist: true, directory: false).map(ConfigValue.path)
         case .url:
             guard let text = string(node, what).flatMap({ expand($0, at: node) }) else { return nil }
             guard let url = URL(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {

@@ -57,6 +57,9 @@ public struct SettingsSchema: Sendable {
         case duration
         /// A path, relative to the config file that names it.
         case path
+        /// An existing file (not a directory), relative to the config file that names it;
+        /// handed to adapters as ``ConfigValue/path(_:)``.
+        case file
         /// An absolute http(s) URL.
         case url
         /// One of the given words.
@@ -72,6 +75,7 @@ public struct SettingsSchema: Sendable {
             case .bool: return "true or false"
             case .duration: return "a duration like 500ms, 30s, 5m"
             case .path: return "a file path"
+            case .file: return "the path of an existing file"
             case .url: return "an http(s) URL"
             case .oneOf(let words): return "one of " + words.map { "'\($0)'" }.joined(separator: ", ")
             case .list(let element): return "a list of \(element)"
