@@ -228,7 +228,7 @@ let package = Package(
         .testTarget(
             name: "StadtbusExecTests",
             dependencies: [
-                "ExecAdapter", "StadtbusAdapterKit", "StadtbusCore", "StadtbusXML", "StadtbusOperations",
+                "ExecAdapter", "StadtbusAdapterKit", "StadtbusConfig", "StadtbusCore", "StadtbusXML", "StadtbusOperations",
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Programs"],

@@ -31,7 +31,7 @@ public struct ExecAdapter: Adapter {
 
     /// The settings of an exec endpoint (and of the `exec-transform` step).
     static let settingFields: [SettingsSchema.Field] = [
-        .init("command", .path, required: true, help: "the program to start (must be executable)"),
+        .init("command", .file, required: true, help: "the program to start (must be executable)"),
         .init("arguments", .list(.string), help: "arguments passed to the program"),
         .init(
             "environment", .stringMap,
