@@ -7,8 +7,15 @@ import XCTest
 
 /// `exec-transform`: the program's `ok` body replaces the document.
 final class ExecTransformStepTests: XCTestCase {
+    private let adapter = ExecAdapter()
+
+    override func tearDown() async throws {
+        await adapter.shutdown()  // stops the step's program
+    }
+
     private func engine(sink: GatedSink) throws -> RoutingEngine {
-        let step = try ExecTransformStepFactory().makeStep(settings: [
+        let factory = try XCTUnwrap(adapter.steps.first)
+        let step = try factory.makeStep(settings: [
             "command": .path(ExecFixtures.program("transform.py")), "timeout": .duration(.seconds(2)),
             "max-in-flight": .int(2), "restart-backoff": .string("50ms..200ms"),
         ])

@@ -202,6 +202,7 @@ final class ChildProcess: @unchecked Sendable {
             var status: Int32 = 0
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             lock.withLock { reaped = true }
+            closeStdin()  // our end of the pipe is not needed any more
             exitSignal.signal()
             // Answers written just before the exit are still in the pipe: let the reader finish
             // (a grandchild holding stdout open must not delay the report for long).

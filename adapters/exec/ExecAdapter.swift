@@ -20,6 +20,7 @@ import StadtbusCore
 /// ```
 public struct ExecAdapter: Adapter {
     private let sinks = SinkList()
+    private let stepPrograms = StepProgramList()
 
     public init() {}
 
@@ -47,7 +48,7 @@ public struct ExecAdapter: Adapter {
     ]
 
     /// The `exec-transform` step.
-    public var steps: [any StepFactory] { [ExecTransformStepFactory()] }
+    public var steps: [any StepFactory] { [ExecTransformStepFactory(programs: stepPrograms)] }
 
     /// Checks every endpoint's settings and that its command is an executable file.
     public func prepare(_ endpoints: [Endpoint], context: AdapterContext) async throws {
@@ -77,10 +78,11 @@ public struct ExecAdapter: Adapter {
     }
 
     /// Stops the programs of every sink this adapter made (stdin closed, then SIGTERM, then
-    /// SIGKILL). Sources stop their own program when they are stopped. The runtime should
-    /// call this after draining; without it, programs see end of input when Stadtbus exits.
+    /// SIGKILL). Sources stop their own program when they are stopped. The runtime calls this
+    /// after draining.
     public func shutdown() async {
         for sink in sinks.all { await sink.shutdown() }
+        for program in stepPrograms.live { await program.shutdown() }
     }
 }
 
@@ -92,4 +94,24 @@ final class SinkList: @unchecked Sendable {
     func add(_ sink: ExecSink) { lock.withLock { sinks.append(sink) } }
 
     var all: [ExecSink] { lock.withLock { sinks } }
+}
+
+/// The programs of compiled `exec-transform` steps, held weakly: a step dropped by a reload
+/// ends its program when it is released (see `ExecProgram.deinit`).
+final class StepProgramList: @unchecked Sendable {
+    private struct Weak {
+        weak var program: ExecProgram?
+    }
+
+    private let lock = NSLock()
+    private var programs: [Weak] = []
+
+    func add(_ program: ExecProgram) {
+        lock.withLock {
+            programs.removeAll { $0.program == nil }
+            programs.append(Weak(program: program))
+        }
+    }
+
+    var live: [ExecProgram] { lock.withLock { programs.compactMap(\.program) } }
 }

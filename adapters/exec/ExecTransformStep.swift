@@ -16,7 +16,15 @@ import StadtbusXML
 /// permanent failure (dead letter) with the reason; a body that is not XML → permanent
 /// `exec-transform-invalid`. Timeouts and crashes are transient, as for the sink.
 public struct ExecTransformStepFactory: StepFactory {
-    public init() {}
+    private let programs: StepProgramList
+
+    public init() {
+        programs = StepProgramList()
+    }
+
+    init(programs: StepProgramList) {
+        self.programs = programs
+    }
 
     public var name: String { "exec-transform" }
 
@@ -30,9 +38,9 @@ public struct ExecTransformStepFactory: StepFactory {
             name: "exec-transform:\(URL(fileURLWithPath: command).lastPathComponent)", type: "exec", settings: settings)
         let parsed = try ExecSettings(endpoint: endpoint)
         try ExecError.checkExecutable(parsed.command, endpoint: endpoint.name)
-        return ExecTransformStep(
-            program: ExecProgram(endpoint: endpoint.name, settings: parsed, logger: Logger(label: "stadtbus.exec-transform")),
-            command: command)
+        let program = ExecProgram(endpoint: endpoint.name, settings: parsed, logger: Logger(label: "stadtbus.exec-transform"))
+        programs.add(program)
+        return ExecTransformStep(program: program, command: command)
     }
 }
 
