@@ -108,13 +108,19 @@ final class ExecProgram: @unchecked Sendable {
     }
 
     private func timedOut(seq: UInt64, generation: Int) {
-        let isPending = lock.withLock { pending[seq]?.generation == generation }
-        guard isPending else { return }
+        let entry: Pending? = lock.withLock {
+            guard let entry = pending[seq], entry.generation == generation else { return nil }
+            pending[seq] = nil
+            return entry
+        }
+        guard let entry else { return }
         logger.error("program did not answer in time; restarting it", metadata: ["seq": "\(seq)", "timeout": "\(settings.timeout)"])
-        fail(seq: seq, with: .transient("timeout", "\(endpoint): no answer within \(settings.timeout)"))
+        // Replace the process before the caller hears of the timeout, so that its next message
+        // cannot reach the hung program.
         restart(
             generation: generation, code: "exec-restarted",
             reason: "the program was restarted after it did not answer within \(settings.timeout)", terminate: true)
+        entry.continuation.resume(throwing: DeliveryError.transient("timeout", "\(endpoint): no answer within \(settings.timeout)"))
     }
 
     // MARK: Lifecycle
