@@ -14,7 +14,8 @@ final class ExecConfigTests: XCTestCase {
         directory = NSTemporaryDirectory() + "exec-config-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         _ = FileManager.default.createFile(
-            atPath: directory + "/ablage.py", contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o755])
+            atPath: directory + "/ablage.py", contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o755]
+        )
     }
 
     override func tearDown() {
@@ -34,7 +35,9 @@ final class ExecConfigTests: XCTestCase {
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
         let registry = AdapterRegistry([ExecAdapter()])
         var types = registry.types
-        types.register(AdapterType(name: "amqp", settings: SettingsSchema([.init("queue", .string)]), canReceive: true, canSend: true))
+        types.register(
+            AdapterType(
+                name: "amqp", settings: SettingsSchema([.init("queue", .string)]), canReceive: true, canSend: true))
         return try ConfigurationLoader(environment: [:], adapterTypes: types, steps: registry.steps).load(path: path)
     }
 

@@ -24,7 +24,8 @@ final class ExecSinkTests: XCTestCase {
     }
 
     private func assertFails(
-        _ body: String, to endpoint: Endpoint, kind: FailureKind, code: String, file: StaticString = #filePath, line: UInt = #line
+        _ body: String, to endpoint: Endpoint, kind: FailureKind, code: String, file: StaticString = #filePath,
+        line: UInt = #line
     ) async {
         do {
             try await sink.deliver(ExecFixtures.outgoing(body), to: endpoint)
@@ -111,7 +112,8 @@ final class ExecSinkTests: XCTestCase {
 
     func testPrepareRejectsANonExecutableCommand() async throws {
         let path = NSTemporaryDirectory() + "not-executable-\(UUID().uuidString).sh"
-        _ = FileManager.default.createFile(atPath: path, contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o644])
+        _ = FileManager.default.createFile(
+            atPath: path, contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o644])
         defer { try? FileManager.default.removeItem(atPath: path) }
         let engine = RoutingEngine(
             table: try RoutingTable(routes: [], endpoints: [], headerExtractor: try HeaderExtractor()), sink: sink,

@@ -19,7 +19,10 @@ final class ExecSourceTests: XCTestCase {
         }
         let first = UUID().uuidString.lowercased()
         let second = UUID().uuidString.lowercased()
-        let bodies = [ExecFixtures.g2g(uuid: first), ExecFixtures.g2g(uuid: second).replacingOccurrences(of: "Bebauungsplan", with: "FLAKY"), "kein XML"]
+        let bodies = [
+            ExecFixtures.g2g(uuid: first),
+            ExecFixtures.g2g(uuid: second).replacingOccurrences(of: "Bebauungsplan", with: "FLAKY"), "kein XML",
+        ]
         var paths: [String] = []
         for (index, body) in bodies.enumerated() {
             let path = directory + "/\(index + 1).xml"
@@ -30,15 +33,19 @@ final class ExecSourceTests: XCTestCase {
         let sink = GatedSink()
         sink.closeGate()
         sink.failOnce(whenBodyContains: "FLAKY")
-        var endpoint = ExecFixtures.endpoint("source.py", report: report, extra: ["EXEC_TEST_BODIES": paths.joined(separator: ":")])
+        var endpoint = ExecFixtures.endpoint(
+            "source.py", report: report, extra: ["EXEC_TEST_BODIES": paths.joined(separator: ":")])
         endpoint.settings["max-in-flight"] = .int(3)
         let route = Route(
             name: "r", source: "prog", routing: .to([.endpoint("out")]),
-            errorPolicy: ErrorPolicy(retry: RetryPolicy(maxAttempts: 3, minDelay: .milliseconds(100), maxDelay: .milliseconds(200))))
+            errorPolicy: ErrorPolicy(
+                retry: RetryPolicy(maxAttempts: 3, minDelay: .milliseconds(100), maxDelay: .milliseconds(200))))
         let table = try RoutingTable(
-            routes: [route], endpoints: [endpoint, Endpoint(name: "out", type: "memory"), Endpoint(name: "dlq", type: "memory")],
+            routes: [route],
+            endpoints: [endpoint, Endpoint(name: "out", type: "memory"), Endpoint(name: "dlq", type: "memory")],
             headerExtractor: try HeaderExtractor(), defaultDeadLetter: "dlq", version: "test")
-        let engine = RoutingEngine(table: table, sink: sink, idempotency: InMemoryIdempotencyStore(), journal: InMemoryAuditJournal())
+        let engine = RoutingEngine(
+            table: table, sink: sink, idempotency: InMemoryIdempotencyStore(), journal: InMemoryAuditJournal())
         let source = try ExecAdapter().makeSource(for: endpoint, context: ExecFixtures.context(engine: engine))
         let running = Task { try await source.run() }
 
@@ -46,7 +53,9 @@ final class ExecSourceTests: XCTestCase {
         await ExecFixtures.waitUntil("the non-XML message is rejected") {
             ExecFixtures.events(report, "settled").contains { $0["seq"] as? Int == 3 }
         }
-        await ExecFixtures.waitUntil("both XML messages reach the sink") { Set(sink.enteredIDs).isSuperset(of: [first, second]) }
+        await ExecFixtures.waitUntil("both XML messages reach the sink") {
+            Set(sink.enteredIDs).isSuperset(of: [first, second])
+        }
         XCTAssertEqual(
             ExecFixtures.events(report, "settled").compactMap { $0["seq"] as? Int }, [3],
             "nothing is accepted while its delivery is not durable")

@@ -71,7 +71,8 @@ enum ExecFixtures {
 
     static func outgoing(_ body: String, id: String = UUID().uuidString) -> OutgoingMessage {
         OutgoingMessage(
-            body: Array(body.utf8), headers: ["x-case": "42"], properties: MessageProperties(contentType: "application/xml"),
+            body: Array(body.utf8), headers: ["x-case": "42"],
+            properties: MessageProperties(contentType: "application/xml"),
             messageID: id, route: "r")
     }
 

@@ -23,7 +23,8 @@ final class ExecTransformStepTests: XCTestCase {
         let table = try RoutingTable(
             routes: [route], endpoints: ["in", "out", "dlq"].map { Endpoint(name: $0, type: "memory") },
             headerExtractor: try HeaderExtractor(), defaultDeadLetter: "dlq", version: "test")
-        return RoutingEngine(table: table, sink: sink, idempotency: InMemoryIdempotencyStore(), journal: InMemoryAuditJournal())
+        return RoutingEngine(
+            table: table, sink: sink, idempotency: InMemoryIdempotencyStore(), journal: InMemoryAuditJournal())
     }
 
     func testOkBodyReplacesTheDocument() async throws {

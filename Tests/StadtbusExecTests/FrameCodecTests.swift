@@ -6,7 +6,8 @@ final class FrameCodecTests: XCTestCase {
     private func deliver(seq: UInt64, body: String) -> Frame {
         Frame(
             FrameHeader(
-                type: "deliver", seq: seq, messageID: "m-\(seq)", route: "r", endpoint: "e", contentType: "application/xml",
+                type: "deliver", seq: seq, messageID: "m-\(seq)", route: "r", endpoint: "e",
+                contentType: "application/xml",
                 headers: ["x-a": "1\n2"]),
             body: Array(body.utf8))
     }
@@ -45,7 +46,8 @@ final class FrameCodecTests: XCTestCase {
 
     func testResultsOutOfOrderAndUnknownFieldsAreAccepted() throws {
         // Each frame: header line, 0 body bytes, the closing newline.
-        let wire = #"{"v":1,"type":"result","seq":9,"status":"ok","length":0,"new-field":{"x":[1,2]}}"# + "\n\n"
+        let wire =
+            #"{"v":1,"type":"result","seq":9,"status":"ok","length":0,"new-field":{"x":[1,2]}}"# + "\n\n"
             + #"{"v":1,"type":"result","seq":3,"status":"fail","code":"xml","reason":"kein XML","length":0}"# + "\n\n"
         var decoder = FrameDecoder()
         let frames = try decoder.feed(Array(wire.utf8))
@@ -77,7 +79,9 @@ final class FrameCodecTests: XCTestCase {
 
     func testWrongLengthIsDetectedAtTheMissingNewline() {
         var decoder = FrameDecoder()
-        XCTAssertThrowsError(try decoder.feed(Array("{\"v\":1,\"type\":\"result\",\"seq\":1,\"length\":2}\nabc\n".utf8))) {
+        XCTAssertThrowsError(
+            try decoder.feed(Array("{\"v\":1,\"type\":\"result\",\"seq\":1,\"length\":2}\nabc\n".utf8))
+        ) {
             XCTAssertTrue("\($0)".contains("newline"), "\($0)")
         }
     }
@@ -96,20 +100,26 @@ final class FrameCodecTests: XCTestCase {
 
     func testRestartBackoffParsesAndDoubles() throws {
         let settings = try ExecSettings(
-            endpoint: .init(name: "e", type: "exec", settings: ["command": .path("/bin/true"), "restart-backoff": .string("1s..5s")]))
+            endpoint: .init(
+                name: "e", type: "exec",
+                settings: ["command": .path("/bin/true"), "restart-backoff": .string("1s..5s")]))
         XCTAssertEqual(settings.restartDelay(afterFailures: 1), .seconds(1))
         XCTAssertEqual(settings.restartDelay(afterFailures: 2), .seconds(2))
         XCTAssertEqual(settings.restartDelay(afterFailures: 10), .seconds(5))
         XCTAssertThrowsError(
             try ExecSettings(
-                endpoint: .init(name: "e", type: "exec", settings: ["command": .path("/bin/true"), "restart-backoff": .string("soon")]))
+                endpoint: .init(
+                    name: "e", type: "exec",
+                    settings: ["command": .path("/bin/true"), "restart-backoff": .string("soon")]))
         ) { XCTAssertTrue("\($0)".contains("restart-backoff"), "\($0)") }
     }
 
     func testChildEnvironmentIsMinimalPlusConfigured() throws {
         setenv("STADTBUS_TEST_SECRET", "hunter2", 1)
         let settings = try ExecSettings(
-            endpoint: .init(name: "e", type: "exec", settings: ["command": .path("/bin/true"), "environment": .map(["A": .string("b")])]))
+            endpoint: .init(
+                name: "e", type: "exec",
+                settings: ["command": .path("/bin/true"), "environment": .map(["A": .string("b")])]))
         let environment = settings.childEnvironment(endpoint: "e")
         XCTAssertNil(environment["STADTBUS_TEST_SECRET"])
         XCTAssertEqual(environment["A"], "b")

@@ -3,7 +3,7 @@ import Foundation
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// How a program ended.
@@ -19,7 +19,9 @@ public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .exited(let code): return "exit status \(code)"
-        case .signalled(let signal): return "killed by signal \(signal)" + (signal == SIGKILL ? " (SIGKILL)" : signal == SIGTERM ? " (SIGTERM)" : "")
+        case .signalled(let signal):
+            return "killed by signal \(signal)"
+                + (signal == SIGKILL ? " (SIGKILL)" : signal == SIGTERM ? " (SIGTERM)" : "")
         }
     }
 }
@@ -80,7 +82,8 @@ final class ChildProcess: @unchecked Sendable {
         do {
             stdoutPipe = try makePipe(endpoint: endpoint, command: command)
         } catch {
-            close(stdinPipe.read); close(stdinPipe.write)
+            close(stdinPipe.read)
+            close(stdinPipe.write)
             throw error
         }
         do {
@@ -242,7 +245,9 @@ final class ChildProcess: @unchecked Sendable {
                 } else {
                     let code = errno
                     return completion(
-                        FrameProtocolError(code == EPIPE ? "the program closed its stdin" : "write failed: \(String(cString: strerror(code)))"))
+                        FrameProtocolError(
+                            code == EPIPE
+                                ? "the program closed its stdin" : "write failed: \(String(cString: strerror(code)))"))
                 }
             }
             completion(nil)
@@ -273,7 +278,8 @@ final class ChildProcess: @unchecked Sendable {
     /// Waits up to `timeout` for the process to exit and be reaped; true if it was.
     func waitForExit(timeout: Duration) -> Bool {
         if hasExited { return true }
-        let nanoseconds = Int(timeout.components.seconds) * 1_000_000_000 + Int(timeout.components.attoseconds / 1_000_000_000)
+        let nanoseconds =
+            Int(timeout.components.seconds) * 1_000_000_000 + Int(timeout.components.attoseconds / 1_000_000_000)
         if exitSignal.wait(timeout: .now() + .nanoseconds(nanoseconds)) == .success {
             exitSignal.signal()  // later waiters see it too
             return true

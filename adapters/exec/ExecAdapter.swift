@@ -28,7 +28,8 @@ public struct ExecAdapter: Adapter {
         name: "exec",
         settings: SettingsSchema(ExecAdapter.settingFields),
         canReceive: true, canSend: true,
-        summary: "a program in any language over stdin/stdout (framing v1): results ok/retry/fail, restarts with backoff")
+        summary:
+            "a program in any language over stdin/stdout (framing v1): results ok/retry/fail, restarts with backoff")
 
     /// The settings of an exec endpoint (and of the `exec-transform` step).
     static let settingFields: [SettingsSchema.Field] = [
@@ -57,9 +58,12 @@ public struct ExecAdapter: Adapter {
             try ExecError.checkExecutable(settings.command, endpoint: endpoint.name)
             if let directory = settings.workingDirectory {
                 var isDirectory: ObjCBool = false
-                guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory),
+                    isDirectory.boolValue
+                else {
                     throw ExecError.invalidSetting(
-                        endpoint: endpoint.name, setting: "working-directory", problem: "'\(directory)' is not a directory")
+                        endpoint: endpoint.name, setting: "working-directory",
+                        problem: "'\(directory)' is not a directory")
                 }
             }
         }

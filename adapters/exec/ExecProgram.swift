@@ -75,7 +75,8 @@ final class ExecProgram: @unchecked Sendable {
                 return seq
             }
             guard let seq else {
-                return continuation.resume(throwing: DeliveryError.transient("exec-restarted", "\(endpoint): the program was restarted"))
+                return continuation.resume(
+                    throwing: DeliveryError.transient("exec-restarted", "\(endpoint): the program was restarted"))
             }
             frame.header.seq = seq
             let timeout = settings.timeout
@@ -84,7 +85,8 @@ final class ExecProgram: @unchecked Sendable {
             }
             process.write(frame.encoded()) { [weak self] error in
                 guard let self, let error else { return }
-                self.fail(seq: seq, with: .transient("exec-crashed", "\(self.endpoint): cannot send the message: \(error)"))
+                self.fail(
+                    seq: seq, with: .transient("exec-crashed", "\(self.endpoint): cannot send the message: \(error)"))
             }
         }
     }
@@ -94,7 +96,8 @@ final class ExecProgram: @unchecked Sendable {
     func send(_ frame: Frame, generation: Int) {
         let process = lock.withLock { self.generation == generation ? self.process : nil }
         guard let process else {
-            logger.notice("answer dropped: the program was restarted meanwhile", metadata: ["seq": "\(frame.header.seq ?? 0)"])
+            logger.notice(
+                "answer dropped: the program was restarted meanwhile", metadata: ["seq": "\(frame.header.seq ?? 0)"])
             return
         }
         process.write(frame.encoded()) { [logger] error in
@@ -114,13 +117,16 @@ final class ExecProgram: @unchecked Sendable {
             return entry
         }
         guard let entry else { return }
-        logger.error("program did not answer in time; restarting it", metadata: ["seq": "\(seq)", "timeout": "\(settings.timeout)"])
+        logger.error(
+            "program did not answer in time; restarting it",
+            metadata: ["seq": "\(seq)", "timeout": "\(settings.timeout)"])
         // Replace the process before the caller hears of the timeout, so that its next message
         // cannot reach the hung program.
         restart(
             generation: generation, code: "exec-restarted",
             reason: "the program was restarted after it did not answer within \(settings.timeout)", terminate: true)
-        entry.continuation.resume(throwing: DeliveryError.transient("timeout", "\(endpoint): no answer within \(settings.timeout)"))
+        entry.continuation.resume(
+            throwing: DeliveryError.transient("timeout", "\(endpoint): no answer within \(settings.timeout)"))
     }
 
     // MARK: Lifecycle
@@ -143,7 +149,8 @@ final class ExecProgram: @unchecked Sendable {
             let wakeUp = lock.withLock { notBefore } ?? (.now + .milliseconds(50))
             guard wakeUp < deadline, !lock.withLock({ stopped }) else {
                 throw DeliveryError.transient(
-                    "exec-unavailable", "\(endpoint): the program is not running (restarting after failures; see the log)")
+                    "exec-unavailable",
+                    "\(endpoint): the program is not running (restarting after failures; see the log)")
             }
             try? await Task.sleep(until: max(wakeUp, ContinuousClock.now + .milliseconds(10)), clock: .continuous)
         }
@@ -187,14 +194,17 @@ final class ExecProgram: @unchecked Sendable {
             stderrLine: { [weak self] line in self?.stderr(line) },
             exit: { [weak self] status in
                 guard let self else { return }
-                let wasCurrent = self.lock.withLock { self.generation == generation && self.process != nil && !self.stopped }
+                let wasCurrent = self.lock.withLock {
+                    self.generation == generation && self.process != nil && !self.stopped
+                }
                 if wasCurrent {
                     self.logger.error("program exited; restarting it", metadata: ["status": "\(status)"])
                 } else {
                     self.logger.debug("program exited", metadata: ["status": "\(status)"])
                 }
                 self.restart(
-                    generation: generation, code: "exec-crashed", reason: "the program ended (\(status))", terminate: false)
+                    generation: generation, code: "exec-crashed", reason: "the program ended (\(status))",
+                    terminate: false)
             })
     }
 
@@ -202,7 +212,8 @@ final class ExecProgram: @unchecked Sendable {
         switch frame.header.type {
         case "result" where onMessage == nil:
             guard let seq = frame.header.seq else {
-                return restart(generation: generation, code: "exec-protocol", reason: "a result without 'seq'", terminate: true)
+                return restart(
+                    generation: generation, code: "exec-protocol", reason: "a result without 'seq'", terminate: true)
             }
             let entry: Pending? = lock.withLock {
                 guard let entry = pending[seq], entry.generation == generation else { return nil }
@@ -217,7 +228,8 @@ final class ExecProgram: @unchecked Sendable {
             entry.continuation.resume(returning: frame)
         case "message" where onMessage != nil:
             guard frame.header.seq != nil else {
-                return restart(generation: generation, code: "exec-protocol", reason: "a message without 'seq'", terminate: true)
+                return restart(
+                    generation: generation, code: "exec-protocol", reason: "a message without 'seq'", terminate: true)
             }
             lock.withLock { consecutiveFailures = 0 }
             onMessage?(frame, generation)
@@ -284,7 +296,8 @@ final class ExecProgram: @unchecked Sendable {
             return (self.process, Array(pending.values))
         }
         for entry in failed {
-            entry.continuation.resume(throwing: DeliveryError.transient("exec-unavailable", "\(endpoint): shutting down"))
+            entry.continuation.resume(
+                throwing: DeliveryError.transient("exec-unavailable", "\(endpoint): shutting down"))
         }
         guard let process else { return }
         let grace = settings.shutdownGrace
@@ -301,6 +314,7 @@ final class ExecProgram: @unchecked Sendable {
     var pid: pid_t? { lock.withLock { process?.pid } }
 
     static func dispatchInterval(_ duration: Duration) -> DispatchTimeInterval {
-        .nanoseconds(Int(duration.components.seconds) * 1_000_000_000 + Int(duration.components.attoseconds / 1_000_000_000))
+        .nanoseconds(
+            Int(duration.components.seconds) * 1_000_000_000 + Int(duration.components.attoseconds / 1_000_000_000))
     }
 }

@@ -38,7 +38,8 @@ final class ExecSource: MessageSource, @unchecked Sendable {
 
     /// Runs the program until ``stop()``, then finishes the messages in flight and stops it.
     func run() async throws {
-        let program = ExecProgram(endpoint: endpoint.name, settings: settings, logger: context.logger) { [weak self] frame, generation in
+        let program = ExecProgram(endpoint: endpoint.name, settings: settings, logger: context.logger) {
+            [weak self] frame, generation in
             self?.received(frame, generation: generation)
         }
         let alreadyStopped = lock.withLock {
@@ -48,7 +49,8 @@ final class ExecSource: MessageSource, @unchecked Sendable {
         if !alreadyStopped {
             program.start()
             context.readiness.satisfy("consumer:\(endpoint.name)")
-            context.logger.info("reading from program", metadata: ["endpoint": "\(endpoint.name)", "command": "\(settings.command)"])
+            context.logger.info(
+                "reading from program", metadata: ["endpoint": "\(endpoint.name)", "command": "\(settings.command)"])
             await withCheckedContinuation { continuation in
                 let resumeNow = lock.withLock { () -> Bool in
                     if stopped { return true }
@@ -119,7 +121,8 @@ final class ExecSource: MessageSource, @unchecked Sendable {
         while true {
             let message = Message(
                 body: frame.body, headers: header.headers ?? [:],
-                properties: MessageProperties(messageID: header.messageID, contentType: header.contentType ?? "application/xml"),
+                properties: MessageProperties(
+                    messageID: header.messageID, contentType: header.contentType ?? "application/xml"),
                 source: endpoint.name, attempt: attempt)
             let result = await context.intake.process(message)
             var log = result.logger
@@ -130,15 +133,20 @@ final class ExecSource: MessageSource, @unchecked Sendable {
                 result.settled()
                 return
             case .deadLetter(let reason, let step, _, _):
-                log.warning("rejected: handed back to the program", metadata: ["step": "\(step)", "reason": "\(reason)"])
+                log.warning(
+                    "rejected: handed back to the program", metadata: ["step": "\(step)", "reason": "\(reason)"])
                 answer(header, status: "rejected", reason: "\(step): \(reason)", generation: generation)
                 result.settled()
                 return
             case .retry(let next, let delay, let reason, _):
-                log.notice("retry scheduled (held in memory)", metadata: ["attempt": "\(next)", "delay": "\(delay)", "reason": "\(reason)"])
+                log.notice(
+                    "retry scheduled (held in memory)",
+                    metadata: ["attempt": "\(next)", "delay": "\(delay)", "reason": "\(reason)"])
                 result.settled()
                 guard await sleepUnlessStopped(delay) else {
-                    log.notice("shutting down: message left unsettled with the program", metadata: ["seq": "\(header.seq ?? 0)"])
+                    log.notice(
+                        "shutting down: message left unsettled with the program",
+                        metadata: ["seq": "\(header.seq ?? 0)"])
                     return
                 }
                 attempt = next
@@ -147,7 +155,8 @@ final class ExecSource: MessageSource, @unchecked Sendable {
     }
 
     private func answer(_ header: FrameHeader, status: String, reason: String?, generation: Int) {
-        let settled = FrameHeader(type: "settled", seq: header.seq, messageID: header.messageID, status: status, reason: reason)
+        let settled = FrameHeader(
+            type: "settled", seq: header.seq, messageID: header.messageID, status: status, reason: reason)
         lock.withLock { program }?.send(Frame(settled), generation: generation)
     }
 

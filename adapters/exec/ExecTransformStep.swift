@@ -38,7 +38,8 @@ public struct ExecTransformStepFactory: StepFactory {
             name: "exec-transform:\(URL(fileURLWithPath: command).lastPathComponent)", type: "exec", settings: settings)
         let parsed = try ExecSettings(endpoint: endpoint)
         try ExecError.checkExecutable(parsed.command, endpoint: endpoint.name)
-        let program = ExecProgram(endpoint: endpoint.name, settings: parsed, logger: Logger(label: "stadtbus.exec-transform"))
+        let program = ExecProgram(
+            endpoint: endpoint.name, settings: parsed, logger: Logger(label: "stadtbus.exec-transform"))
         programs.add(program)
         return ExecTransformStep(program: program, command: command)
     }
@@ -60,7 +61,8 @@ struct ExecTransformStep: RouteStep {
             throw StepFailure.permanent("exec-transform-invalid", "cannot serialise the document: \(error)")
         }
         let header = FrameHeader(
-            type: "deliver", seq: nil, messageID: exchange.header.messageID, route: exchange.route, endpoint: program.endpoint,
+            type: "deliver", seq: nil, messageID: exchange.header.messageID, route: exchange.route,
+            endpoint: program.endpoint,
             contentType: "application/xml", headers: exchange.headers)
         let answer = try await program.request(Frame(header, body: body))
         try ExecSink.check(answer, endpoint: program.endpoint)
@@ -68,7 +70,8 @@ struct ExecTransformStep: RouteStep {
         do {
             exchange.document = try XMLDocument(parsing: answer.body)
         } catch {
-            throw StepFailure.permanent("exec-transform-invalid", "\(program.endpoint) answered a body that is not XML: \(error)")
+            throw StepFailure.permanent(
+                "exec-transform-invalid", "\(program.endpoint) answered a body that is not XML: \(error)")
         }
         return .proceed
     }

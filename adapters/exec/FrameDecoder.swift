@@ -69,10 +69,12 @@ public struct FrameDecoder: Sendable {
             header = try JSONDecoder().decode(FrameHeader.self, from: Data(line))
         } catch {
             let excerpt = String(decoding: line.prefix(120), as: UTF8.self)
-            throw FrameProtocolError("header is not a JSON object with 'v', 'type' and 'length': \(excerpt) (\(Self.describe(error)))")
+            throw FrameProtocolError(
+                "header is not a JSON object with 'v', 'type' and 'length': \(excerpt) (\(Self.describe(error)))")
         }
         guard header.version == Frame.version else {
-            throw FrameProtocolError("unsupported framing version \(header.version) (this Stadtbus speaks \(Frame.version))")
+            throw FrameProtocolError(
+                "unsupported framing version \(header.version) (this Stadtbus speaks \(Frame.version))")
         }
         guard header.length >= 0, header.length <= maximumBody else {
             throw FrameProtocolError("'length' \(header.length) is outside 0...\(maximumBody)")
