@@ -140,9 +140,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "ExecAdapter",
+            dependencies: [
+                "StadtbusAdapterKit", "StadtbusConfig", "StadtbusCore", "StadtbusXML",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "adapters/exec",
+            exclude: ["README.md", "examples"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "StadtbusAdapters",
             dependencies: [
-                "StadtbusAdapterKit", "AMQPAdapter", "FileAdapter", "HTTPInAdapter", "HTTPOutAdapter", "LogAdapter",
+                "StadtbusAdapterKit", "AMQPAdapter", "ExecAdapter", "FileAdapter", "HTTPInAdapter", "HTTPOutAdapter",
+                "LogAdapter",
             ],
             swiftSettings: swiftSettings
         ),
@@ -241,6 +252,15 @@ let package = Package(
         .testTarget(
             name: "StadtbusOperationsTests",
             dependencies: ["StadtbusOperations", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StadtbusExecTests",
+            dependencies: [
+                "ExecAdapter", "StadtbusAdapterKit", "StadtbusConfig", "StadtbusCore", "StadtbusXML", "StadtbusOperations",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["Programs"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

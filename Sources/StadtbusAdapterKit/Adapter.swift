@@ -28,6 +28,10 @@ public protocol Adapter: Sendable {
 
     /// A source for one endpoint that a route reads from (`from:`).
     func makeSource(for endpoint: Endpoint, context: AdapterContext) throws -> any MessageSource
+
+    /// Called once at shutdown, after the sources stopped and in-flight messages drained:
+    /// release what the sinks hold (stop the programs of `exec` endpoints, …).
+    func shutdown() async
 }
 
 extension Adapter {
@@ -42,6 +46,8 @@ extension Adapter {
     public func makeSource(for endpoint: Endpoint, context: AdapterContext) throws -> any MessageSource {
         throw AdapterError.unsupported(adapter: type.name, what: "receiving messages (it cannot be used in 'from:')")
     }
+
+    public func shutdown() async {}
 }
 
 /// Where messages enter Stadtbus: a queue consumer, a folder watcher, an HTTP listener.

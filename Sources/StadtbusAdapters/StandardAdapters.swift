@@ -1,4 +1,5 @@
 import AMQPAdapter
+import ExecAdapter
 import FileAdapter
 import HTTPInAdapter
 import HTTPOutAdapter
@@ -15,5 +16,6 @@ public enum StandardAdapters {
         HTTPOutAdapter(),
         HTTPInAdapter(),
         LogAdapter(),
+        ExecAdapter(),
     ])
 }

@@ -136,6 +136,7 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
         readiness.fail("routes", reason: "shutting down")
         await stopSources()
         await drain()
+        for (_, adapter) in adapters.adapters.sorted(by: { $0.key < $1.key }) { await adapter.shutdown() }
         for (_, connection) in brokers.all { await connection.close() }
         logger.info("stopped")
     }

@@ -17,9 +17,9 @@ public struct HTTPOutAdapter: Adapter {
             .init(
                 "forward-headers", .list(.string),
                 help: "message headers sent along as request headers (e.g. x-stadtbus-case, set by set-header)"),
-            .init("ca", .path, help: "PEM CA bundle the server certificate must chain to (default: system store)"),
-            .init("certificate", .path, help: "client certificate (PEM) for mTLS"),
-            .init("key", .path, help: "client key (PEM) for mTLS"),
+            .init("ca", .file, help: "PEM CA bundle the server certificate must chain to (default: system store)"),
+            .init("certificate", .file, help: "client certificate (PEM) for mTLS"),
+            .init("key", .file, help: "client key (PEM) for mTLS"),
             .init("pinned-public-key", .string, help: "pin the server key: sha256//BASE64[;sha256//…]"),
         ]),
         canReceive: false, canSend: true,

@@ -1,0 +1,320 @@
+import Dispatch
+import Foundation
+import Logging
+import StadtbusCore
+
+/// Supervises the program of one `exec` endpoint: starts it, matches answers to requests by
+/// `seq`, enforces `timeout` and `max-in-flight`, and restarts it with exponential backoff
+/// when it crashes, hangs or breaks the framing.
+///
+/// Any failure of the program fails the frames it still owed an answer for as transient, so
+/// the engine retries them later; nothing waits forever.
+final class ExecProgram: @unchecked Sendable {
+    let endpoint: String
+    let settings: ExecSettings
+    private let logger: Logger
+    private let stderrLimiter: LogRateLimiter
+    /// Called with `message` frames (source mode) and the generation of the process that sent them.
+    private let onMessage: (@Sendable (Frame, Int) -> Void)?
+    private let slots: AsyncSlots
+
+    private let lock = NSLock()
+    private var process: ChildProcess?
+    private var generation = 0
+    private var nextSeq: UInt64 = 1
+    private var pending: [UInt64: Pending] = [:]
+    private var consecutiveFailures = 0
+    private var notBefore: ContinuousClock.Instant?
+    private var restartScheduled = false
+    private var stopped = false
+
+    private struct Pending {
+        let generation: Int
+        let continuation: CheckedContinuation<Frame, any Error>
+    }
+
+    /// - Parameter onMessage: for a source: receives the program's `message` frames.
+    init(endpoint: String, settings: ExecSettings, logger: Logger, onMessage: (@Sendable (Frame, Int) -> Void)? = nil) {
+        self.endpoint = endpoint
+        self.settings = settings
+        var logger = logger
+        logger[metadataKey: "endpoint"] = "\(endpoint)"
+        self.logger = logger
+        self.onMessage = onMessage
+        stderrLimiter = LogRateLimiter(linesPerWindow: 20, window: .seconds(10))
+        slots = AsyncSlots(settings.maxInFlight)
+    }
+
+    deinit {
+        // Replaced by a reload (sink settings changed, a step recompiled): end the program.
+        if let process, !stopped {
+            let grace = settings.shutdownGrace
+            DispatchQueue.global().async { process.terminate(grace: grace) }
+        }
+    }
+
+    // MARK: Requests (sink mode)
+
+    /// Sends `frame` (its `seq` is assigned here) and waits for the answer with the same seq.
+    ///
+    /// Waits first for a free slot (`max-in-flight`) and for a running program (at most
+    /// `timeout`, e.g. during a restart backoff).
+    /// - Throws: a transient ``DeliveryError`` (`timeout`, `exec-crashed`, `exec-restarted`,
+    ///   `exec-protocol`, `exec-unavailable`) when no answer can come.
+    func request(_ frame: Frame) async throws -> Frame {
+        await slots.acquire()
+        defer { slots.release() }
+        let (process, generation) = try await running(deadline: .now + settings.timeout)
+        var frame = frame
+        return try await withCheckedThrowingContinuation { continuation in
+            let seq: UInt64? = lock.withLock {
+                guard self.generation == generation, self.process != nil else { return nil }
+                let seq = nextSeq
+                nextSeq += 1
+                pending[seq] = Pending(generation: generation, continuation: continuation)
+                return seq
+            }
+            guard let seq else {
+                return continuation.resume(
+                    throwing: DeliveryError.transient("exec-restarted", "\(endpoint): the program was restarted"))
+            }
+            frame.header.seq = seq
+            let timeout = settings.timeout
+            DispatchQueue.global().asyncAfter(deadline: .now() + Self.dispatchInterval(timeout)) { [weak self] in
+                self?.timedOut(seq: seq, generation: generation)
+            }
+            process.write(frame.encoded()) { [weak self] error in
+                guard let self, let error else { return }
+                self.fail(
+                    seq: seq, with: .transient("exec-crashed", "\(self.endpoint): cannot send the message: \(error)"))
+            }
+        }
+    }
+
+    /// Writes a frame that expects no answer (a `settled`) to the process of `generation`;
+    /// dropped if that process has been replaced (the program resends unsettled messages).
+    func send(_ frame: Frame, generation: Int) {
+        let process = lock.withLock { self.generation == generation ? self.process : nil }
+        guard let process else {
+            logger.notice(
+                "answer dropped: the program was restarted meanwhile", metadata: ["seq": "\(frame.header.seq ?? 0)"])
+            return
+        }
+        process.write(frame.encoded()) { [logger] error in
+            if let error { logger.warning("cannot send answer to the program", metadata: ["error": "\(error)"]) }
+        }
+    }
+
+    private func fail(seq: UInt64, with error: DeliveryError) {
+        let entry = lock.withLock { pending.removeValue(forKey: seq) }
+        entry?.continuation.resume(throwing: error)
+    }
+
+    private func timedOut(seq: UInt64, generation: Int) {
+        let entry: Pending? = lock.withLock {
+            guard let entry = pending[seq], entry.generation == generation else { return nil }
+            pending[seq] = nil
+            return entry
+        }
+        guard let entry else { return }
+        logger.error(
+            "program did not answer in time; restarting it",
+            metadata: ["seq": "\(seq)", "timeout": "\(settings.timeout)"])
+        // Replace the process before the caller hears of the timeout, so that its next message
+        // cannot reach the hung program.
+        restart(
+            generation: generation, code: "exec-restarted",
+            reason: "the program was restarted after it did not answer within \(settings.timeout)", terminate: true)
+        entry.continuation.resume(
+            throwing: DeliveryError.transient("timeout", "\(endpoint): no answer within \(settings.timeout)"))
+    }
+
+    // MARK: Lifecycle
+
+    /// Starts the program now (a source's program runs from the start).
+    func start() {
+        guard (try? startIfDue()) == nil else { return }
+        // Not due yet (a timer fired a little early) or the start failed: try again later.
+        lock.withLock {
+            guard process == nil, !stopped else { return }
+            let remaining = max((notBefore ?? .now) - .now, .milliseconds(10))
+            scheduleRestartLocked(after: remaining)
+        }
+    }
+
+    /// The running process, starting it when due; waits through a restart backoff until `deadline`.
+    private func running(deadline: ContinuousClock.Instant) async throws -> (ChildProcess, Int) {
+        while true {
+            if let started = try startIfDue() { return started }
+            let wakeUp = lock.withLock { notBefore } ?? (.now + .milliseconds(50))
+            guard wakeUp < deadline, !lock.withLock({ stopped }) else {
+                throw DeliveryError.transient(
+                    "exec-unavailable",
+                    "\(endpoint): the program is not running (restarting after failures; see the log)")
+            }
+            try? await Task.sleep(until: max(wakeUp, ContinuousClock.now + .milliseconds(10)), clock: .continuous)
+        }
+    }
+
+    /// Returns the running process, or starts one if no restart delay is pending.
+    private func startIfDue() throws -> (ChildProcess, Int)? {
+        lock.lock()
+        defer { lock.unlock() }
+        if stopped { throw DeliveryError.transient("exec-unavailable", "\(endpoint): shutting down") }
+        if let process { return (process, generation) }
+        if let notBefore, notBefore > .now + .milliseconds(5) { return nil }
+        generation += 1
+        let generation = self.generation
+        do {
+            let process = try ChildProcess.spawn(
+                command: settings.command, arguments: settings.arguments,
+                environment: settings.childEnvironment(endpoint: endpoint), directory: settings.workingDirectory,
+                endpoint: endpoint, handlers: handlers(generation: generation))
+            self.process = process
+            logger.info("program started", metadata: ["command": "\(settings.command)", "pid": "\(process.pid)"])
+            return (process, generation)
+        } catch {
+            consecutiveFailures += 1
+            let delay = settings.restartDelay(afterFailures: consecutiveFailures)
+            notBefore = .now + delay
+            logger.error("cannot start program", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
+            scheduleRestartLocked(after: delay)
+            return nil
+        }
+    }
+
+    private func handlers(generation: Int) -> ChildProcess.Handlers {
+        ChildProcess.Handlers(
+            frame: { [weak self] frame in self?.received(frame, generation: generation) },
+            protocolError: { [weak self] error in
+                guard let self else { return }
+                self.logger.error("program broke the framing; restarting it", metadata: ["error": "\(error.message)"])
+                self.restart(generation: generation, code: "exec-protocol", reason: error.description, terminate: true)
+            },
+            stderrLine: { [weak self] line in self?.stderr(line) },
+            exit: { [weak self] status in
+                guard let self else { return }
+                let wasCurrent = self.lock.withLock {
+                    self.generation == generation && self.process != nil && !self.stopped
+                }
+                if wasCurrent {
+                    self.logger.error("program exited; restarting it", metadata: ["status": "\(status)"])
+                } else {
+                    self.logger.debug("program exited", metadata: ["status": "\(status)"])
+                }
+                self.restart(
+                    generation: generation, code: "exec-crashed", reason: "the program ended (\(status))",
+                    terminate: false)
+            })
+    }
+
+    private func received(_ frame: Frame, generation: Int) {
+        switch frame.header.type {
+        case "result" where onMessage == nil:
+            guard let seq = frame.header.seq else {
+                return restart(
+                    generation: generation, code: "exec-protocol", reason: "a result without 'seq'", terminate: true)
+            }
+            let entry: Pending? = lock.withLock {
+                guard let entry = pending[seq], entry.generation == generation else { return nil }
+                pending[seq] = nil
+                consecutiveFailures = 0
+                return entry
+            }
+            guard let entry else {
+                logger.warning("answer for an unknown seq ignored", metadata: ["seq": "\(seq)"])
+                return
+            }
+            entry.continuation.resume(returning: frame)
+        case "message" where onMessage != nil:
+            guard frame.header.seq != nil else {
+                return restart(
+                    generation: generation, code: "exec-protocol", reason: "a message without 'seq'", terminate: true)
+            }
+            lock.withLock { consecutiveFailures = 0 }
+            onMessage?(frame, generation)
+        default:
+            logger.debug("frame of unknown type ignored", metadata: ["type": "\(frame.header.type)"])
+        }
+    }
+
+    private func stderr(_ line: String) {
+        switch stderrLimiter.admit() {
+        case .log(let suppressed):
+            var metadata: Logger.Metadata = ["line": "\(line)"]
+            if suppressed > 0 { metadata["suppressed_before"] = "\(suppressed)" }
+            logger.warning("program stderr", metadata: metadata)
+        case .suppress:
+            break
+        }
+    }
+
+    /// Replaces the process of `generation` (if it is still the current one): its pending
+    /// frames fail as transient, and a new process starts after the backoff delay.
+    private func restart(generation: Int, code: String, reason: String, terminate: Bool) {
+        let (old, failed): (ChildProcess?, [Pending]) = lock.withLock {
+            let failed = pending.values.filter { $0.generation == generation }
+            pending = pending.filter { $0.value.generation != generation }
+            guard self.generation == generation, let old = process else { return (nil, failed) }
+            process = nil
+            if !stopped {
+                consecutiveFailures += 1
+                let delay = settings.restartDelay(afterFailures: consecutiveFailures)
+                notBefore = .now + delay
+                scheduleRestartLocked(after: delay)
+            }
+            return (old, failed)
+        }
+        for entry in failed {
+            entry.continuation.resume(throwing: DeliveryError.transient(code, "\(endpoint): \(reason)"))
+        }
+        if terminate, let old {
+            let grace = settings.shutdownGrace
+            DispatchQueue.global().async { old.terminate(grace: grace, closeInputFirst: false) }
+        }
+    }
+
+    private func scheduleRestartLocked(after delay: Duration) {
+        guard !restartScheduled, !stopped else { return }
+        restartScheduled = true
+        logger.notice("program restarts after backoff", metadata: ["delay": "\(delay)"])
+        DispatchQueue.global().asyncAfter(deadline: .now() + Self.dispatchInterval(delay)) { [weak self] in
+            guard let self else { return }
+            self.lock.withLock { self.restartScheduled = false }
+            self.start()
+        }
+    }
+
+    /// Stops the program in order (stdin closed, SIGTERM, SIGKILL) and fails what is still pending.
+    func shutdown() async {
+        let (process, failed): (ChildProcess?, [Pending]) = lock.withLock {
+            stopped = true
+            defer {
+                self.process = nil
+                pending = [:]
+            }
+            return (self.process, Array(pending.values))
+        }
+        for entry in failed {
+            entry.continuation.resume(
+                throwing: DeliveryError.transient("exec-unavailable", "\(endpoint): shutting down"))
+        }
+        guard let process else { return }
+        let grace = settings.shutdownGrace
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                process.terminate(grace: grace)
+                continuation.resume()
+            }
+        }
+        logger.info("program stopped", metadata: ["pid": "\(process.pid)"])
+    }
+
+    /// The pid of the running program (tests and diagnostics).
+    var pid: pid_t? { lock.withLock { process?.pid } }
+
+    static func dispatchInterval(_ duration: Duration) -> DispatchTimeInterval {
+        .nanoseconds(
+            Int(duration.components.seconds) * 1_000_000_000 + Int(duration.components.attoseconds / 1_000_000_000))
+    }
+}
