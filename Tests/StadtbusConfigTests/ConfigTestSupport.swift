@@ -20,6 +20,24 @@ enum ConfigFixtures {
 
     static func path(_ relative: String) -> String { directory + "/" + relative }
 
+    /// What `config/itzehoe.yaml` needs besides the repository: stand-in certificates, token
+    /// files and the invoice folder, in a temporary directory (remove it when done), and the
+    /// environment that points the example there.
+    static func exampleInstallation() throws -> (directory: String, environment: [String: String]) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-example-\(UUID().uuidString)").path
+        let fileManager = FileManager.default
+        for folder in ["certs/out/authorities", "certs/trust", "run/secrets", "run/inbox/rechnungen"] {
+            try fileManager.createDirectory(atPath: directory + "/" + folder, withIntermediateDirectories: true)
+        }
+        for file in ["itzehoe-rsa.pem", "itzehoe-rsa.key"] {
+            fileManager.createFile(atPath: directory + "/certs/out/authorities/" + file, contents: Data("test".utf8))
+        }
+        for name in ["portal", "eakte", "zahlung"] {
+            fileManager.createFile(atPath: directory + "/run/secrets/\(name).token", contents: Data("a-test-token-of-\(name)-1234".utf8))
+        }
+        return (directory, ["STADTBUS_CERTS": directory + "/certs", "STADTBUS_RUN": directory + "/run"])
+    }
+
     /// A loader with a fixed environment (tests do not depend on the caller's).
     static func loader(_ environment: [String: String] = [:]) -> ConfigurationLoader {
         ConfigurationLoader(

@@ -85,20 +85,16 @@ final class DryRunTests: XCTestCase {
         let mapping = ConfigFixtures.packageRoot + "/mappings/beteiligung-to-xdomea.xsl"
         guard FileManager.default.fileExists(atPath: mapping) else { throw XCTSkip("the mapping module's stylesheet is not in this checkout yet") }
         let message = try sharedMessage("xbeteiligung-1.2/examples/kommunal.Initiieren.0401.xml")
-        let certs = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-certs-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: certs) }
-        try FileManager.default.createDirectory(atPath: certs + "/out/authorities", withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: certs + "/trust", withIntermediateDirectories: true)
-        for file in ["itzehoe-rsa.pem", "itzehoe-rsa.key"] {
-            FileManager.default.createFile(atPath: certs + "/out/authorities/" + file, contents: Data("test".utf8))
-        }
+        let (directory, environment) = try ConfigFixtures.exampleInstallation()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let (text, disposition) = await DryRun.run(
             config: ConfigFixtures.packageRoot + "/config/itzehoe.yaml", route: "beteiligung-initiieren", messagePath: message,
-            loader: ConfigFixtures.loader(["STADTBUS_CERTS": certs]))
+            loader: ConfigFixtures.loader(environment))
         XCTAssertEqual(disposition, .completed, text)
         XCTAssertTrue(text.contains("step 4 [beteiligung-initiieren] validate xdomea: ok"), text)
         XCTAssertTrue(text.contains("<xdomea:FVDaten.SGOErstellen.0604"), text)
-        XCTAssertTrue(text.contains("  → eakte.vorgaenge [route beteiligung-initiieren]: "), text)
+        XCTAssertTrue(text.contains("would register case"), text)
+        XCTAssertTrue(text.contains("  → eakte.dms [route beteiligung-initiieren]: "), text)
         XCTAssertTrue(text.contains("  → audit.copies (wire tap, inbound body) [route beteiligung-initiieren]: 6716 bytes"), text)
     }
 }

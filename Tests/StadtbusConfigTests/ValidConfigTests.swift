@@ -160,26 +160,24 @@ final class ValidConfigTests: XCTestCase {
     }
 
     func testTheExampleConfigurationLoads() throws {
-        // The example names files that only exist after set-up (dev certificates, the mapping
-        // module's stylesheet): give it a temporary directory with stand-ins.
-        let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-example-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: temporary) }
-        let authorities = temporary + "/certs/out/authorities"
-        try FileManager.default.createDirectory(atPath: authorities, withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: temporary + "/certs/trust", withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: temporary + "/mappings", withIntermediateDirectories: true)
-        for file in ["itzehoe-rsa.pem", "itzehoe-rsa.key"] {
-            FileManager.default.createFile(atPath: authorities + "/" + file, contents: Data("test".utf8))
-        }
-        let realMapping = ConfigFixtures.packageRoot + "/mappings/beteiligung-to-xdomea.xsl"
-        let mapping = FileManager.default.fileExists(atPath: realMapping) ? realMapping : ConfigFixtures.path("support/wrap.xsl")
-        try FileManager.default.copyItem(atPath: mapping, toPath: temporary + "/mappings/beteiligung-to-xdomea.xsl")
-
-        let loader = ConfigFixtures.loader(["STADTBUS_CERTS": temporary + "/certs", "STADTBUS_MAPPINGS": temporary + "/mappings"])
-        let loaded = try loader.load(path: ConfigFixtures.packageRoot + "/config/itzehoe.yaml")
+        // The example names files that only exist after set-up (dev certificates, tokens, the
+        // invoice folder): the installation helper gives it stand-ins in a temporary directory.
+        let (directory, environment) = try ConfigFixtures.exampleInstallation()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let loaded = try ConfigFixtures.loader(environment).load(path: ConfigFixtures.packageRoot + "/config/itzehoe.yaml")
         XCTAssertEqual(loaded.settings.identity?.kennung, "ags:01061046")
-        XCTAssertEqual(loaded.table.routes.map(\.name), ["beteiligung-initiieren", "beteiligung-aktualisieren", "kreis-weiterleitung"])
-        XCTAssertEqual(loaded.files.count, 3)
+        XCTAssertEqual(
+            loaded.table.routes.map(\.name),
+            [
+                "beteiligung-initiieren", "beteiligung-aktualisieren", "kreis-weiterleitung", "eakte-quittung",
+                "rechnung-eingang", "rechnung-zur-akte", "zahlung-bestaetigt", "zahlung-an-eakte", "xwasser-eingang",
+                "nachbar-uebergabe", "von-nachbarn",
+            ])
         XCTAssertEqual(loaded.settings.broker?.password, .environment("STADTBUS_BROKER_PASSWORD"))
+        XCTAssertEqual(loaded.settings.brokers["breitenburg"]?.password, .environment("STADTBUS_PEER_PASSWORD"))
+        XCTAssertEqual(loaded.settings.addressDirectory.entry(for: "ags:01061017")?.endpoint, "nachbar.breitenburg")
+        XCTAssertEqual(
+            Set(loaded.settings.endpoints.values.map(\.type)), ["amqp", "file", "http-in", "http-out"],
+            "the example uses every generic adapter but exec")
     }
 }
