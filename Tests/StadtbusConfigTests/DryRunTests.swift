@@ -91,7 +91,7 @@ final class DryRunTests: XCTestCase {
             config: ConfigFixtures.packageRoot + "/config/itzehoe.yaml", route: "beteiligung-initiieren", messagePath: message,
             loader: ConfigFixtures.loader(environment))
         XCTAssertEqual(disposition, .completed, text)
-        XCTAssertTrue(text.contains("step 4 [beteiligung-initiieren] validate xdomea: ok"), text)
+        XCTAssertTrue(text.contains("step 5 [beteiligung-initiieren] validate xdomea: ok"), text)
         XCTAssertTrue(text.contains("<xdomea:FVDaten.SGOErstellen.0604"), text)
         XCTAssertTrue(text.contains("would register case"), text)
         XCTAssertTrue(text.contains("  → eakte.dms [route beteiligung-initiieren]: "), text)

@@ -86,8 +86,11 @@ final class ItzehoeFlowTests: EndToEndTestCase {
         }
         let done = try FileManager.default.contentsOfDirectory(atPath: installation.inbox.appendingPathComponent("done").path)
         XCTAssertEqual(Set(done), ["RE-E2E-1.xml", "RE-E2E-2.xml"])
+        // Each invoice became a case of its own (0604) and got the payment as a log entry (0607).
         let eakte = try await installation.received(installation.eaktePort)
-        XCTAssertEqual(eakte["unique"] as? Int, 2, "two 0607 log entries: \(eakte)")
+        let types = ((eakte["messages"] as? [[String: Any]]) ?? []).compactMap { $0["nachrichtentyp"] as? String }
+        XCTAssertEqual(types.sorted(), ["0604", "0604", "0607", "0607"], "\(eakte)")
+        XCTAssertEqual(eakte["duplicates"] as? Int, 0, "\(eakte)")
         XCTAssertEqual(eakte["invalid"] as? Int, 0, "\(eakte)")
     }
 

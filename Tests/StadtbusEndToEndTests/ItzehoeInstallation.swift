@@ -96,9 +96,12 @@ final class ItzehoeInstallation {
     /// Runs a simulator's one-shot command (`portal.py submit`, `neighbour.py send`) and returns its JSON answer.
     func simulator(_ arguments: [String]) throws -> [String: Any] {
         let python = Paths.root.appendingPathComponent("run/venv/bin/python").path
-        let output = try shell(["env", "STADTBUS_BROKER_PASSWORD=guest", python] + arguments)
-        guard let line = output.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
-            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+        // The answer is JSON on stdout; the simulator's event lines go to stderr (kept apart).
+        let quoted = ([python] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        let errors = directory.appendingPathComponent("simulator-command.log").path
+        let output = try shell(["sh", "-c", "STADTBUS_BROKER_PASSWORD=guest " + quoted.joined(separator: " ") + " 2>>'\(errors)'"])
+        guard let start = output.firstIndex(of: "{"),
+            let object = try? JSONSerialization.jsonObject(with: Data(output[start...].utf8)) as? [String: Any]
         else { throw EndToEndFailure("no JSON answer from \(arguments): \(output)") }
         return object
     }

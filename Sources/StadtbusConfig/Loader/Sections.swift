@@ -119,8 +119,12 @@ extension LoadSession {
             broker.host = host
         }
         if let port = fields["port"].flatMap({ reader.int($0, "\(context).port", in: 1...65_535) }) { broker.port = port }
-        if let vhost = fields["vhost"].flatMap({ reader.string($0, "\(context).vhost") }) { broker.vhost = vhost }
-        if let user = fields["user"].flatMap({ reader.string($0, "\(context).user") }) { broker.user = user }
+        if let node = fields["vhost"], let text = reader.string(node, "\(context).vhost"), let vhost = reader.expand(text, at: node) {
+            broker.vhost = vhost
+        }
+        if let node = fields["user"], let text = reader.string(node, "\(context).user"), let user = reader.expand(text, at: node) {
+            broker.user = user
+        }
         if let heartbeat = fields["heartbeat"].flatMap({ reader.duration($0, "\(context).heartbeat") }) { broker.heartbeat = heartbeat }
         broker.password = secret(fields, context, envKey: "password-env", fileKey: "password-file")
         if let tls = fields["tls"], let tlsFields = reader.fields(tls, "'\(context).tls'", allowed: ["ca", "cert", "key"]) {
