@@ -8,9 +8,14 @@ import StadtbusConfig
 
 #if STADTBUS_FUZZ
 
-/// A private directory for the input file, created once per process. The file name stays
-/// the same, so relative `include:`s of the input resolve next to it (and mostly miss).
+/// The directory for the input file: `$STADTBUS_FUZZ_SCRATCH` (scripts/fuzz passes one under
+/// run/), else a private one created under the temporary directory. The file name stays the
+/// same, so relative `include:`s of the input resolve next to it (and mostly miss).
 private let scratch: String? = {
+    if let directory = ProcessInfo.processInfo.environment["STADTBUS_FUZZ_SCRATCH"], !directory.isEmpty {
+        return (try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)) != nil
+            ? directory : nil
+    }
     let template = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-fuzz-config.XXXXXX").path
     var bytes = Array(template.utf8CString)
     return bytes.withUnsafeMutableBufferPointer { buffer -> String? in
