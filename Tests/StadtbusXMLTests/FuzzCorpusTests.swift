@@ -40,8 +40,9 @@ final class FuzzCorpusTests: XCTestCase {
         // The others (a Latin-1 or UTF-16 document, processing instructions, XInclude) are
         // well-formed and parse; XInclude and catalog PIs are never acted on.
         let refused = [
-            "hostile-deep-g2g.xml", "hostile-deep-nesting.xml", "hostile-doctype-xxe.xml", "hostile-entity-bomb.xml",
-            "hostile-external-dtd.xml", "hostile-invalid-utf8.xml", "hostile-nul-bytes.xml", "hostile-truncated-0401.xml",
+            "hostile-deep-g2g.xml", "hostile-deep-nesting.xml", "hostile-doctype-xxe.xml",
+            "hostile-entity-bomb.xml", "hostile-external-dtd.xml", "hostile-invalid-utf8.xml",
+            "hostile-nul-bytes.xml", "hostile-truncated-0401.xml",
         ]
         let hostile = try inputs(prefix: "hostile-")
         XCTAssertEqual(Set(refused).subtracting(hostile.map(\.name)), [], "seeds missing from the corpus")

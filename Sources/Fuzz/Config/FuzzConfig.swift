@@ -34,7 +34,8 @@ private let loader = ConfigurationLoader(environment: [:])
 public func fuzzConfigLoader(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     guard let scratch else { fatalError("cannot create a scratch directory for the fuzz input") }
     let path = scratch + "/stadtbus.yaml"
-    guard FileManager.default.createFile(atPath: path, contents: data.map { Data(bytes: $0, count: size) } ?? Data()) else {
+    let contents = data.map { Data(bytes: $0, count: size) } ?? Data()
+    guard FileManager.default.createFile(atPath: path, contents: contents) else {
         fatalError("cannot write \(path)")
     }
     _ = try? loader.load(path: path)
