@@ -221,6 +221,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Fuzzing (libFuzzer targets; real entry points only when built by scripts/fuzz)
+        .executableTarget(
+            name: "stadtbus-fuzz-xml",
+            dependencies: ["StadtbusXML"],
+            path: "Sources/Fuzz/XML",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "stadtbus-fuzz-config",
+            dependencies: ["StadtbusConfig"],
+            path: "Sources/Fuzz/Config",
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Tests
         .target(name: "StadtbusTestSupport", path: "Tests/StadtbusTestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "StadtbusXMLTests", dependencies: ["StadtbusXML"], swiftSettings: swiftSettings),
