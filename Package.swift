@@ -230,7 +230,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "stadtbus-fuzz-config",
-            dependencies: ["StadtbusConfig"],
+            dependencies: ["StadtbusConfig", "StadtbusAdapters"],
             path: "Sources/Fuzz/Config",
             swiftSettings: swiftSettings
         ),

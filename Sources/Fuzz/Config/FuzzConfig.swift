@@ -4,6 +4,7 @@
 // Built only by `scripts/fuzz` (with `-sanitize=fuzzer,address -D STADTBUS_FUZZ`); a normal
 // `swift build` compiles the usage stub at the end of this file instead.
 import Foundation
+import StadtbusAdapters
 import StadtbusConfig
 
 #if STADTBUS_FUZZ
@@ -24,8 +25,10 @@ private let scratch: String? = {
     }
 }()
 
-/// A loader with an empty, fixed environment (results must not depend on the caller's).
-private let loader = ConfigurationLoader(environment: [:])
+/// A loader with an empty, fixed environment (results must not depend on the caller's) and
+/// the adapters of the `stadtbus` executable (their settings schemas are fuzzed too).
+private let loader = ConfigurationLoader(
+    environment: [:], adapterTypes: StandardAdapters.registry.types, steps: StandardAdapters.registry.steps)
 
 /// libFuzzer's entry point: one input per call. `ConfigurationError`s are the expected
 /// outcome for almost every input; only crashes, sanitizer reports, timeouts and memory
