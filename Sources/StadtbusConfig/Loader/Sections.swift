@@ -50,7 +50,9 @@ extension LoadSession {
         if let (_, value) = singles["identity"] { readIdentity(value) }
         if let (_, value) = singles["stores"] { readStores(value) }
         if let (_, value) = singles["http"], let fields = reader.fields(value, "'http'", allowed: ["bind", "port"]) {
-            if let bind = fields["bind"].flatMap({ reader.string($0, "http.bind") }) { settings.http.bind = bind }
+            if let node = fields["bind"], let text = reader.string(node, "http.bind"), let bind = reader.expand(text, at: node) {
+                settings.http.bind = bind
+            }
             if let port = fields["port"].flatMap({ reader.int($0, "http.port", in: 1...65_535) }) { settings.http.port = port }
         }
         if let (_, value) = singles["workers"], let workers = reader.int(value, "workers", in: 1...256) { settings.workers = workers }
