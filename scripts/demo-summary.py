@@ -81,6 +81,13 @@ def main() -> None:
         channel.basic_nack(delivery_tag=0, multiple=True, requeue=True)
     connection.close()
 
+    failed = sorted(pathlib.Path("run/inbox/rechnungen/failed").glob("*.reason.txt"))
+    if failed:
+        print("\nInvoices set aside in run/inbox/rechnungen/failed/ (file adapter) and why:")
+        for note in failed[-5:]:
+            reason = next((line for line in note.read_text().splitlines() if line.startswith("reason:")), "reason: ?")
+            print(f"  {note.name.removesuffix('.reason.txt')}: {reason[len('reason: '):][:150]}")
+
     last = pathlib.Path("run/demo-last-application")
     if last.exists():
         uuid = last.read_text().strip()
