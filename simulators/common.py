@@ -283,6 +283,8 @@ class SimulatorServer:
                     log(server.name, "failed", reason="flaky 500", path=path)
                     return self._send(Response(500, {"error": "simulated internal error"}))
                 if failure == "hang":
+                    # Before the handler: a request that hangs past the caller's timeout was not
+                    # accepted and is not recorded, so the caller's retry is no duplicate.
                     log(server.name, "hanging", seconds=server.behaviour.hang_seconds, path=path)
                     time.sleep(server.behaviour.hang_seconds)
                     self.close_connection = True
