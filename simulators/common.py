@@ -288,7 +288,10 @@ class SimulatorServer:
                     log(server.name, "hanging", seconds=server.behaviour.hang_seconds, path=path)
                     time.sleep(server.behaviour.hang_seconds)
                     self.close_connection = True
-                    return self._send(Response(504, {"error": "simulated hang"}))
+                    try:
+                        return self._send(Response(504, {"error": "simulated hang"}))
+                    except OSError:
+                        return None  # the caller timed out and closed the connection, as intended
                 if server.behaviour.delay_ms:
                     time.sleep(server.behaviour.delay_ms / 1000.0)
                 try:
