@@ -49,7 +49,8 @@ final class BrokerRestartTests: ReliabilityTestCase {
         _ = try await stadtbus.waitReady(200, seconds: 120)
 
         let delivered = try await collect(stadtbus.outQueue, expected: scenario.validCount, client: client)
-        let dead = try await collect(stadtbus.deadLetterQueue, expected: scenario.failingCount, client: client, idle: .seconds(10))
+        let dead = try await collect(
+            stadtbus.deadLetterQueue, expected: scenario.failingCount, client: client, idle: .seconds(10))
         await stop(stadtbus)
         let figures = scenario.ledger.check(downstream: delivered.map(\.uuid), deadLetters: dead)
         try scenario.ledger.checkAuditTrail(store: stadtbus.storePath)

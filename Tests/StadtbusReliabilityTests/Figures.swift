@@ -6,7 +6,8 @@ enum ChaosCount {
     static let defaultCount = 200
 
     static var value: Int {
-        ProcessInfo.processInfo.environment["STADTBUS_CHAOS_COUNT"].flatMap { Int($0) }.map { max($0, 10) } ?? defaultCount
+        ProcessInfo.processInfo.environment["STADTBUS_CHAOS_COUNT"].flatMap { Int($0) }.map { max($0, 10) }
+            ?? defaultCount
     }
 }
 

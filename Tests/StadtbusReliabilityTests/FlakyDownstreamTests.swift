@@ -38,7 +38,8 @@ final class FlakyDownstreamTests: ReliabilityTestCase {
         try await publisher.finish()
 
         let filed = try await eakte.waitForUnique(scenario.validCount, seconds: 60 + Double(count) / 2)
-        let dead = try await collect(stadtbus.deadLetterQueue, expected: scenario.failingCount, client: client, idle: .seconds(10))
+        let dead = try await collect(
+            stadtbus.deadLetterQueue, expected: scenario.failingCount, client: client, idle: .seconds(10))
         // Late copies (a retry of something already filed) would arrive within the backoff.
         try await Task.sleep(for: .seconds(3))
         let final = try await eakte.received()

@@ -9,7 +9,8 @@ enum HostileMessages {
     /// The application of `uuid` with `author` as the author's kennung.
     static func application(uuid: String, author: String = "ags:01061017") -> String {
         String(decoding: Applications.make(uuid: uuid), as: UTF8.self)
-            .replacingOccurrences(of: "<ns3:kennung>xyz:0001</ns3:kennung>", with: "<ns3:kennung>\(author)</ns3:kennung>")
+            .replacingOccurrences(
+                of: "<ns3:kennung>xyz:0001</ns3:kennung>", with: "<ns3:kennung>\(author)</ns3:kennung>")
     }
 
     /// The text after the XML declaration (`<?xml …?>`), for documents built around another one.
@@ -20,7 +21,8 @@ enum HostileMessages {
 
     /// An external entity reading a local file (XXE).
     static func externalEntity(uuid: String) -> [UInt8] {
-        let doctype = #"<?xml version="1.0" encoding="UTF-8"?>"# + "\n"
+        let doctype =
+            #"<?xml version="1.0" encoding="UTF-8"?>"# + "\n"
             + #"<!DOCTYPE ns5:kommunal.Initiieren.0401 [ <!ENTITY secret SYSTEM "file:///etc/passwd"> ]>"#
         let body = withoutDeclaration(application(uuid: uuid)).replacingOccurrences(of: "behoerde2", with: "&secret;")
         return Array((doctype + body).utf8)
@@ -32,7 +34,8 @@ enum HostileMessages {
         for level in 1...9 {
             entities += "<!ENTITY lol\(level) \"" + String(repeating: "&lol\(level - 1);", count: 10) + "\">"
         }
-        let doctype = #"<?xml version="1.0" encoding="UTF-8"?>"# + "\n<!DOCTYPE ns5:kommunal.Initiieren.0401 [\(entities)]>"
+        let doctype =
+            #"<?xml version="1.0" encoding="UTF-8"?>"# + "\n<!DOCTYPE ns5:kommunal.Initiieren.0401 [\(entities)]>"
         let body = withoutDeclaration(application(uuid: uuid)).replacingOccurrences(of: "behoerde2", with: "&lol9;")
         return Array((doctype + body).utf8)
     }

@@ -38,9 +38,15 @@ final class HostileStreamTests: ReliabilityTestCase {
         typealias Make = (String) throws -> [UInt8]
         let unparseable = "unparseable: "
         let hostile: [(Make, Ledger.ExpectedFailure)] = [
-            (HostileMessages.externalEntity, .init(step: "parse", reasonPrefix: unparseable, reasonContains: "DOCTYPE")),
+            (
+                HostileMessages.externalEntity,
+                .init(step: "parse", reasonPrefix: unparseable, reasonContains: "DOCTYPE")
+            ),
             (HostileMessages.entityBomb, .init(step: "parse", reasonPrefix: unparseable, reasonContains: "DOCTYPE")),
-            (HostileMessages.oversized, .init(step: "parse", reasonPrefix: unparseable, reasonContains: "exceeds the limit")),
+            (
+                HostileMessages.oversized,
+                .init(step: "parse", reasonPrefix: unparseable, reasonContains: "exceeds the limit")
+            ),
             (HostileMessages.invalidUTF8, .init(step: "parse", reasonPrefix: unparseable, reasonContains: "encoding")),
             (HostileMessages.unknownType, .init(step: "route", reasonPrefix: "no-route: ", reasonContains: "'0499'")),
             (signer.tampered, .init(step: "verify", reasonPrefix: "bad-digest: ")),
@@ -59,7 +65,8 @@ final class HostileStreamTests: ReliabilityTestCase {
         await publisher.start()
         try await publisher.finish()
         let delivered = try await collect(stadtbus.outQueue, expected: valid.count, client: client)
-        let dead = try await collect(stadtbus.deadLetterQueue, expected: hostile.count, client: client, idle: .seconds(15))
+        let dead = try await collect(
+            stadtbus.deadLetterQueue, expected: hostile.count, client: client, idle: .seconds(15))
         XCTAssertTrue(stadtbus.isRunning, "stadtbus survived the hostile inputs")
         await stop(stadtbus)
 

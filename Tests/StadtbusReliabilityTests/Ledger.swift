@@ -50,24 +50,35 @@ struct Ledger {
         let expected = Set(valid)
         let missing = expected.subtracting(counts.keys)
         let unexpected = Set(counts.keys).subtracting(expected)
-        XCTAssertEqual(counts.count, valid.count, "\(scenario): count delivered = N (missing \(missing.prefix(5)))", file: file, line: line)
+        XCTAssertEqual(
+            counts.count, valid.count, "\(scenario): count delivered = N (missing \(missing.prefix(5)))", file: file,
+            line: line)
         XCTAssertEqual(duplicates, 0, "\(scenario): duplicates downstream", file: file, line: line)
-        XCTAssertTrue(unexpected.isEmpty, "\(scenario): delivered but not expected: \(unexpected.prefix(5))", file: file, line: line)
+        XCTAssertTrue(
+            unexpected.isEmpty, "\(scenario): delivered but not expected: \(unexpected.prefix(5))", file: file,
+            line: line)
 
         let deadIDs = deadLetters.map(\.uuid)
-        XCTAssertEqual(deadIDs.sorted(), failing.keys.sorted(), "\(scenario): dead letters = the messages designed to fail", file: file, line: line)
+        XCTAssertEqual(
+            deadIDs.sorted(), failing.keys.sorted(), "\(scenario): dead letters = the messages designed to fail",
+            file: file, line: line)
         for letter in deadLetters {
             guard let want = failing[letter.uuid] else { continue }
             let step = letter.headers["x-stadtbus-error-step"]?.stringValue ?? ""
             let reason = letter.headers["x-stadtbus-error-reason"]?.stringValue ?? ""
             XCTAssertEqual(step, want.step, "\(scenario): step of \(letter.uuid) (\(reason))", file: file, line: line)
-            XCTAssertTrue(reason.hasPrefix(want.reasonPrefix), "\(scenario): reason of \(letter.uuid): \(reason)", file: file, line: line)
+            XCTAssertTrue(
+                reason.hasPrefix(want.reasonPrefix), "\(scenario): reason of \(letter.uuid): \(reason)", file: file,
+                line: line)
             if !want.reasonContains.isEmpty {
-                XCTAssertTrue(reason.contains(want.reasonContains), "\(scenario): reason of \(letter.uuid): \(reason)", file: file, line: line)
+                XCTAssertTrue(
+                    reason.contains(want.reasonContains), "\(scenario): reason of \(letter.uuid): \(reason)",
+                    file: file, line: line)
             }
         }
         return ScenarioFigures(
-            scenario: scenario, sent: total, delivered: counts.keys.filter(expected.contains).count, duplicates: duplicates,
+            scenario: scenario, sent: total, delivered: counts.keys.filter(expected.contains).count,
+            duplicates: duplicates,
             deadLetters: deadLetters.count, seconds: Date().timeIntervalSince(started))
     }
 
@@ -88,10 +99,12 @@ struct Ledger {
         for (uuid, failure) in failing {
             let trail = try store.audit.trail(of: uuid)
             let dead = trail.filter { $0.kind == .deadLettered }
-            if dead.count != 1 || dead.first?.detail != failure.step || trail.contains(where: { $0.kind == .delivered }) {
+            if dead.count != 1 || dead.first?.detail != failure.step || trail.contains(where: { $0.kind == .delivered })
+            {
                 unaccounted.append("\(uuid): \(trail.map { "\($0.kind.rawValue)[\($0.detail ?? "")]" })")
             }
         }
-        XCTAssertEqual(unaccounted, [], "\(scenario): the audit trail must account for every UUID", file: file, line: line)
+        XCTAssertEqual(
+            unaccounted, [], "\(scenario): the audit trail must account for every UUID", file: file, line: line)
     }
 }

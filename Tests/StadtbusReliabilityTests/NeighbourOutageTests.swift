@@ -21,7 +21,11 @@ final class NeighbourOutageTests: ReliabilityTestCase {
             extraEndpoints: "  nachbar-eingang: { type: amqp, queue: \(neighbourQueue), broker: nachbar }",
             extraSettings: """
                 brokers:
-                  nachbar: { host: 127.0.0.1, port: \(NeighbourBroker.port), user: guest, password-env: STADTBUS_E2E_PASSWORD }
+                  nachbar:
+                    host: 127.0.0.1
+                    port: \(NeighbourBroker.port)
+                    user: guest
+                    password-env: STADTBUS_E2E_PASSWORD
                 """)
         let neighbour = try await TestClient.connect(NeighbourBroker.endpoint)
         try await neighbour.declare(neighbourQueue)
@@ -48,8 +52,10 @@ final class NeighbourOutageTests: ReliabilityTestCase {
 
         let receiver = try await TestClient.connect(NeighbourBroker.endpoint)
         defer { Task { await receiver.connection.close() } }
-        let delivered = try await collect(neighbourQueue, expected: scenario.validCount, client: receiver, idle: .seconds(60))
-        let dead = try await collect(stadtbus.deadLetterQueue, expected: scenario.failingCount, client: client, idle: .seconds(10))
+        let delivered = try await collect(
+            neighbourQueue, expected: scenario.validCount, client: receiver, idle: .seconds(60))
+        let dead = try await collect(
+            stadtbus.deadLetterQueue, expected: scenario.failingCount, client: client, idle: .seconds(10))
         await stop(stadtbus)
 
         XCTAssertGreaterThan(retried, 0, "the outage must have sent messages through the retry queues")

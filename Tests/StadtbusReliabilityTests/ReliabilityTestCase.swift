@@ -26,13 +26,16 @@ class ReliabilityTestCase: XCTestCase {
     /// Collects what arrived on `queue` (one UUID per delivery): waits up to `idle` for each
     /// of the `expected` messages, then keeps listening for `settle` to catch late duplicates.
     func collect(
-        _ queue: String, expected: Int, client: TestClient, idle: Duration = .seconds(30), settle: Duration = .seconds(3)
+        _ queue: String, expected: Int, client: TestClient, idle: Duration = .seconds(30),
+        settle: Duration = .seconds(3)
     ) async throws -> [(uuid: String, headers: [String: AMQPHeaderValue])] {
         try await client.drain(queue, expected: expected, idle: idle, settle: settle)
     }
 
     /// Waits until `/metrics` shows `value` or more for `sample` (within `seconds`).
-    func waitForMetric(_ stadtbus: StadtbusProcess, _ sample: String, atLeast value: Double, seconds: Double = 120) async throws {
+    func waitForMetric(_ stadtbus: StadtbusProcess, _ sample: String, atLeast value: Double, seconds: Double = 120)
+        async throws
+    {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if let current = try? await stadtbus.metric(sample), current >= value { return }

@@ -22,7 +22,8 @@ final class SimulatedEAkte {
 
     init() throws {
         port = freeLoopbackPort()
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-eakte-\(UUID().uuidString.prefix(8))")
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "stadtbus-eakte-\(UUID().uuidString.prefix(8))")
         try shell(["scripts/simulators", "start", directory.path, "eakte", "--port", "\(port)"])
     }
 
@@ -56,7 +57,9 @@ final class SimulatedEAkte {
     }
 
     private func request(_ path: String, body: Data?) async throws -> (status: Int, body: String) {
-        guard let url = URL(string: "http://127.0.0.1:\(port)\(path)") else { throw EndToEndFailure("bad path \(path)") }
+        guard let url = URL(string: "http://127.0.0.1:\(port)\(path)") else {
+            throw EndToEndFailure("bad path \(path)")
+        }
         var request = URLRequest(url: url)
         request.timeoutInterval = 10
         if let body {

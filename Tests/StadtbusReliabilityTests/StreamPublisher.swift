@@ -55,7 +55,9 @@ actor StreamPublisher {
                 return
             } catch {
                 repeats += 1
-                guard ContinuousClock.now < deadline else { throw EndToEndFailure("publish of \(item.uuid) failed: \(error)") }
+                guard ContinuousClock.now < deadline else {
+                    throw EndToEndFailure("publish of \(item.uuid) failed: \(error)")
+                }
                 try await Task.sleep(for: .milliseconds(250))
             }
         }

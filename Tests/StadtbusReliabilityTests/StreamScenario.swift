@@ -13,14 +13,14 @@ struct StreamScenario {
     /// generous enough to outlast the faults of the suite (transient failures never dead-letter).
     static func route(to destination: String = "eakte") -> String {
         """
-              - name: antrag
-                from: portal
-                when: { message-type: "0401" }
-                steps:
-                  - validate: { schema: xbeteiligung }
-                to: [\(destination)]
-                on-error: { retry: { attempts: 40, backoff: 500ms..3s }, dead-letter: dlq }
-            """
+          - name: antrag
+            from: portal
+            when: { message-type: "0401" }
+            steps:
+              - validate: { schema: xbeteiligung }
+            to: [\(destination)]
+            on-error: { retry: { attempts: 40, backoff: 500ms..3s }, dead-letter: dlq }
+        """
     }
 
     /// `count` valid applications; every 50th message (at least 2) is schema-invalid.
@@ -35,7 +35,8 @@ struct StreamScenario {
             if index % invalidEvery == invalidEvery / 2 {
                 let bad = UUID().uuidString.lowercased()
                 items.append(StreamPublisher.Item(uuid: bad, body: Applications.invalid(uuid: bad)))
-                ledger.expectDeadLetter(bad, .init(step: "validate", reasonPrefix: "schema-invalid: ", reasonContains: "planname"))
+                ledger.expectDeadLetter(
+                    bad, .init(step: "validate", reasonPrefix: "schema-invalid: ", reasonContains: "planname"))
             }
         }
         self.items = items

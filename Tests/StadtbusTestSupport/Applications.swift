@@ -28,6 +28,8 @@ public enum Applications {
     public static func uuid(in body: [UInt8]) -> String {
         // Only the head is searched: the UUID sits in the header, and bodies may be 50 MB.
         let text = String(decoding: body.prefix(64 * 1024), as: UTF8.self)
-        return text.range(of: #"(?<=nachrichtenUUID>)[0-9a-f-]{36}"#, options: .regularExpression).map { String(text[$0]) } ?? "?"
+        return text.range(of: #"(?<=nachrichtenUUID>)[0-9a-f-]{36}"#, options: .regularExpression).map {
+            String(text[$0])
+        } ?? "?"
     }
 }

@@ -23,7 +23,8 @@ public enum Paths {
         // macOS: it is the .xctest bundle inside that folder.
         let folder = Bundle.main.bundleURL
         let candidates = [
-            folder.appendingPathComponent("stadtbus"), folder.deletingLastPathComponent().appendingPathComponent("stadtbus"),
+            folder.appendingPathComponent("stadtbus"),
+            folder.deletingLastPathComponent().appendingPathComponent("stadtbus"),
         ]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
     }

@@ -29,7 +29,8 @@ public final class StadtbusProcess {
     ///   - extraEndpoints: further endpoints (YAML, two-space indented).
     ///   - extraSettings: further top-level sections (YAML, unindented), e.g. `brokers:`.
     public init(routes: String? = nil, extraEndpoints: String = "", extraSettings: String = "") throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-e2e-\(UUID().uuidString.prefix(8))")
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "stadtbus-e2e-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         httpPort = freeLoopbackPort()
         let tag = UUID().uuidString.prefix(8).lowercased()
@@ -40,37 +41,38 @@ public final class StadtbusProcess {
         configPath = directory.appendingPathComponent("stadtbus.yaml").path
         let schema = Paths.shared.appendingPathComponent("xoev/xbeteiligung-1.2/schemas/xbeteiligung.xsd").path
         try """
-            identity: { kennung: "ags:01061046", name: Stadt Itzehoe }
-            broker:
-              host: 127.0.0.1
-              port: \(ChaosBroker.port)
-              user: guest
-              password-env: STADTBUS_E2E_PASSWORD
-            \(extraSettings)
-            schemas:
-              xbeteiligung: \(schema)
-            endpoints:
-              portal: { type: amqp, queue: \(inQueue) }
-              eakte: { type: amqp, queue: \(outQueue) }
-              dlq: { type: amqp, queue: \(deadLetterQueue) }
-            \(extraEndpoints)
-            stores:
-              idempotency: \(directory.path)/store.sqlite
-              audit: \(directory.path)/store.sqlite
-            http: { bind: 127.0.0.1, port: \(httpPort) }
-            workers: 4
-            defaults:
-              on-error: { retry: { attempts: 3, backoff: 1s..2s }, dead-letter: dlq }
-            trust-store: \(Paths.root.appendingPathComponent("certs/trust").path)
-            routes:
-            \(routes ?? Self.defaultRoutes)
-            """.write(to: directory.appendingPathComponent("stadtbus.yaml"), atomically: true, encoding: .utf8)
+        identity: { kennung: "ags:01061046", name: Stadt Itzehoe }
+        broker:
+          host: 127.0.0.1
+          port: \(ChaosBroker.port)
+          user: guest
+          password-env: STADTBUS_E2E_PASSWORD
+        \(extraSettings)
+        schemas:
+          xbeteiligung: \(schema)
+        endpoints:
+          portal: { type: amqp, queue: \(inQueue) }
+          eakte: { type: amqp, queue: \(outQueue) }
+          dlq: { type: amqp, queue: \(deadLetterQueue) }
+        \(extraEndpoints)
+        stores:
+          idempotency: \(directory.path)/store.sqlite
+          audit: \(directory.path)/store.sqlite
+        http: { bind: 127.0.0.1, port: \(httpPort) }
+        workers: 4
+        defaults:
+          on-error: { retry: { attempts: 3, backoff: 1s..2s }, dead-letter: dlq }
+        trust-store: \(Paths.root.appendingPathComponent("certs/trust").path)
+        routes:
+        \(routes ?? Self.defaultRoutes)
+        """.write(to: directory.appendingPathComponent("stadtbus.yaml"), atomically: true, encoding: .utf8)
     }
 
     /// Runs an existing configuration (e.g. `config/itzehoe.yaml`) with `environment`; the
     /// queue names are unused then.
     public init(configPath: String, httpPort: Int, environment: [String: String]) throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-e2e-\(UUID().uuidString.prefix(8))")
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "stadtbus-e2e-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         self.configPath = configPath
         self.httpPort = httpPort
@@ -105,7 +107,9 @@ public final class StadtbusProcess {
         let process = Process()
         process.executableURL = Paths.executable
         // --no-watch: reloads in these tests happen on SIGHUP only, so they are deterministic.
-        process.arguments = ["run", "--config", configPath, "--log-format", "json", "--drain-timeout", "20", "--no-watch"]
+        process.arguments = [
+            "run", "--config", configPath, "--log-format", "json", "--drain-timeout", "20", "--no-watch",
+        ]
         var environment = ProcessInfo.processInfo.environment
         environment["STADTBUS_E2E_PASSWORD"] = "guest"
         environment.merge(self.environment) { $1 }
@@ -163,7 +167,8 @@ public final class StadtbusProcess {
 
     /// Runs another `stadtbus` command against this instance's configuration.
     public func command(_ arguments: [String]) throws -> String {
-        try shell(["env", "STADTBUS_E2E_PASSWORD=guest", Paths.executable.path] + arguments + ["--config", configPath])
+        try shell(
+            ["env", "STADTBUS_E2E_PASSWORD=guest", Paths.executable.path] + arguments + ["--config", configPath])
     }
 
     /// Appends route text (YAML, indented as a list item under `routes:`) to the configuration.
@@ -182,7 +187,9 @@ public final class StadtbusProcess {
     public var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
     public func get(_ path: String) async throws -> (status: Int, body: String) {
-        guard let url = URL(string: "http://127.0.0.1:\(httpPort)\(path)") else { throw EndToEndFailure("bad path \(path)") }
+        guard let url = URL(string: "http://127.0.0.1:\(httpPort)\(path)") else {
+            throw EndToEndFailure("bad path \(path)")
+        }
         var request = URLRequest(url: url)
         request.timeoutInterval = 2
         let (data, response) = try await URLSession.shared.data(for: request)

@@ -22,7 +22,8 @@ public struct TestClient: Sendable {
     /// Publishes `body` (persistent, confirmed) to `queue`; `messageID` becomes the AMQP message-id.
     public func publish(_ body: [UInt8], to queue: String, messageID: String? = nil) async throws {
         try await connection.publisher().publish(
-            AMQPOutgoingMessage(body: body, properties: AMQPMessageProperties(messageID: messageID, contentType: "application/xml")),
+            AMQPOutgoingMessage(
+                body: body, properties: AMQPMessageProperties(messageID: messageID, contentType: "application/xml")),
             exchange: "", routingKey: queue)
     }
 
@@ -35,9 +36,11 @@ public struct TestClient: Sendable {
     /// channel closes: RabbitMQ's quorum queues may drop acks that arrive right before a channel
     /// close and requeue those messages (rabbitmq/rabbitmq-server#10327), so a second drain
     /// of the same queue would see them again.
-    public func drain(_ queue: String, expected: Int, idle: Duration = .seconds(5), settle: Duration? = nil) async throws -> [(
-        uuid: String, headers: [String: AMQPHeaderValue]
-    )] {
+    public func drain(_ queue: String, expected: Int, idle: Duration = .seconds(5), settle: Duration? = nil)
+        async throws -> [(
+            uuid: String, headers: [String: AMQPHeaderValue]
+        )]
+    {
         let consumer = try await connection.consume(queue: queue, prefetch: 500)
         var received: [(String, [String: AMQPHeaderValue])] = []
         var iterator = consumer.deliveries.makeAsyncIterator()
