@@ -44,6 +44,7 @@ final class BrokerRestartTests: ReliabilityTestCase {
             client: client, queue: stadtbus.inQueue, items: scenario.items, seconds: max(8, Double(count) / 100))
         await publisher.start()
         try await publisher.waitUntilPublished(scenario.items.count / 3)
+        let deliveredBeforeFault = try await stadtbus.metric(Self.delivered)
         try await fault(stadtbus)
         try await publisher.finish()
         _ = try await stadtbus.waitReady(200, seconds: 120)
@@ -51,11 +52,17 @@ final class BrokerRestartTests: ReliabilityTestCase {
         let delivered = try await collect(stadtbus.outQueue, expected: scenario.validCount, client: client)
         let dead = try await collect(
             stadtbus.deadLetterQueue, expected: scenario.failingCount, client: client, idle: .seconds(10))
+        // Redeliveries the idempotency store acked as duplicates (since the last start of the process).
+        let absorbed = try await stadtbus.metric(#"stadtbus_messages_duplicate_total{route="antrag"}"#)
         await stop(stadtbus)
         let figures = scenario.ledger.check(downstream: delivered.map(\.uuid), deadLetters: dead)
         try scenario.ledger.checkAuditTrail(store: stadtbus.storePath)
         figures.print()
         let repeats = await publisher.repeats
-        print("\(name): publishes repeated by the test client: \(repeats)")
+        print(
+            "\(name): delivered before the fault \(Int(deliveredBeforeFault)) of \(scenario.validCount), "
+                + "redeliveries absorbed as duplicates \(Int(absorbed)), publishes repeated by the test client \(repeats)")
     }
+
+    private static let delivered = #"stadtbus_messages_delivered_total{route="antrag"}"#
 }
