@@ -41,9 +41,15 @@ struct Ledger {
     /// Checks the downstream deliveries (`downstream`: one UUID per delivery) and the dead
     /// letters, asserts the exact counts and returns the figures. `duplicatesReported`
     /// overrides the duplicate count (a receiver that counts them itself).
+    ///
+    /// - Parameter inFlightAtFault: how many duplicates the fault may cause at most: 0 where the
+    ///   design rules them out; for a broker that goes away or a killed Stadtbus, the messages in
+    ///   flight at that moment (one per worker), because an AMQP publish whose confirm is lost
+    ///   is sent again (at-least-once) and a kill between delivery and idempotency record
+    ///   delivers again (design note). The figure line always shows the measured number.
     func check(
         downstream: [String], deadLetters: [(uuid: String, headers: [String: AMQPHeaderValue])],
-        file: StaticString = #filePath, line: UInt = #line
+        inFlightAtFault: Int = 0, file: StaticString = #filePath, line: UInt = #line
     ) -> ScenarioFigures {
         let counts = Dictionary(downstream.map { ($0, 1) }, uniquingKeysWith: +)
         let duplicates = downstream.count - counts.count
@@ -53,7 +59,10 @@ struct Ledger {
         XCTAssertEqual(
             counts.count, valid.count, "\(scenario): count delivered = N (missing \(missing.prefix(5)))", file: file,
             line: line)
-        XCTAssertEqual(duplicates, 0, "\(scenario): duplicates downstream", file: file, line: line)
+        XCTAssertLessThanOrEqual(
+            duplicates, inFlightAtFault,
+            "\(scenario): duplicates downstream (more than the messages in flight at the fault)",
+            file: file, line: line)
         XCTAssertTrue(
             unexpected.isEmpty, "\(scenario): delivered but not expected: \(unexpected.prefix(5))", file: file,
             line: line)
