@@ -236,7 +236,10 @@ let package = Package(
         ),
 
         // MARK: Tests
-        .target(name: "StadtbusTestSupport", path: "Tests/StadtbusTestSupport", swiftSettings: swiftSettings),
+        .target(
+            name: "StadtbusTestSupport", dependencies: ["StadtbusAMQP"], path: "Tests/StadtbusTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "StadtbusXMLTests", dependencies: ["StadtbusXML"], swiftSettings: swiftSettings),
         .testTarget(name: "StadtbusSignatureTests", dependencies: ["StadtbusSignature", "StadtbusXML"], swiftSettings: swiftSettings),
         .testTarget(name: "StadtbusAMQPTests", dependencies: ["StadtbusAMQP", "StadtbusTestSupport"], swiftSettings: swiftSettings),
@@ -245,6 +248,14 @@ let package = Package(
         .testTarget(
             name: "StadtbusEndToEndTests",
             dependencies: ["StadtbusAMQP", "StadtbusTestSupport", "stadtbus"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StadtbusReliabilityTests",
+            dependencies: [
+                "StadtbusAMQP", "StadtbusTestSupport", "StadtbusStore", "StadtbusCore", "StadtbusSignature", "StadtbusXML",
+                "stadtbus",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

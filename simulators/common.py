@@ -287,10 +287,15 @@ class SimulatorServer:
                     log(server.name, "failed", reason="flaky 500", path=path)
                     return self._send(Response(500, {"error": "simulated internal error"}))
                 if failure == "hang":
+                    # Before the handler: a request that hangs past the caller's timeout was not
+                    # accepted and is not recorded, so the caller's retry is no duplicate.
                     log(server.name, "hanging", seconds=server.behaviour.hang_seconds, path=path)
                     time.sleep(server.behaviour.hang_seconds)
                     self.close_connection = True
-                    return self._send(Response(504, {"error": "simulated hang"}))
+                    try:
+                        return self._send(Response(504, {"error": "simulated hang"}))
+                    except OSError:
+                        return None  # the caller timed out and closed the connection, as intended
                 if server.behaviour.delay_ms:
                     time.sleep(server.behaviour.delay_ms / 1000.0)
                 try:

@@ -219,6 +219,14 @@ def test_eakte(collector: Collector, tokens: Path) -> None:
         result = post_with_retries(base + "/xdomea", xdomea_0604(str(uuid.uuid4())), backoff=0.2, attempts=6)
         check(result.status == 201 and result.attempts > 1, "post helper retries 503 until 201",
               (result.status, result.attempts))
+        # a request that hangs (and so times out at the caller) was not accepted: not recorded
+        before = get_json(base + "/received")["count"]
+        post_json(base + "/control", {"mode": "flaky", "timeout-rate": 1.0, "hang-seconds": 0.5})
+        status, _ = post(base + "/xdomea", xdomea_0604(str(uuid.uuid4())), timeout=0.2)
+        time.sleep(0.8)
+        post_json(base + "/control", {"mode": "ok", "timeout-rate": 0.0})
+        check(status == 0 and get_json(base + "/received")["count"] == before,
+              "a hanging (timed-out) request is not recorded", status)
     finally:
         process.terminate()
         process.wait(5)

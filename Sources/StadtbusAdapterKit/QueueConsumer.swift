@@ -97,10 +97,18 @@ public final class QueueConsumer: MessageSource, @unchecked Sendable {
             case .retry(let next, let delay, let reason, let step):
                 try await failures.retry(delivery, attempt: next, delay: delay, reason: reason, step: step, route: result.route)
                 log.notice("retry scheduled", metadata: ["attempt": "\(next)", "delay": "\(delay)", "step": "\(step)", "reason": "\(reason)"])
-            case .deadLetter(let reason, let step, _, let endpointName):
+            case .deadLetter(let reason, let step, let failedRoute, let endpointName):
                 let target = endpointName.flatMap { context.engine.table.endpoints[$0] }
                 try await failures.deadLetter(
                     delivery, endpoint: target, reason: reason, step: step, route: result.failedRoute, attempt: attempt)
+                // Confirmed: a redelivery of this input (a lost ack) is a duplicate, not a second dead letter.
+                do {
+                    try context.engine.recordDeadLettered(message, headerMessageID: result.messageID, route: failedRoute)
+                } catch {
+                    log.warning(
+                        "could not record the dead letter (a redelivery would dead-letter it again)",
+                        metadata: ["error": "\(error)"])
+                }
                 log.warning(
                     "dead-lettered",
                     metadata: [

@@ -1,5 +1,6 @@
 import Foundation
 import StadtbusAMQP
+import StadtbusTestSupport
 import XCTest
 
 /// The operator's repair loop: a message no route covers is dead-lettered; the operator adds a

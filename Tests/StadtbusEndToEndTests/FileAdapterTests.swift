@@ -1,5 +1,6 @@
 import Foundation
 import StadtbusAMQP
+import StadtbusTestSupport
 import XCTest
 
 /// Drop folders as records systems use them: complete files are picked up and moved to

@@ -147,19 +147,3 @@ final class ItzehoeInstallation {
         throw EndToEndFailure("timed out waiting for: \(what)\n--- stadtbus log (tail) ---\n\(stadtbus.log.suffix(4000))")
     }
 }
-
-/// Breitenburg's broker in these tests: this checkout's `neighbour` node.
-enum NeighbourBroker {
-    static let port: Int = {
-        (try? shell(["scripts/broker", "port", "neighbour"])).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-            ?? 5992
-    }()
-
-    static func start() throws { try shell(["scripts/broker", "start", "neighbour"]) }
-
-    static var endpoint: AMQPEndpoint {
-        var endpoint = ChaosBroker.endpoint
-        endpoint.port = port
-        return endpoint
-    }
-}

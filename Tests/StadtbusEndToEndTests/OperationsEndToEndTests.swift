@@ -1,5 +1,6 @@
 import Foundation
 import StadtbusAMQP
+import StadtbusTestSupport
 import XCTest
 
 /// Stadtbus as operators run it: the real executable, a real broker, real XÖV messages.

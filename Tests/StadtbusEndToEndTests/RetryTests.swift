@@ -1,5 +1,6 @@
 import Foundation
 import StadtbusAMQP
+import StadtbusTestSupport
 import XCTest
 
 /// Transient delivery failures go through the per-delay retry queues (TTL, dead-lettered back

@@ -1,5 +1,6 @@
 import Foundation
 import StadtbusAMQP
+import StadtbusTestSupport
 import XCTest
 
 /// Messages from a neighbouring municipality must be signed by that municipality: the running

@@ -14,6 +14,8 @@ public final class RoutingEngine: @unchecked Sendable {
     private var current: RoutingTable
     private let sink: any MessageSink
     private let idempotency: any IdempotencyStore
+    /// The idempotency store, for the dead-letter records (DeadLetterIdempotency.swift).
+    var idempotencyStore: any IdempotencyStore { idempotency }
     private let journal: any AuditJournal
     private let cases: any CaseRegistry
     private let logger: Logger
@@ -82,7 +84,15 @@ public final class RoutingEngine: @unchecked Sendable {
     /// Processes one message, optionally forcing `route` (dry-run) and reporting to `observer`.
     public func process(_ message: Message, route forcedRoute: String?, observer: (any ProcessingObserver)?) async -> Disposition {
         let run = Run(table: table, message: message, observer: observer)
-        let disposition = await route(run, forcedRoute: forcedRoute)
+        var disposition = await route(run, forcedRoute: forcedRoute)
+        if case .deadLetter(_, _, let failedRoute, _) = disposition,
+            wasDeadLettered(message, headerMessageID: run.header?.messageID, route: failedRoute)
+        {
+            // A redelivery of a message whose dead letter is already confirmed (the ack was lost).
+            run.events.removeAll { $0.kind == .deadLettered }
+            run.event(.duplicate, reason: "already dead-lettered")
+            disposition = .duplicate
+        }
         return finish(run, disposition)
     }
 
