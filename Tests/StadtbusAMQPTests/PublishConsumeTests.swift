@@ -1,5 +1,6 @@
 import Foundation
 import StadtbusAMQP
+import StadtbusTestSupport
 import XCTest
 
 final class PublishConsumeTests: XCTestCase {
@@ -130,7 +131,7 @@ final class PublishConsumeTests: XCTestCase {
 
     func testConnectionRefusedAndMissingSecret() async throws {
         do {
-            _ = try await AMQPConnection.connect(Broker.endpoint(port: 5999))
+            _ = try await AMQPConnection.connect(Broker.endpoint(port: freeLoopbackPort()))
             XCTFail("connect to a closed port succeeded")
         } catch let error as AMQPError {
             guard case .connectionFailed = error else { return XCTFail("\(error)") }
