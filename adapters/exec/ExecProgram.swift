@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Logging
+import StadtbusAdapterKit
 import StadtbusCore
 
 /// Supervises the program of one `exec` endpoint: starts it, matches answers to requests by

@@ -1,6 +1,7 @@
 internal import CCurl
 import Dispatch
 import Foundation
+import StadtbusAdapterKit
 import StadtbusCore
 
 /// Delivers outgoing messages to `http-out` endpoints with libcurl: POST (or PUT) of the
@@ -16,10 +17,10 @@ import StadtbusCore
 /// `forward-headers` (message headers sent along), `ca`, `certificate`, `key`, `pinned-public-key` (`sha256//BASE64`).
 public struct HTTPSink: MessageSink {
     /// At most this many requests run at once (each occupies a thread while libcurl waits).
-    private let limiter: ConcurrencyLimiter
+    private let limiter: AsyncSlots
 
     public init(maximumConcurrentRequests: Int = 16) {
-        limiter = ConcurrencyLimiter(maximumConcurrentRequests)
+        limiter = AsyncSlots(maximumConcurrentRequests)
         stadtbus_http_global_init()
     }
 
@@ -164,40 +165,5 @@ struct HTTPResponse {
     private var excerpt: String {
         let text = bodyExcerpt.trimmingCharacters(in: .whitespacesAndNewlines)
         return text.isEmpty ? "(empty body)" : String(text.prefix(500))
-    }
-}
-
-/// A counting semaphore for async code.
-final class ConcurrencyLimiter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var available: Int
-    private var waiters: [CheckedContinuation<Void, Never>] = []
-
-    init(_ limit: Int) { available = max(1, limit) }
-
-    func acquire() async {
-        await withCheckedContinuation { continuation in
-            lock.lock()
-            if available > 0 {
-                available -= 1
-                lock.unlock()
-                continuation.resume()
-            } else {
-                waiters.append(continuation)
-                lock.unlock()
-            }
-        }
-    }
-
-    func release() {
-        lock.lock()
-        if waiters.isEmpty {
-            available += 1
-            lock.unlock()
-        } else {
-            let next = waiters.removeFirst()
-            lock.unlock()
-            next.resume()
-        }
     }
 }

@@ -1,14 +1,17 @@
 import Foundation
 
-/// A counting semaphore for async code: at most `limit` holders at once, waiters served in order.
-final class AsyncSlots: @unchecked Sendable {
+/// A counting semaphore for async code: at most `limit` holders at once, waiters served in
+/// order. Adapters bound their concurrency with it (HTTP requests in flight, frames awaiting
+/// an answer from a program).
+public final class AsyncSlots: @unchecked Sendable {
     private let lock = NSLock()
     private var available: Int
     private var waiters: [CheckedContinuation<Void, Never>] = []
 
-    init(_ limit: Int) { available = max(1, limit) }
+    public init(_ limit: Int) { available = max(1, limit) }
 
-    func acquire() async {
+    /// Waits until a slot is free and takes it.
+    public func acquire() async {
         await withCheckedContinuation { continuation in
             lock.lock()
             if available > 0 {
@@ -22,7 +25,8 @@ final class AsyncSlots: @unchecked Sendable {
         }
     }
 
-    func release() {
+    /// Gives a slot back (to the longest waiter, if any).
+    public func release() {
         lock.lock()
         if waiters.isEmpty {
             available += 1
