@@ -111,6 +111,34 @@ final class RoutingTests: XCTestCase {
         XCTAssertTrue(String(decoding: main.body, as: UTF8.self).contains("t:gemappt"))
     }
 
+    func testReadOnlyStepsForwardTheInboundBytesUnchanged() async throws {
+        // Single quotes, a comment and odd spacing: libxml2's serialisation would change all three.
+        let body = Array(
+            String(decoding: Fixtures.g2g(), as: UTF8.self)
+                .replacingOccurrences(of: "<?xml version=\"1.0\" encoding=\"UTF-8\"?>", with: "<?xml version='1.0' encoding='UTF-8'?><!-- Eingang -->")
+                .replacingOccurrences(of: "<t:inhalt>", with: "<t:inhalt   >").utf8)
+        let readOnly: [any RouteStep] = [
+            SetHeaderStep(assignments: [("x-art", try Template("{header.messageType}"))]),
+            FilterStep(condition: .messageType([ValuePattern("0401")])),
+        ]
+        let map = MapStep(source: "wrap.xsl", stylesheet: try Fixtures.wrappingStylesheet())
+        let h = try Harness([
+            Route(name: "pass", source: "in", steps: readOnly, routing: .to([.endpoint("a"), .route("weiter")])),
+            Route(name: "weiter", source: nil, steps: readOnly, routing: .to([.endpoint("b")])),
+            Route(name: "mapped", source: "c", steps: [map], routing: .to([.endpoint("c"), .route("nach-map")])),
+            Route(name: "nach-map", source: nil, steps: readOnly, routing: .to([.endpoint("audit")])),
+        ])
+        await assertDisposition(await h.engine.process(Fixtures.message(body)), .completed)
+        XCTAssertEqual(h.sink.delivered(to: "a").first?.body, body, "read-only steps: the inbound bytes, byte for byte")
+        XCTAssertEqual(h.sink.delivered(to: "b").first?.body, body, "also through a route-to-route copy")
+        XCTAssertEqual(h.sink.delivered(to: "a").first?.headers["x-art"], "0401")
+
+        await assertDisposition(await h.engine.process(Fixtures.message(body, source: "c")), .completed)
+        let mapped = try XCTUnwrap(h.sink.delivered(to: "c").first?.body)
+        XCTAssertTrue(String(decoding: mapped, as: UTF8.self).contains("t:gemappt"))
+        XCTAssertEqual(h.sink.delivered(to: "audit").first?.body, mapped, "a copy made after a map carries the mapped document")
+    }
+
     func testWireTapFailureKeepsTheMainDeliveryAndIsVisible() async throws {
         let h = try Harness([Route(name: "r", source: "in", routing: .to([.endpoint("a")]), wireTaps: ["audit"])])
         h.sink.failAlways("audit", with: .transient("broker", "channel closed"))

@@ -279,6 +279,7 @@ public final class RoutingEngine: @unchecked Sendable {
     private func execute(_ route: Route, _ exchange: Exchange, _ run: Run) async -> RouteOutcome {
         exchange.route = route.name
         for step in route.steps {
+            if !step.leavesDocumentUnchanged { exchange.documentMayHaveChanged = true }
             let start = clock.now
             do {
                 let outcome = try await step.run(exchange)
@@ -321,9 +322,10 @@ public final class RoutingEngine: @unchecked Sendable {
             destinations = branch.destinations
         }
 
+        // An unchanged document goes out as it came: no second serialisation, byte for byte the original.
         let body: [UInt8]
         do {
-            body = try exchange.document.serialized()
+            body = exchange.documentMayHaveChanged ? try exchange.document.serialized() : exchange.message.body
         } catch {
             return .failed(Failure(kind: .permanent, code: "serialization-failed", message: "\(error)", step: "deliver", route: route.name))
         }

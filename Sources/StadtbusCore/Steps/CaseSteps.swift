@@ -8,6 +8,7 @@ import Foundation
 /// route succeeded and before the message is acked, so a case exists exactly when its
 /// message went out. Registering a key again is an upsert.
 public struct RegisterCaseStep: RouteStep {
+    public var leavesDocumentUnchanged: Bool { true }
     public let key: Template
     /// Attribute name and template, in config order.
     public let attributes: [(name: String, value: Template)]
@@ -40,6 +41,7 @@ public struct RegisterCaseStep: RouteStep {
 /// the route's `on-error` dead-letters the message. A registry that cannot be read is a
 /// transient failure (`case-registry`).
 public struct CorrelateStep: RouteStep {
+    public var leavesDocumentUnchanged: Bool { true }
     public let key: Template
 
     public init(key: Template) {

@@ -9,6 +9,9 @@ public final class Exchange {
     public let message: Message
     /// The current document (steps such as `map` replace it).
     public var document: XMLDocument
+    /// Whether a step that may change the document ran (see ``RouteStep/leavesDocumentUnchanged``).
+    /// While false, the engine delivers the inbound bytes as they came.
+    public internal(set) var documentMayHaveChanged = false
     /// The header read from the inbound document.
     public let header: MessageHeader
     /// Outgoing transport headers: the inbound ones plus those set by `set-header`.
@@ -35,6 +38,7 @@ public final class Exchange {
     func fork(route: String) throws -> Exchange {
         let copy = Exchange(message: message, document: try document.copy(), header: header, route: route)
         copy.headers = headers
+        copy.documentMayHaveChanged = documentMayHaveChanged
         copy.correlatedCase = correlatedCase
         copy.caseRegistry = caseRegistry
         // pendingCases stay with this exchange: they become durable after its route's deliveries.

@@ -1,5 +1,6 @@
 /// `set-header: {NAME: TEMPLATE, …}` — sets outgoing transport headers (see ``Template``).
 public struct SetHeaderStep: RouteStep {
+    public var leavesDocumentUnchanged: Bool { true }
     /// Header name and template, in config order.
     public let assignments: [(name: String, value: Template)]
 
@@ -18,6 +19,7 @@ public struct SetHeaderStep: RouteStep {
 
 /// `filter: CONDITION` — lets through only messages that match; the others end `.filtered`.
 public struct FilterStep: RouteStep {
+    public var leavesDocumentUnchanged: Bool { true }
     public let condition: Condition
 
     public init(condition: Condition) {

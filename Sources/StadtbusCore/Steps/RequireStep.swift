@@ -17,6 +17,7 @@ public struct Requirement: Sendable {
 /// XSD (XRechnung has none here). Every requirement is evaluated; if any fails the step fails
 /// permanently with code `requirement-failed` and a reason listing every failed message.
 public struct RequireStep: RouteStep {
+    public var leavesDocumentUnchanged: Bool { true }
     public let requirements: [Requirement]
 
     public init(requirements: [Requirement]) {

@@ -20,7 +20,15 @@ public protocol RouteStep: Sendable {
     var name: String { get }
     /// A short description for logs, audit and dry-run (`validate xbeteiligung`).
     var label: String { get }
+    /// Whether the step only reads the document (validate, verify, filter, …). When every step of
+    /// a route only reads it, the engine forwards the inbound bytes unchanged instead of serialising
+    /// the document again. Defaults to `false`: a step that may change the document need not say so.
+    var leavesDocumentUnchanged: Bool { get }
     func run(_ exchange: Exchange) async throws -> StepOutcome
+}
+
+extension RouteStep {
+    public var leavesDocumentUnchanged: Bool { false }
 }
 
 /// Builds custom steps from their configuration. Adapter modules register factories in a

@@ -27,6 +27,7 @@ public struct SignStep: RouteStep {
 
 /// `verify: {}` — verifies the document's signature against the trust store.
 public struct VerifyStep: RouteStep {
+    public var leavesDocumentUnchanged: Bool { true }
     public let verifier: any SignatureVerifier
 
     public init(verifier: any SignatureVerifier) {

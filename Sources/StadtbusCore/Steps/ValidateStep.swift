@@ -3,6 +3,7 @@ import StadtbusXML
 /// `validate: {schema: NAME}` — XSD validation. An invalid document is a permanent failure
 /// whose reason lists the validator's line-numbered messages.
 public struct ValidateStep: RouteStep {
+    public var leavesDocumentUnchanged: Bool { true }
     public let schemaName: String
     public let schema: XMLSchema
     /// How many validator messages go into the reason (the rest are counted).
