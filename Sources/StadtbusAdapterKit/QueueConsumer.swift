@@ -103,7 +103,7 @@ public final class QueueConsumer: MessageSource, @unchecked Sendable {
                     delivery, endpoint: target, reason: reason, step: step, route: result.failedRoute, attempt: attempt)
                 // Confirmed: a redelivery of this input (a lost ack) is a duplicate, not a second dead letter.
                 do {
-                    try context.engine.recordDeadLettered(message, headerMessageID: result.messageID, route: failedRoute)
+                    try await context.engine.recordDeadLettered(message, headerMessageID: result.messageID, route: failedRoute)
                 } catch {
                     log.warning(
                         "could not record the dead letter (a redelivery would dead-letter it again)",

@@ -9,8 +9,10 @@ import Foundation
 public protocol IdempotencyStore: Sendable {
     /// Whether `messageID` was already delivered by `route` to `destination`.
     func wasDelivered(route: String, messageID: String, destination: String) throws -> Bool
-    /// Records that `messageID` was delivered by `route` to `destination` at `date`.
-    func recordDelivered(route: String, messageID: String, destination: String, at date: Date) throws
+    /// Records that `messageID` was delivered by `route` to `destination` at `date`; returns
+    /// once the record is durable. Asynchronous so that a store can commit the records of
+    /// concurrent workers together (group commit) without holding a thread while it waits.
+    func recordDelivered(route: String, messageID: String, destination: String, at date: Date) async throws
     /// Forgets records older than `date` (retention, default 14 days). Returns how many went.
     @discardableResult
     func purge(olderThan date: Date) throws -> Int
@@ -64,8 +66,8 @@ public struct AuditEvent: Equatable, Sendable, Codable {
 /// The journal of every message's life (`stadtbus trace UUID` reads it).
 /// Implementations must be safe to call from several worker tasks at once.
 public protocol AuditJournal: Sendable {
-    /// Appends events (one transaction for all of them).
-    func record(_ events: [AuditEvent]) throws
+    /// Appends events (one transaction for all of them); returns once they are committed.
+    func record(_ events: [AuditEvent]) async throws
     /// Every event for `messageID`, oldest first.
     func trail(of messageID: String) throws -> [AuditEvent]
     /// Forgets events older than `date`. Returns how many went.

@@ -5,38 +5,53 @@ import StadtbusCore
 /// only. Obtain it as ``SQLiteStore/audit``; `stadtbus trace` reads it.
 public final class SQLiteAuditJournal: AuditJournal {
     private let database: StoreDatabase
+    private let groupCommit: GroupCommit
 
-    init(database: StoreDatabase) {
+    init(database: StoreDatabase, groupCommit: GroupCommit) {
         self.database = database
+        self.groupCommit = groupCommit
     }
 
-    /// Appends `events` in one transaction (all or none), with the store's
+    private var synchronous: SQLiteConnection.Synchronous {
+        database.configuration.auditDurability == .full ? .full : .normal
+    }
+
+    /// Appends `events` in one transaction of their own (all or none), with the store's
     /// ``SQLiteStore/Configuration/auditDurability``.
     public func record(_ events: [AuditEvent]) throws {
         guard !events.isEmpty else { return }
-        let synchronous: SQLiteConnection.Synchronous =
-            database.configuration.auditDurability == .full ? .full : .normal
+        let synchronous = synchronous
         try database.withConnection { connection in
             try connection.setSynchronous(synchronous)
-            try connection.transaction {
-                try connection.withStatement(
-                    """
-                    INSERT INTO audit_event (message_id, route, kind, at, message_type, author, reader, detail,
-                                             duration_us, reason, attempt)
-                    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                    """
-                ) { statement in
-                    for event in events {
-                        statement.reset()
-                        try statement.run([
-                            .text(event.messageID), .text(event.route), .text(event.kind.rawValue),
-                            .real(event.at.timeIntervalSinceReferenceDate), .text(event.messageType),
-                            .text(event.author), .text(event.reader), .text(event.detail),
-                            .integer(event.durationMicroseconds), .text(event.reason),
-                            .integer(event.attempt.map(Int64.init)),
-                        ])
-                    }
-                }
+            try connection.transaction { try Self.insert(events, into: connection) }
+        }
+    }
+
+    /// Appends `events` (all or none) together with what other tasks write at the same time
+    /// (``GroupCommit``), with at least the store's ``SQLiteStore/Configuration/auditDurability``.
+    /// Suspends until they are committed.
+    public func record(_ events: [AuditEvent]) async throws {
+        guard !events.isEmpty else { return }
+        try await groupCommit.commit(synchronous) { connection in try Self.insert(events, into: connection) }
+    }
+
+    private static func insert(_ events: [AuditEvent], into connection: SQLiteConnection) throws {
+        try connection.withStatement(
+            """
+            INSERT INTO audit_event (message_id, route, kind, at, message_type, author, reader, detail,
+                                     duration_us, reason, attempt)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+            """
+        ) { statement in
+            for event in events {
+                statement.reset()
+                try statement.run([
+                    .text(event.messageID), .text(event.route), .text(event.kind.rawValue),
+                    .real(event.at.timeIntervalSinceReferenceDate), .text(event.messageType),
+                    .text(event.author), .text(event.reader), .text(event.detail),
+                    .integer(event.durationMicroseconds), .text(event.reason),
+                    .integer(event.attempt.map(Int64.init)),
+                ])
             }
         }
     }

@@ -5,12 +5,21 @@ import StadtbusCore
 /// that was delivered. Obtain it as ``SQLiteStore/idempotency``.
 ///
 /// Every record is committed with `synchronous=FULL`, so it is on disk when
-/// ``recordDelivered(route:messageID:destination:at:)`` returns.
+/// ``recordDelivered(route:messageID:destination:at:)`` returns. The asynchronous form, which
+/// the engine uses, commits the records of concurrent workers together (group commit, one fsync
+/// per group; see ``GroupCommit``); the synchronous form commits one record alone.
 public final class SQLiteIdempotencyStore: IdempotencyStore {
     private let database: StoreDatabase
+    private let groupCommit: GroupCommit
 
-    init(database: StoreDatabase) {
+    static let insertSQL = """
+        INSERT INTO delivery (route, message_id, destination, delivered_at) VALUES (?1, ?2, ?3, ?4)
+        ON CONFLICT DO NOTHING
+        """
+
+    init(database: StoreDatabase, groupCommit: GroupCommit) {
         self.database = database
+        self.groupCommit = groupCommit
     }
 
     /// Whether `messageID` was already delivered by `route` to `destination`.
@@ -26,16 +35,24 @@ public final class SQLiteIdempotencyStore: IdempotencyStore {
         }
     }
 
-    /// Records, durably, that `messageID` was delivered by `route` to `destination` at `date`.
-    /// Recording the same triple again keeps the first date.
+    /// Records, durably, that `messageID` was delivered by `route` to `destination` at `date`,
+    /// in one transaction of its own. Recording the same triple again keeps the first date.
     public func recordDelivered(route: String, messageID: String, destination: String, at date: Date) throws {
         try database.withConnection { connection in
             try connection.setSynchronous(.full)
             try connection.run(
-                """
-                INSERT INTO delivery (route, message_id, destination, delivered_at) VALUES (?1, ?2, ?3, ?4)
-                ON CONFLICT DO NOTHING
-                """,
+                Self.insertSQL,
+                [.text(route), .text(messageID), .text(destination), .real(date.timeIntervalSinceReferenceDate)])
+        }
+    }
+
+    /// Records, durably, that `messageID` was delivered by `route` to `destination` at `date`,
+    /// together with the records other tasks make at the same time (group commit). Suspends
+    /// until the record is on disk. Recording the same triple again keeps the first date.
+    public func recordDelivered(route: String, messageID: String, destination: String, at date: Date) async throws {
+        try await groupCommit.commit(.full) { connection in
+            try connection.run(
+                Self.insertSQL,
                 [.text(route), .text(messageID), .text(destination), .real(date.timeIntervalSinceReferenceDate)])
         }
     }

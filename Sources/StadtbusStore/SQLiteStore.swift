@@ -88,6 +88,7 @@ public final class SQLiteStore: Sendable {
     /// Open cases for `register-case` / `correlate`, metadata only.
     public let cases: SQLiteCaseRegistry
     let database: StoreDatabase
+    let groupCommit: GroupCommit
 
     /// Opens the store at `path`, creating the file and its directories and migrating the
     /// schema as needed (unless `configuration.readOnly`). `:memory:` opens a private
@@ -99,8 +100,10 @@ public final class SQLiteStore: Sendable {
         let database = try StoreDatabase(path: path, configuration: configuration)
         self.path = path
         self.database = database
-        self.idempotency = SQLiteIdempotencyStore(database: database)
-        self.audit = SQLiteAuditJournal(database: database)
+        let groupCommit = GroupCommit(database: database)
+        self.groupCommit = groupCommit
+        self.idempotency = SQLiteIdempotencyStore(database: database, groupCommit: groupCommit)
+        self.audit = SQLiteAuditJournal(database: database, groupCommit: groupCommit)
         self.cases = SQLiteCaseRegistry(database: database)
     }
 
@@ -126,6 +129,7 @@ public final class SQLiteStore: Sendable {
     /// Closes the file. Later calls on the store or its views throw ``StoreError/closed(path:)``.
     /// Also happens when the last reference goes.
     public func close() {
+        groupCommit.close()
         database.close()
     }
 }

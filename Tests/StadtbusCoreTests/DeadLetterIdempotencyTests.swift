@@ -27,7 +27,7 @@ final class DeadLetterIdempotencyTests: XCTestCase {
         let uuid = try HeaderExtractor().header(of: XMLDocument(parsing: body)).messageID
         let first = message(body, redelivered: false)
         await assertDeadLetter(await h.engine.process(first), step: "deliver", reasonContains: "http-400")
-        try h.engine.recordDeadLettered(first, headerMessageID: uuid, route: "r")
+        try await h.engine.recordDeadLettered(first, headerMessageID: uuid, route: "r")
 
         await assertDisposition(await h.engine.process(message(body, redelivered: true)), .duplicate)
         let kinds = try h.kinds(uuid)
@@ -42,7 +42,7 @@ final class DeadLetterIdempotencyTests: XCTestCase {
         // Redelivered, but the dead letter was never confirmed (no record): dead-lettered.
         await assertDeadLetter(
             await h.engine.process(message(body, redelivered: true)), step: "deliver", reasonContains: "http-400")
-        try h.engine.recordDeadLettered(message(body, redelivered: false), headerMessageID: uuid, route: "r")
+        try await h.engine.recordDeadLettered(message(body, redelivered: false), headerMessageID: uuid, route: "r")
         // A fresh publish of the same UUID is not a redelivery: dead-lettered.
         await assertDeadLetter(
             await h.engine.process(message(body, redelivered: false)), step: "deliver", reasonContains: "http-400")
@@ -56,7 +56,7 @@ final class DeadLetterIdempotencyTests: XCTestCase {
         let junk = Array("<<not xml".utf8)
         let first = message(junk, redelivered: false)
         await assertDeadLetter(await h.engine.process(first), step: "parse", reasonContains: "unparseable")
-        try h.engine.recordDeadLettered(first, headerMessageID: nil, route: nil)
+        try await h.engine.recordDeadLettered(first, headerMessageID: nil, route: nil)
         await assertDisposition(await h.engine.process(message(junk, redelivered: true)), .duplicate)
     }
 }

@@ -122,9 +122,9 @@ final class AuditJournalTests: XCTestCase {
         XCTAssertEqual(try journal.count(), 1)
     }
 
-    func testWorksThroughTheProtocol() throws {
+    func testWorksThroughTheProtocol() async throws {
         let journal: any AuditJournal = try SQLiteStore(path: ":memory:").audit
-        try journal.record([AuditEvent(messageID: id, route: "r", kind: .received)])
+        try await journal.record([AuditEvent(messageID: id, route: "r", kind: .received)])
         XCTAssertEqual(try journal.trail(of: id).count, 1)
     }
 

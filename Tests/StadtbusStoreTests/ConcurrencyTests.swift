@@ -33,11 +33,11 @@ final class ConcurrencyTests: XCTestCase {
                         for _ in 0..<2 {
                             if try idempotency.wasDelivered(route: "r", messageID: id, destination: "d") {
                                 duplicates += 1
-                                try audit.record(AuditEvent(messageID: id, route: "r", kind: .duplicate, at: t0))
+                                try await audit.record([AuditEvent(messageID: id, route: "r", kind: .duplicate, at: t0)])
                                 continue
                             }
-                            try idempotency.recordDelivered(route: "r", messageID: id, destination: "d", at: t0)
-                            try audit.record([
+                            try await idempotency.recordDelivered(route: "r", messageID: id, destination: "d", at: t0)
+                            try await audit.record([
                                 AuditEvent(messageID: id, route: "r", kind: .received, at: t0),
                                 AuditEvent(messageID: id, route: "r", kind: .delivered, at: t0, detail: "d"),
                             ])
@@ -59,13 +59,13 @@ final class ConcurrencyTests: XCTestCase {
         let store = try SQLiteStore(path: directory.file("store.sqlite"))
         let old = Date(timeIntervalSinceReferenceDate: 0)
         let new = Date(timeIntervalSinceReferenceDate: 800_000_000)
-        try store.audit.record(
+        try await store.audit.record(
             (0..<6_000).map { AuditEvent(messageID: "old\($0)", route: "r", kind: .received, at: old) })
         let audit = store.audit
         async let purged = Task { try audit.purge(olderThan: Date(timeIntervalSinceReferenceDate: 1)) }.value
         async let written: Void = Task {
             for i in 0..<1_000 {
-                try audit.record(AuditEvent(messageID: "new\(i)", route: "r", kind: .received, at: new))
+                try await audit.record([AuditEvent(messageID: "new\(i)", route: "r", kind: .received, at: new)])
             }
         }.value
         let (count, _) = try await (purged, written)

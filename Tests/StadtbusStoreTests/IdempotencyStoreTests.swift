@@ -126,9 +126,9 @@ final class IdempotencyStoreTests: XCTestCase {
         XCTAssertEqual(try store.audit.count(), 2)
     }
 
-    func testWorksThroughTheProtocol() throws {
+    func testWorksThroughTheProtocol() async throws {
         let store: any IdempotencyStore = try SQLiteStore(path: ":memory:").idempotency
-        try store.recordDelivered(route: "r", messageID: "m", destination: "d", at: t0)
+        try await store.recordDelivered(route: "r", messageID: "m", destination: "d", at: t0)
         XCTAssertTrue(try store.wasDelivered(route: "r", messageID: "m", destination: "d"))
     }
 }

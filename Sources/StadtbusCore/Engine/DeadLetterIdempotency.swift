@@ -28,9 +28,9 @@ extension RoutingEngine {
     /// Records that the dead letter of `message` (disposition `.deadLetter` with `route`) was
     /// published and confirmed. Call after the publish and before the ack.
     /// - Parameter headerMessageID: the header's message ID (``IntakeResult``'s), if it was read.
-    public func recordDeadLettered(_ message: Message, headerMessageID: String?, route: String?) throws {
+    public func recordDeadLettered(_ message: Message, headerMessageID: String?, route: String?) async throws {
         guard let identity = Self.deadLetterIdentity(headerMessageID: headerMessageID, message: message) else { return }
-        try idempotencyStore.recordDelivered(
+        try await idempotencyStore.recordDelivered(
             route: route ?? "", messageID: identity, destination: Self.deadLetterKey(message), at: Date())
     }
 

@@ -93,7 +93,7 @@ public final class RoutingEngine: @unchecked Sendable {
             run.event(.duplicate, reason: "already dead-lettered")
             disposition = .duplicate
         }
-        return finish(run, disposition)
+        return await finish(run, disposition)
     }
 
     // MARK: - One message
@@ -451,7 +451,7 @@ public final class RoutingEngine: @unchecked Sendable {
             return Failure(kind: delivery.kind, code: delivery.code, message: "\(name): \(delivery.message)", step: step, route: route)
         }
         do {
-            try idempotency.recordDelivered(route: route, messageID: outgoing.messageID, destination: key, at: Date())
+            try await idempotency.recordDelivered(route: route, messageID: outgoing.messageID, destination: key, at: Date())
         } catch {
             // Delivered but not recorded: a retry may send one duplicate downstream.
             return Failure(kind: .transient, code: "idempotency-store", message: "\(error)", step: step, route: route)
@@ -464,13 +464,13 @@ public final class RoutingEngine: @unchecked Sendable {
 
     /// Journals the run and logs the outcome. A journal failure on a completed message asks
     /// for a retry while attempts remain (the idempotency store makes the retry cheap).
-    private func finish(_ run: Run, _ disposition: Disposition) -> Disposition {
+    private func finish(_ run: Run, _ disposition: Disposition) async -> Disposition {
         var disposition = disposition
         if case .deadLetter(let reason, let step, _, _) = disposition, !run.events.contains(where: { $0.kind == .deadLettered }) {
             run.event(.deadLettered, detail: step, reason: reason)
         }
         do {
-            try journal.record(run.events)
+            try await journal.record(run.events)
         } catch {
             logger.error("audit journal failed", metadata: ["message_id": "\(run.messageID)", "error": "\(error)"])
             if disposition == .completed, let route = run.matchedRoute.flatMap(run.table.route(named:)),
