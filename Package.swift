@@ -201,6 +201,12 @@ let package = Package(
             path: "Sources/Benchmarks/RouteBench",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "stadtbus-raw-relay",
+            dependencies: ["CRabbitMQ"],
+            path: "Sources/Benchmarks/RawRelay",
+            swiftSettings: swiftSettings
+        ),
 
         .executableTarget(
             name: "stadtbus-amqp-relay",

@@ -119,11 +119,31 @@ func publish(
 }
 
 func runEndToEnd(_ options: Options) async {
+    // The full route works on the 15 KB XBeteiligung 0402; the raw relay, the passthrough route, latency and
+    // memory on the 10 KB xdomea 0501 (issue 8: "10 KB XÖV messages").
     let template = MessageTemplate(path: "\(options.shared)/xoev/xbeteiligung-1.2/examples/kommunal.Aktualisieren.0402.xml")
+    let small = MessageTemplate(path: "\(options.shared)/xoev/xdomea-3.0.0/examples/Aussonderung.Anbieteverzeichnis.0501.xml")
     let stadtbus = URL(fileURLWithPath: options.stadtbus).standardizedFileURL.path
     guard FileManager.default.isExecutableFile(atPath: stadtbus) else { fail("no stadtbus executable at \(stadtbus)") }
     let runID = "\(getpid())-\(UInt32.random(in: 0...0xffff))"
     print("e2e_run bench-\(runID) queues")
+    figure("e2e_passthrough_message_bytes", Double(small.bytes.count), "bytes")
+    figure("e2e_full_message_bytes", Double(template.bytes.count), "bytes")
+
+    var ceiling: RawCeiling?
+    if options.wants("passthrough") {
+        let relay = options.rawRelay ?? (URL(fileURLWithPath: stadtbus).deletingLastPathComponent().path + "/stadtbus-raw-relay")
+        do {
+            let endpoint = AMQPEndpoint(
+                host: "127.0.0.1", port: options.port, username: "guest", password: .literal("guest"),
+                connectionName: "stadtbus-bench-raw")
+            let connection = try await AMQPConnection.connect(endpoint)
+            ceiling = await measureRawCeiling(
+                options: options, relay: relay, connection: connection, publisher: connection.publisher(), template: small,
+                runID: runID, count: min(10_000, options.passthroughCount))
+            await connection.close()
+        } catch { fail("raw relay: \(error)") }
+    }
 
     for workers in options.workers {
         let prefix = "bench-\(runID)-w\(workers)"
@@ -188,7 +208,7 @@ func runEndToEnd(_ options: Options) async {
             }
             // A probe waiting in the input queue before the service starts: time to the first message served.
             try await publisher.publish(
-                AMQPOutgoingMessage(body: template.message(90_000_000, prefix: 0x9b0b_e000)), exchange: "",
+                AMQPOutgoingMessage(body: small.message(90_000_000, prefix: 0x9b0b_e000)), exchange: "",
                 routingKey: queues["in.passthrough"]!)
         } catch { fail("e2e set-up: \(error)") }
 
@@ -229,7 +249,10 @@ func runEndToEnd(_ options: Options) async {
 
         do {
             // Throughput: passthrough.
-            func throughput(_ name: String, queue: String, counter: Counter, count: Int, prefix: UInt32) async {
+            @discardableResult
+            func throughput(
+                _ name: String, queue: String, counter: Counter, count: Int, prefix: UInt32, template: MessageTemplate
+            ) async -> Double {
                 let target = counter.count + count
                 let cpu0 = processCPUSeconds(pid)
                 let t0 = wallClock()
@@ -242,20 +265,27 @@ func runEndToEnd(_ options: Options) async {
                 figure("e2e_\(w)_\(name)_rate", Double(count) / elapsed, "msg/s")
                 figure("e2e_\(w)_\(name)_publish_rate", Double(count) / published, "msg/s")
                 figure("e2e_\(w)_\(name)_stadtbus_cpu_us", cpu / Double(count) * 1e6, "us/msg", decimals: 1)
+                return Double(count) / elapsed
             }
             if options.wants("passthrough") {
                 let first = min(10_000, options.passthroughCount)
-                await throughput("passthrough", queue: queues["in.passthrough"]!, counter: passthroughOut, count: first, prefix: 0xe2e0_0000)
+                let rate = await throughput(
+                    "passthrough", queue: queues["in.passthrough"]!, counter: passthroughOut, count: first, prefix: 0xe2e0_0000, template: small)
+                if let ceiling {
+                    figure("e2e_\(w)_passthrough_vs_raw", rate / ceiling.rate * 100, "percent")
+                }
                 figure("e2e_\(w)_rss_after_\(passthroughOut.count)", Double(residentKilobytes(pid)) / 1024, "MiB", decimals: 1)
                 if options.passthroughCount > first {
                     await throughput(
                         "passthrough_more", queue: queues["in.passthrough"]!, counter: passthroughOut,
-                        count: options.passthroughCount - first, prefix: 0xe2e0_0000)
+                        count: options.passthroughCount - first, prefix: 0xe2e0_0000, template: small)
                     figure("e2e_\(w)_rss_after_\(passthroughOut.count)", Double(residentKilobytes(pid)) / 1024, "MiB", decimals: 1)
                 }
             }
             if options.wants("ec") {
-                await throughput("full_ecdsa", queue: queues["in.full-ec"]!, counter: fullOut, count: options.fullCount, prefix: 0xe2ec_0000)
+                await throughput(
+                    "full_ecdsa", queue: queues["in.full-ec"]!, counter: fullOut, count: options.fullCount, prefix: 0xe2ec_0000,
+                    template: template)
                 figure("e2e_\(w)_rss_after_full", Double(residentKilobytes(pid)) / 1024, "MiB", decimals: 1)
             }
 
@@ -271,7 +301,7 @@ func runEndToEnd(_ options: Options) async {
                         let due = t0 + Double(i) / Double(options.rate)
                         let wait = due - wallClock()
                         if wait > 0 { usleep(useconds_t(wait * 1e6)) }
-                        var message = AMQPOutgoingMessage(body: template.message(base + i, prefix: 0x1a7e_0000))
+                        var message = AMQPOutgoingMessage(body: small.message(base + i, prefix: 0x1a7e_0000))
                         message.headers["x-bench-t0"] = .string(String(format: "%.6f", realTime()))
                         let queue = queues["in.passthrough"]!
                         group.addTask {
@@ -294,7 +324,8 @@ func runEndToEnd(_ options: Options) async {
             if options.wants("memory"), workers == options.workers.last, options.memoryCount > passthroughOut.count {
                 let more = options.memoryCount - passthroughOut.count
                 await throughput(
-                    "passthrough_memory", queue: queues["in.passthrough"]!, counter: passthroughOut, count: more, prefix: 0x3e30_0000)
+                    "passthrough_memory", queue: queues["in.passthrough"]!, counter: passthroughOut, count: more, prefix: 0x3e30_0000,
+                    template: small)
                 figure("e2e_\(w)_rss_after_\(passthroughOut.count)", Double(residentKilobytes(pid)) / 1024, "MiB", decimals: 1)
             }
             await connection.close()

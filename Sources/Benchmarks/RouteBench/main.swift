@@ -4,7 +4,8 @@
 //   swift build -c release --product stadtbus-bench
 //   .build/release/stadtbus-bench [offline] [--seconds N] [--shared DIR] [--certs DIR]
 //   .build/release/stadtbus-bench e2e --stadtbus .build/release/stadtbus [--workers 2,4] [--passthrough N] [--full N]
-//          [--rate 1000] [--rate-seconds 5] [--memory N] [--port 5672]
+//          [--rate 1000] [--rate-seconds 5] [--memory N] [--port 5672] [--raw-relay PATH]
+//          (the raw ceiling runs `stadtbus-raw-relay` from beside --stadtbus unless --raw-relay names it)
 //   scripts/bench                   both, with a release build and the main broker
 //
 // Prints one line per figure (`name value unit`); asserts nothing. Wall-clock figures are noisy on a
@@ -33,7 +34,8 @@ struct Options {
     var fullCount = 5_000
     var rate = 1_000
     var rateSeconds = 5.0
-    var memoryCount = 50_000
+    var memoryCount = 200_000
+    var rawRelay: String?
     var port = 5672
     var only: Set<String> = []
     var profileCount = 200
@@ -53,6 +55,7 @@ struct Options {
             case "--rate": rate = iterator.next().flatMap(Int.init) ?? rate
             case "--rate-seconds": rateSeconds = iterator.next().flatMap(Double.init) ?? rateSeconds
             case "--memory": memoryCount = iterator.next().flatMap(Int.init) ?? memoryCount
+            case "--raw-relay": rawRelay = iterator.next()
             case "--port": port = iterator.next().flatMap(Int.init) ?? port
             case "--profile-count": profileCount = iterator.next().flatMap(Int.init) ?? profileCount
             case "--only": only = Set((iterator.next() ?? "").split(separator: ",").map(String.init))
@@ -113,10 +116,12 @@ struct MessageTemplate: @unchecked Sendable {
         guard let data = FileManager.default.contents(atPath: path) else { fail("cannot read \(path) (use --shared DIR)") }
         bytes = Array(data)
         let text = String(decoding: bytes, as: UTF8.self)
-        guard let range = text.range(of: #"nachrichtenUUID>[0-9a-f-]{36}<"#, options: .regularExpression) else {
-            fail("no nachrichtenUUID in \(path)")
+        // XBeteiligung and XWasser carry nachrichtenUUID, xdomea its ProzessID.
+        guard let range = text.range(of: #"(nachrichtenUUID|ProzessID)>[0-9a-f-]{36}<"#, options: .regularExpression) else {
+            fail("no nachrichtenUUID or ProzessID in \(path)")
         }
-        uuidOffset = text.utf8.distance(from: text.utf8.startIndex, to: range.lowerBound) + "nachrichtenUUID>".utf8.count
+        let tag = text[range].prefix { $0 != ">" }
+        uuidOffset = text.utf8.distance(from: text.utf8.startIndex, to: range.lowerBound) + tag.utf8.count + 1
     }
 
     func uuid(_ n: Int, prefix: UInt32) -> String {
