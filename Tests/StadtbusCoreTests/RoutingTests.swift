@@ -139,6 +139,35 @@ final class RoutingTests: XCTestCase {
         XCTAssertEqual(h.sink.delivered(to: "audit").first?.body, mapped, "a copy made after a map carries the mapped document")
     }
 
+    func testTheStoreIsAskedOncePerDestinationAndMessage() async throws {
+        final class CountingStore: IdempotencyStore, @unchecked Sendable {
+            let inner = InMemoryIdempotencyStore()
+            private let lock = NSLock()
+            private(set) var lookups = 0
+            func wasDelivered(route: String, messageID: String, destination: String) throws -> Bool {
+                lock.withLock { lookups += 1 }
+                return try inner.wasDelivered(route: route, messageID: messageID, destination: destination)
+            }
+            func recordDelivered(route: String, messageID: String, destination: String, at date: Date) throws {
+                try inner.recordDelivered(route: route, messageID: messageID, destination: destination, at: date)
+            }
+            func purge(olderThan date: Date) throws -> Int { try inner.purge(olderThan: date) }
+        }
+        let store = CountingStore()
+        let sink = ScriptedSink()
+        let table = try Fixtures.table([Route(name: "r", source: "in", routing: .to([.endpoint("a"), .endpoint("b")]))])
+        let engine = RoutingEngine(table: table, sink: sink, idempotency: store, journal: InMemoryAuditJournal())
+        let body = Fixtures.g2g()
+        await assertDisposition(await engine.process(Fixtures.message(body)), .completed)
+        // The early check stops at 'a' (not delivered): 'a' is not asked again, 'b' is asked once.
+        XCTAssertEqual(store.lookups, 2)
+        XCTAssertEqual(sink.deliveries.count, 2)
+        // A redelivery is recognised by the early check alone.
+        await assertDisposition(await engine.process(Fixtures.message(body)), .duplicate)
+        XCTAssertEqual(store.lookups, 4)
+        XCTAssertEqual(sink.deliveries.count, 2)
+    }
+
     func testWireTapFailureKeepsTheMainDeliveryAndIsVisible() async throws {
         let h = try Harness([Route(name: "r", source: "in", routing: .to([.endpoint("a")]), wireTaps: ["audit"])])
         h.sink.failAlways("audit", with: .transient("broker", "channel closed"))

@@ -108,6 +108,10 @@ public final class RoutingEngine: @unchecked Sendable {
         var events: [AuditEvent] = []
         var delivered = 0
         var alreadyDelivered = 0
+        /// Destinations (`route` + `\u{1}` + key) the early idempotency check found not yet
+        /// delivered: their delivery need not ask the store again (copies of one message are
+        /// processed one after the other, see IdentityGate).
+        var knownNotDelivered: Set<String> = []
 
         init(table: RoutingTable, message: Message, observer: (any ProcessingObserver)?) {
             self.table = table
@@ -222,7 +226,7 @@ public final class RoutingEngine: @unchecked Sendable {
 
         // A route that registers cases runs again on a redelivery: a crash between delivery and
         // registration must not leave the case unregistered (deliveries are skipped by idempotency).
-        if !route.steps.contains(where: { $0 is RegisterCaseStep }), allDestinationsAlreadyDelivered(route, messageID: header.messageID) {
+        if !route.steps.contains(where: { $0 is RegisterCaseStep }), allDestinationsAlreadyDelivered(route, messageID: header.messageID, run) {
             run.alreadyDelivered = 1
             run.event(.duplicate)
             return .duplicate
@@ -261,13 +265,15 @@ public final class RoutingEngine: @unchecked Sendable {
 
     /// For a plain `to:` of endpoints only: whether every one already has the message, so a
     /// redelivery is acked without running the steps again (a re-sign would differ).
-    private func allDestinationsAlreadyDelivered(_ route: Route, messageID: String) -> Bool {
+    private func allDestinationsAlreadyDelivered(_ route: Route, messageID: String, _ run: Run) -> Bool {
         guard case .to(let destinations) = route.routing, !destinations.isEmpty else { return false }
         do {
             for destination in destinations {
-                guard case .endpoint(let name) = destination,
-                    try idempotency.wasDelivered(route: route.name, messageID: messageID, destination: name)
-                else { return false }
+                guard case .endpoint(let name) = destination else { return false }
+                guard try idempotency.wasDelivered(route: route.name, messageID: messageID, destination: name) else {
+                    run.knownNotDelivered.insert("\(route.name)\u{1}\(name)")
+                    return false
+                }
             }
             return true
         } catch {
@@ -434,7 +440,9 @@ public final class RoutingEngine: @unchecked Sendable {
             return Failure(kind: .permanent, code: "no-endpoint", message: "unknown endpoint '\(name)'", step: step, route: route)
         }
         do {
-            if try idempotency.wasDelivered(route: route, messageID: outgoing.messageID, destination: key) {
+            if run.knownNotDelivered.remove("\(route)\u{1}\(key)") == nil,
+                try idempotency.wasDelivered(route: route, messageID: outgoing.messageID, destination: key)
+            {
                 run.alreadyDelivered += 1
                 run.observer?.delivery(outgoing, to: name, result: .alreadyDelivered)
                 return nil
