@@ -10,6 +10,11 @@ import StadtbusCore
 /// is left alone. After processing a file is moved to `done/` (delivered, duplicate or
 /// filtered) or to `failed/` together with `<name>.reason.txt` (dead letter). A transient
 /// failure leaves it in place and retries it after the route's backoff.
+///
+/// `done/` and `failed/` are created when missing (also when someone removed them while
+/// Stadtbus runs). A file whose outcome is settled but that cannot be moved (permissions, a
+/// full disk) is not processed again — that would deliver or dead-letter it once per poll —
+/// but only moved again on later polls, with an error logged once.
 final class FileSource: MessageSource, @unchecked Sendable {
     let endpoint: Endpoint
     private let directory: URL
@@ -21,6 +26,8 @@ final class FileSource: MessageSource, @unchecked Sendable {
     private var stopped = false
     /// Files waiting for a retry: the next attempt number and when it is due.
     private var retries: [String: (attempt: Int, due: Date)] = [:]
+    /// Files whose outcome is settled but that could not be moved yet: name → `done` or `failed`.
+    private var unmoved: [String: String] = [:]
 
     init?(endpoint: Endpoint, context: AdapterContext) {
         guard let directory = endpoint.settings["directory"]?.string else { return nil }
@@ -39,6 +46,7 @@ final class FileSource: MessageSource, @unchecked Sendable {
         }
         context.logger.info("watching folder", metadata: ["endpoint": "\(endpoint.name)", "directory": "\(directory.path)"])
         while !lock.withLock({ stopped }) {
+            moveUnmoved()
             for file in readyFiles() {
                 if lock.withLock({ stopped }) { break }
                 await process(file)
@@ -64,7 +72,9 @@ final class FileSource: MessageSource, @unchecked Sendable {
                 attributes[.type] as? FileAttributeType == .typeRegular,
                 let modified = attributes[.modificationDate] as? Date, now.timeIntervalSince(modified) >= settle
             else { return nil }
-            if let retry = lock.withLock({ retries[name] }), retry.due > now { return nil }
+            let (retry, settled) = lock.withLock { (retries[name], unmoved[name] != nil) }
+            if settled { return nil }
+            if let retry, retry.due > now { return nil }
             return url
         }
     }
@@ -92,6 +102,7 @@ final class FileSource: MessageSource, @unchecked Sendable {
             log.notice("retry scheduled", metadata: ["attempt": "\(next)", "reason": "\(reason)"])
         case .deadLetter(let reason, let step, _, _):
             let note = "route: \(route)\nstep: \(step)\nreason: \(reason)\nattempt: \(attempt)\nat: \(Date().formatted(.iso8601))\n"
+            try? FileManager.default.createDirectory(at: directory.appendingPathComponent("failed"), withIntermediateDirectories: true)
             try? note.write(
                 to: directory.appendingPathComponent("failed").appendingPathComponent(name + ".reason.txt"), atomically: true,
                 encoding: .utf8)
@@ -102,11 +113,41 @@ final class FileSource: MessageSource, @unchecked Sendable {
         result.settled()
     }
 
+    /// Moves a processed file into `folder` (`done` or `failed`). If that fails the file is
+    /// remembered as settled, so that it is moved on a later poll instead of being processed again.
     private func move(_ file: URL, to folder: String) {
-        let target = directory.appendingPathComponent(folder).appendingPathComponent(file.lastPathComponent)
-        if moveAtomically(file.path, target.path) != 0 {
-            context.logger.error("cannot move file", metadata: ["file": "\(file.path)", "to": "\(target.path)", "error": "\(String(cString: strerror(errno)))"])
+        let name = file.lastPathComponent
+        let error = rename(file, into: folder)
+        guard error != 0 else { return }
+        lock.withLock { unmoved[name] = folder }
+        context.metrics.countAdapterError(adapter: "file")
+        context.logger.error(
+            "cannot move processed file; it will not be processed again, only moved once possible",
+            metadata: [
+                "file": "\(file.path)", "to": "\(folder)/", "error": "\(String(cString: strerror(error)))",
+            ])
+    }
+
+    /// Retries the moves that failed earlier (see ``move(_:to:)``).
+    private func moveUnmoved() {
+        for (name, folder) in lock.withLock({ unmoved }) {
+            let file = directory.appendingPathComponent(name)
+            let gone = !FileManager.default.fileExists(atPath: file.path)  // someone else took it
+            guard gone || rename(file, into: folder) == 0 else { continue }
+            lock.withLock { _ = unmoved.removeValue(forKey: name) }
+            if !gone { context.logger.notice("moved processed file", metadata: ["file": "\(name)", "to": "\(folder)/"]) }
         }
+    }
+
+    /// `rename(2)` of `file` into the subfolder `folder`, created first if it is missing.
+    /// Returns 0 or the `errno` of the failure.
+    private func rename(_ file: URL, into folder: String) -> Int32 {
+        let subfolder = directory.appendingPathComponent(folder)
+        let target = subfolder.appendingPathComponent(file.lastPathComponent)
+        if moveAtomically(file.path, target.path) == 0 { return 0 }
+        guard errno == ENOENT, FileManager.default.fileExists(atPath: file.path) else { return errno }
+        try? FileManager.default.createDirectory(at: subfolder, withIntermediateDirectories: true)
+        return moveAtomically(file.path, target.path) == 0 ? 0 : errno
     }
 }
 
