@@ -12,8 +12,10 @@ import Foundation
 /// Nothing waits to fill a group: what arrives while one group is being synced forms the next,
 /// so a lone write is committed at once and under load the fsync is shared.
 ///
-/// A group is one transaction: if it fails (disk full, I/O error), every write in it fails with
-/// that error, and the callers treat it as they would their own failed commit (transient).
+/// Each write runs inside its own savepoint, so a write that fails is rolled back and fails
+/// alone; the others of its group still commit. If the commit itself fails (disk full, I/O
+/// error), every write of the group fails with that error, and each caller treats it as it would
+/// its own failed commit (transient).
 final class GroupCommit: @unchecked Sendable {
     typealias Write = @Sendable (SQLiteConnection) throws -> Void
 
@@ -80,11 +82,11 @@ final class GroupCommit: @unchecked Sendable {
     private func run() {
         while let group = nextGroup() {
             do {
-                try commitGroup(group)
+                let results = try commitGroup(group.map { ($0.durability, $0.write) })
                 condition.lock()
                 committedGroups += 1
                 condition.unlock()
-                for entry in group { entry.continuation.resume() }
+                for (entry, result) in zip(group, results) { entry.continuation.resume(with: result) }
             } catch {
                 for entry in group { entry.continuation.resume(throwing: error) }
             }
@@ -110,12 +112,26 @@ final class GroupCommit: @unchecked Sendable {
         return group
     }
 
-    private func commitGroup(_ group: [Waiting]) throws {
-        let durability: SQLiteConnection.Synchronous = group.contains { $0.durability == .full } ? .full : .normal
-        try database.withConnection { connection in
+    /// Runs `writes` in one transaction, each in a savepoint of its own, and commits with the
+    /// strongest durability asked for. Returns each write's own result; throws if the
+    /// transaction as a whole fails.
+    func commitGroup(_ writes: [(SQLiteConnection.Synchronous, Write)]) throws -> [Result<Void, any Error>] {
+        let durability: SQLiteConnection.Synchronous = writes.contains { $0.0 == .full } ? .full : .normal
+        return try database.withConnection { connection in
             try connection.setSynchronous(durability)
-            try connection.transaction {
-                for entry in group { try entry.write(connection) }
+            return try connection.transaction {
+                try writes.map { _, write in
+                    try connection.run("SAVEPOINT stadtbus_write")
+                    do {
+                        try write(connection)
+                        try connection.run("RELEASE stadtbus_write")
+                        return .success(())
+                    } catch {
+                        try connection.run("ROLLBACK TO stadtbus_write")
+                        try connection.run("RELEASE stadtbus_write")
+                        return .failure(error)
+                    }
+                }
             }
         }
     }

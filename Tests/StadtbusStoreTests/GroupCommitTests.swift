@@ -71,16 +71,40 @@ final class GroupCommitTests: XCTestCase {
         XCTAssertFalse(try reopened.idempotency.wasDelivered(route: "r", messageID: "after", destination: "d"))
     }
 
-    func testAFailingGroupFailsItsCallersAndTheNextGroupWorks() async throws {
+    func testAFailingWriteFailsAloneAndTheRestOfItsGroupCommits() async throws {
         let store = try SQLiteStore(path: directory.file("store.sqlite"))
-        // A write that fails inside the group's transaction: every caller of that group sees the error.
+        let t0 = t0
+        @Sendable func record(_ id: String) -> GroupCommit.Write {
+            { connection in
+                try connection.run(
+                    SQLiteIdempotencyStore.insertSQL, [.text("r"), .text(id), .text("d"), .real(t0.timeIntervalSinceReferenceDate)])
+            }
+        }
+        // One group: a write, a failing write (it inserts a row, then fails), another write.
+        let results = try store.groupCommit.commitGroup([
+            (.full, record("vorher")),
+            (.full, { connection in
+                try record("halb")(connection)
+                try connection.run("INSERT INTO no_such_table VALUES (1)")
+            }),
+            (.normal, record("nachher")),
+        ])
+        XCTAssertNoThrow(try results[0].get())
+        XCTAssertThrowsError(try results[1].get()) { XCTAssertTrue("\($0)".contains("no_such_table"), "\($0)") }
+        XCTAssertNoThrow(try results[2].get())
+        let idempotency = store.idempotency
+        XCTAssertTrue(try idempotency.wasDelivered(route: "r", messageID: "vorher", destination: "d"))
+        XCTAssertFalse(try idempotency.wasDelivered(route: "r", messageID: "halb", destination: "d"), "rolled back to its savepoint")
+        XCTAssertTrue(try idempotency.wasDelivered(route: "r", messageID: "nachher", destination: "d"))
+
+        // Through the asynchronous path: the failing caller gets its error, the next write works.
         do {
             try await store.groupCommit.commit(.full) { connection in try connection.run("INSERT INTO no_such_table VALUES (1)") }
             XCTFail("the failing write must throw")
         } catch {
             XCTAssertTrue("\(error)".contains("no_such_table"), "\(error)")
         }
-        try await store.idempotency.recordDelivered(route: "r", messageID: "m", destination: "d", at: t0)
-        XCTAssertTrue(try store.idempotency.wasDelivered(route: "r", messageID: "m", destination: "d"))
+        try await idempotency.recordDelivered(route: "r", messageID: "m", destination: "d", at: t0)
+        XCTAssertTrue(try idempotency.wasDelivered(route: "r", messageID: "m", destination: "d"))
     }
 }
