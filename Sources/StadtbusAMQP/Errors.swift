@@ -26,6 +26,10 @@ public enum AMQPError: Error, CustomStringConvertible, Sendable, Equatable {
     case closed
     /// Any other library failure.
     case protocolError(String)
+    /// The message itself cannot be published, on any connection, ever: a property or header that
+    /// AMQP cannot carry (a short string over 255 bytes, say). Permanent: retrying cannot help, and the
+    /// connection stays up. The text names the field and its size.
+    case invalidMessage(String)
 
     public var description: String {
         switch self {
@@ -57,6 +61,8 @@ public enum AMQPError: Error, CustomStringConvertible, Sendable, Equatable {
             return "AMQP connection closed by the application"
         case .protocolError(let text):
             return "AMQP protocol error: \(text)"
+        case .invalidMessage(let text):
+            return "message cannot be published: \(text)"
         }
     }
 }
