@@ -61,7 +61,13 @@ struct DeadLetterCommand: AsyncParsableCommand {
 
     struct Replay: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Send dead letters back to the queue they came from, to go through their route again.")
+            abstract: "Send dead letters back to the source queue of their route, to go through it again.",
+            discussion: """
+                A dead letter is replayed only into the queue its route (x-stadtbus-route) reads \
+                from in the configuration, so it passes every step of the route again, verify \
+                included. A letter without a known route, or whose x-stadtbus-original-queue is \
+                not that route's source, is refused with the reason and stays in the dead-letter queue.
+                """)
         @OptionGroup var options: Options
         @Argument(help: "Numbers from 'dlq list' (none: use --all).") var numbers: [Int] = []
         @Flag(name: .long, help: "Replay every dead letter.") var all = false
@@ -73,12 +79,22 @@ struct DeadLetterCommand: AsyncParsableCommand {
         func run() async throws {
             try await DeadLetterBrowser.with(options) { browser in
                 let letters = try await browser.fetch()
+                for number in numbers where !letters.indices.contains(number - 1) {
+                    print("\(number): there are \(letters.count) dead letters; \(number) is not one of them")
+                }
                 let chosen = all ? Set(letters.indices) : Set(numbers.map { $0 - 1 }.filter(letters.indices.contains))
                 var replayed = 0
+                var refused = 0
                 for (index, letter) in letters.enumerated() where chosen.contains(index) {
-                    guard let target = letter.originalQueue else {
-                        print("\(index + 1): no x-stadtbus-original-queue header; left in \(letter.queue)")
+                    let target: String
+                    switch ReplayTarget.resolve(route: letter.routeHeader, originalQueue: letter.originalQueue, in: browser.table) {
+                    case .success(let queue):
+                        target = queue
+                    case .failure(let refusal):
+                        // Back into the dead-letter queue, unchanged: nothing is lost by a refusal.
                         try await letter.delivery.nack(requeue: true)
+                        refused += 1
+                        print("\(index + 1): \(letter.messageID) refused: \(refusal); left in \(letter.queue)")
                         continue
                     }
                     var message = AMQPOutgoingMessage(letter.delivery)
@@ -93,7 +109,8 @@ struct DeadLetterCommand: AsyncParsableCommand {
                     print("\(index + 1): \(letter.messageID) → \(target)")
                 }
                 try await browser.release(letters.enumerated().filter { !chosen.contains($0.offset) }.map(\.element))
-                print("replayed \(replayed) of \(letters.count) dead letters")
+                print("replayed \(replayed) of \(letters.count) dead letters" + (refused > 0 ? "; refused \(refused)" : ""))
+                if refused > 0 { throw ExitCode(1) }
             }
         }
     }
@@ -107,6 +124,8 @@ struct DeadLetterBrowser {
         let delivery: AMQPDelivery
         let messageID: String
         var route: String { delivery.headers[AMQPHeaderName.route]?.description ?? "-" }
+        /// The route header as written by Stadtbus (a string), else `nil`.
+        var routeHeader: String? { delivery.headers[AMQPHeaderName.route]?.stringValue }
         var step: String { delivery.headers[AMQPHeaderName.errorStep]?.description ?? "-" }
         var reason: String { delivery.headers[AMQPHeaderName.errorReason]?.description ?? "-" }
         var originalQueue: String? { delivery.headers[AMQPHeaderName.originalQueue]?.stringValue }
@@ -115,6 +134,8 @@ struct DeadLetterBrowser {
     let connection: AMQPConnection
     let queues: [String]
     let extractor: HeaderExtractor
+    /// The loaded configuration's routes and endpoints (replay targets are looked up here).
+    let table: RoutingTable
 
     static func with(_ options: DeadLetterCommand.Options, _ body: (DeadLetterBrowser) async throws -> Void) async throws {
         let loaded: LoadedConfiguration
@@ -134,7 +155,8 @@ struct DeadLetterBrowser {
             queues = names.sorted().compactMap { table.endpoints[$0]?.settings["queue"]?.string } + ["stadtbus.dead-letters"]
         }
         let connection = try await AMQPConnection.connect(try BrokerEndpoint.make(from: broker, name: "stadtbus-dlq"))
-        let browser = DeadLetterBrowser(connection: connection, queues: Array(Set(queues)).sorted(), extractor: table.headerExtractor)
+        let browser = DeadLetterBrowser(
+            connection: connection, queues: Array(Set(queues)).sorted(), extractor: table.headerExtractor, table: table)
         do {
             try await body(browser)
         } catch {
