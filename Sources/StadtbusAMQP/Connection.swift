@@ -148,10 +148,14 @@ public final class AMQPPublisher: Sendable {
     /// - Parameter mandatory: fail with ``AMQPError/unroutable(exchange:routingKey:replyCode:replyText:)`` when no
     ///   queue is bound for the routing key, instead of the broker dropping the message silently.
     /// - Throws: ``AMQPError/nackedByBroker(exchange:routingKey:)``, ``AMQPError/unroutable(exchange:routingKey:replyCode:replyText:)``,
-    ///   ``AMQPError/channelClosed(code:text:)`` (e.g. 404 for a missing exchange), ``AMQPError/closed``.
+    ///   ``AMQPError/channelClosed(code:text:)`` (e.g. 404 for a missing exchange), ``AMQPError/closed``,
+    ///   and ``AMQPError/invalidMessage(_:)`` — at once, before anything is sent — when AMQP cannot carry
+    ///   the message (see ``AMQPOutgoingMessage/validateForPublishing(exchange:routingKey:)``); that is
+    ///   permanent, and the connection is not affected.
     public func publish(
         _ message: AMQPOutgoingMessage, exchange: String, routingKey: String, mandatory: Bool = true
     ) async throws {
+        try message.validateForPublishing(exchange: exchange, routingKey: routingKey)
         try await withCheckedThrowingContinuation { continuation in
             core.submit(
                 .publish(

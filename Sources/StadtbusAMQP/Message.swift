@@ -15,6 +15,9 @@ public enum AMQPHeaderName {
     public static let firstSeen = "x-stadtbus-first-seen"
     /// The queue the message originally came from (for dead letters).
     public static let originalQueue = "x-stadtbus-original-queue"
+    /// Set on a dead letter or retry whose properties or header keys had to be cut to fit AMQP's
+    /// 255-byte short strings: which ones and their original sizes.
+    public static let shortened = "x-stadtbus-shortened"
 }
 
 /// The AMQP basic properties Stadtbus reads and writes.

@@ -36,15 +36,36 @@ extension ConnectionCore {
                     p.mandatory ? 1 : 0, 0, &properties,
                     amqp_bytes_t(len: raw.count, bytes: UnsafeMutableRawPointer(mutating: raw.baseAddress)))
             }
-            local.published += 1
             if status != AMQP_STATUS_OK.rawValue {
-                throw AMQPError.connectionLost("publishing: \(Session.statusText(status))")
+                guard Self.isEncodingFailure(status) else {
+                    local.published += 1
+                    throw AMQPError.connectionLost("publishing: \(Session.statusText(status))")
+                }
+                // rabbitmq-c could not encode this message (validation before submitting should have
+                // caught it). It fails alone and for good; it must never be re-sent after a reconnect.
+                outstanding[seq] = nil
+                nextSeq = seq
+                let reason = "rabbitmq-c could not encode the publish to exchange '\(p.exchange)' with routing key '\(p.routingKey.prefix(80))': \(Session.statusText(status))"
+                logger.error("publish refused locally; it fails permanently", metadata: ["error": "\(reason)"])
+                p.continuation.resume(throwing: AMQPError.invalidMessage(reason))
+                // The method frame may already be on the wire without its content: the channel cannot
+                // be trusted any more, so reconnect; the other unconfirmed publishes are re-sent.
+                throw AMQPError.connectionLost("publishing: a message could not be encoded (\(Session.statusText(status)))")
             }
+            local.published += 1
         }
         if backlogHead > 4096, backlogHead * 2 > backlog.count {
             backlog.removeFirst(backlogHead)
             backlogHead = 0
         }
+    }
+
+    /// Statuses with which rabbitmq-c refuses a publish while encoding it, before or after writing
+    /// its method frame: a property of the message, not the connection, is at fault.
+    static func isEncodingFailure(_ status: Int32) -> Bool {
+        [AMQP_STATUS_BAD_AMQP_DATA, AMQP_STATUS_TABLE_TOO_BIG, AMQP_STATUS_INVALID_PARAMETER,
+         AMQP_STATUS_UNKNOWN_CLASS, AMQP_STATUS_UNKNOWN_METHOD, AMQP_STATUS_UNSUPPORTED]
+            .contains { $0.rawValue == status }
     }
 
     func settlePublishes(upTo tag: UInt64, multiple: Bool, acked: Bool) {
