@@ -34,6 +34,8 @@ public final class XMLDocument {
     ///
     /// No network access, no DTD: a DOCTYPE stops the parser before any entity is declared,
     /// expanded or loaded (XXE, "billion laughs" and quadratic blow-up are refused there).
+    /// Before parsing, a linear pre-scan refuses documents with more attributes or nodes than
+    /// `limits` allow (libxml2 2.9 checks duplicate attributes in quadratic time).
     /// - Throws: ``XMLError`` naming the limit or the libxml2 message with line and column.
     public convenience init<Bytes: ContiguousBytes>(parsing bytes: Bytes, limits: XMLParseLimits = .default) throws {
         XMLLibrary.initialize()
@@ -42,6 +44,8 @@ public final class XMLDocument {
             guard buffer.count <= limits.maxBytes, buffer.count <= Int(Int32.max) else {
                 throw XMLError.documentTooLarge(bytes: buffer.count, limit: limits.maxBytes)
             }
+            // Attributes and nodes are counted in one linear pass before libxml2 builds anything.
+            try XMLPreScan.check(buffer, limits: limits)
             var result = stadtbus_parse_result()
             stadtbus_parse_untrusted(
                 base.assumingMemoryBound(to: CChar.self), Int32(buffer.count), Int32(min(limits.maxDepth, 256)), &result)

@@ -12,6 +12,16 @@ public enum XMLError: Error, Equatable, Sendable {
     case doctypeForbidden(line: Int)
     /// Elements nest deeper than ``XMLParseLimits/maxDepth``.
     case tooDeeplyNested(limit: Int, line: Int)
+    /// One element carries more attributes (namespace declarations included) than
+    /// ``XMLParseLimits/maxAttributesPerElement``. Found by the pre-scan, before parsing.
+    case tooManyAttributes(element: String, count: Int, limit: Int, line: Int)
+    /// The document carries more attributes than ``XMLParseLimits/maxAttributes``; `line` is
+    /// where the count passed the limit. Found by the pre-scan, before parsing.
+    case tooManyAttributesInDocument(limit: Int, line: Int)
+    /// The document has more elements, comments and processing instructions than
+    /// ``XMLParseLimits/maxNodes``; `line` is where the count passed the limit. Found by the
+    /// pre-scan, before any tree is built.
+    case tooManyNodes(limit: Int, line: Int)
     /// The bytes are not well-formed XML (or not valid in their encoding).
     case malformed(message: String, line: Int, column: Int)
     /// The bytes are not valid UTF-8 (or the declared encoding).
@@ -43,6 +53,14 @@ extension XMLError: CustomStringConvertible {
             return "line \(line): DOCTYPE declarations are not allowed in messages (DTDs and entities are refused to prevent XXE and entity-expansion attacks)"
         case .tooDeeplyNested(let limit, let line):
             return "line \(line): elements nest deeper than the limit of \(limit) levels"
+        case .tooManyAttributes(let element, let count, let limit, let line):
+            return "line \(line): element '\(element)' has \(count) attributes, more than the limit of \(limit) per element "
+                + "(parse-limits.max-attributes-per-element); refused before parsing"
+        case .tooManyAttributesInDocument(let limit, let line):
+            return "line \(line): the document has more than \(limit) attributes (parse-limits.max-attributes); refused before parsing"
+        case .tooManyNodes(let limit, let line):
+            return "line \(line): the document has more than \(limit) elements, comments and processing instructions "
+                + "(parse-limits.max-nodes); refused before parsing"
         case .malformed(let message, let line, let column):
             return "line \(line), column \(column): not well-formed XML: \(message)"
         case .invalidEncoding(let message, let line, let column):
