@@ -22,11 +22,14 @@ final class SQLiteConnection {
     private var synchronous: Synchronous?
 
     /// Opens (or, unless `readOnly`, creates) the database at `path` (`:memory:` for an
-    /// in-memory database).
+    /// in-memory database). A new file is created `0600` (see ``StoreFilePermissions``).
     init(path: String, readOnly: Bool) throws {
         self.path = path
         var flags = SQLITE_OPEN_FULLMUTEX
         flags |= readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
+        if !readOnly && path != ":memory:" && !path.isEmpty {
+            StoreFilePermissions.prepare(path)  // 0600, before SQLite creates it 0644
+        }
         var db: OpaquePointer?
         let rc = sqlite3_open_v2(path, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
