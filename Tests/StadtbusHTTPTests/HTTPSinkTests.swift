@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
 import StadtbusCore
-import HTTPOutAdapter
+@testable import HTTPOutAdapter
 import StadtbusTestSupport
 import XCTest
 
@@ -102,15 +102,71 @@ final class HTTPSinkTests: XCTestCase {
         await assertFailure(HTTPSink(), endpoint(1, "ok"), kind: .transient, code: "connect")
     }
 
-    func testHeaderInjectionIsNeutralised() async throws {
+    /// Issue 12, item 4: a publisher controls the AMQP content type, correlation id, message id and
+    /// message headers; a line break in any of them must not add header lines (here `Authorization`).
+    func testHeaderInjectionIsRefusedAndNeverReachesTheReceiver() async throws {
         try await withServer { port, receiver in
-            var hostile = message()
-            hostile.messageID = "id\r\nX-Injected: yes"
-            try await HTTPSink().deliver(hostile, to: endpoint(port, "ok"))
-            receiver.lock.withLock {
-                XCTAssertNil(receiver.headers.first?["x-injected"])
-                XCTAssertEqual(receiver.headers.first?["x-stadtbus-message-id"], "idX-Injected: yes")
+            var forwarding = endpoint(port, "ok")
+            forwarding.settings["forward-headers"] = .list([.string("x-stadtbus-case")])
+            let injection = "\r\nAuthorization: Bearer stolen"
+            var hostile: [(String, OutgoingMessage)] = []
+            var contentType = message()
+            contentType.properties.contentType = "application/xml\(injection)"
+            hostile.append(("content type", contentType))
+            var bareLF = message()
+            bareLF.properties.contentType = "application/xml\nAuthorization: Bearer stolen"
+            hostile.append(("content type with a bare LF", bareLF))
+            var messageID = message()
+            messageID.messageID = "60f6667b\(injection)"
+            hostile.append(("message id", messageID))
+            var correlation = message()
+            correlation.properties.correlationID = "vorgang-7\(injection)"
+            hostile.append(("correlation id", correlation))
+            var forwarded = message()
+            forwarded.headers["x-stadtbus-case"] = "fall-1\(injection)"
+            hostile.append(("forwarded header", forwarded))
+            var control = message()
+            control.properties.correlationID = "vorgang\u{01}7"
+            hostile.append(("control character", control))
+            for (what, message) in hostile {
+                do {
+                    try await HTTPSink().deliver(message, to: forwarding)
+                    XCTFail("\(what): a header with a line break was sent")
+                } catch let error as DeliveryError {
+                    XCTAssertEqual(error.kind, .permanent, "\(what): \(error)")
+                    XCTAssertEqual(error.code, "invalid-header", "\(what): \(error)")
+                }
             }
+            receiver.lock.withLock {
+                XCTAssertTrue(receiver.headers.isEmpty, "refused messages reached the receiver: \(receiver.headers)")
+                XCTAssertFalse(receiver.headers.contains { $0["authorization"] != nil })
+            }
+
+            // A well-formed media type with parameters, and a forwarded header, still go through.
+            var valid = message()
+            valid.properties.contentType = #"application/xdomea+xml; charset="utf-8"; version=3.0.0"#
+            valid.headers["x-stadtbus-case"] = "fall-1"
+            try await HTTPSink().deliver(valid, to: forwarding)
+            receiver.lock.withLock {
+                XCTAssertEqual(receiver.headers.count, 1)
+                XCTAssertEqual(
+                    receiver.headers.first?["content-type"], #"application/xdomea+xml; charset="utf-8"; version=3.0.0"#)
+                XCTAssertEqual(receiver.headers.first?["x-stadtbus-case"], "fall-1")
+                XCTAssertNil(receiver.headers.first?["authorization"])
+            }
+        }
+    }
+
+    func testContentTypeMustBeAMediaType() throws {
+        XCTAssertNil(HeaderField.mediaTypeProblem("application/xml"))
+        XCTAssertNil(HeaderField.mediaTypeProblem("text/xml;charset=UTF-8"))
+        XCTAssertNil(HeaderField.mediaTypeProblem(#"application/xml; a="x;\"y\""; b=c"#))
+        for bad in [
+            "xml", "application/", "/xml", "application/xml, text/plain", "application/xml; charset",
+            "application/xml; charset=\"utf-8", "applicätion/xml", "application/xml\r\nX: y",
+            "application/xml; a=" + String(repeating: "x", count: 300),
+        ] {
+            XCTAssertNotNil(HeaderField.mediaTypeProblem(bad), bad)
         }
     }
 

@@ -15,7 +15,7 @@ public struct HTTPOutAdapter: Adapter {
             .init("method", .oneOf(["POST", "PUT"]), default: .string("POST")),
             .init("headers", .stringMap, help: "constant request headers"),
             .init(
-                "forward-headers", .list(.string),
+                "forward-headers", .list(.checked("an HTTP header name", { HeaderField.nameProblem($0) })),
                 help: "message headers sent along as request headers (e.g. x-stadtbus-case, set by set-header)"),
             .init("ca", .file, help: "PEM CA bundle the server certificate must chain to (default: system store)"),
             .init("certificate", .file, help: "client certificate (PEM) for mTLS"),

@@ -15,6 +15,11 @@ import StadtbusCore
 ///
 /// Endpoint settings: `url`, `method` (POST/PUT), `timeout`, `headers` (constant headers),
 /// `forward-headers` (message headers sent along), `ca`, `certificate`, `key`, `pinned-public-key` (`sha256//BASE64`).
+///
+/// Header values come from message metadata that any publisher controls: a content type that is
+/// not a media type, or any header name or value with a line break or other control character,
+/// refuses the delivery permanently (`invalid-header`, dead-lettered with the reason) instead of
+/// being sent or repaired.
 public struct HTTPSink: MessageSink {
     /// At most this many requests run at once (each occupies a thread while libcurl waits).
     private let limiter: AsyncSlots
@@ -61,32 +66,42 @@ struct HTTPRequest {
         certificate = endpoint.settings["certificate"]?.string
         key = endpoint.settings["key"]?.string
         pinnedPublicKey = endpoint.settings["pinned-public-key"]?.string
+        let contentType = message.properties.contentType.flatMap { $0.isEmpty ? nil : $0 } ?? "application/xml"
+        if let problem = HeaderField.mediaTypeProblem(contentType) {
+            throw DeliveryError.permanent(
+                "invalid-header", "endpoint '\(endpoint.name)': the message's content type \(problem); not sent")
+        }
         var headers = [
-            "Content-Type: \(message.properties.contentType ?? "application/xml")",
-            "X-Stadtbus-Message-ID: \(Self.headerSafe(message.messageID))",
-            "X-Stadtbus-Route: \(Self.headerSafe(message.route))",
-            "Expect:",  // no 100-continue round trip
+            ("Content-Type", contentType),
+            ("X-Stadtbus-Message-ID", message.messageID),
+            ("X-Stadtbus-Route", message.route),
         ]
-        if let correlation = message.properties.correlationID {
-            headers.append("X-Correlation-ID: \(Self.headerSafe(correlation))")
+        if let correlation = message.properties.correlationID, !correlation.isEmpty {
+            headers.append(("X-Correlation-ID", correlation))
         }
         if case .list(let names)? = endpoint.settings["forward-headers"] {
             for name in names.compactMap(\.string) {
                 guard let value = message.headers[name] ?? message.headers[name.lowercased()] else { continue }
-                headers.append("\(Self.headerSafe(name)): \(Self.headerSafe(value))")
+                headers.append((name, value))
             }
         }
         if case .map(let constant)? = endpoint.settings["headers"] {
             for (name, value) in constant.sorted(by: { $0.key < $1.key }) {
-                headers.append("\(Self.headerSafe(name)): \(Self.headerSafe(value.description))")
+                headers.append((name, value.string ?? value.description))
             }
         }
-        self.headers = headers
-    }
-
-    /// Header values come from configuration and message metadata: no line breaks may pass.
-    static func headerSafe(_ text: String) -> String {
-        String(text.unicodeScalars.filter { $0 != "\r" && $0 != "\n" && $0 != "\0" })
+        for (name, value) in headers {
+            if let problem = HeaderField.nameProblem(name) {
+                throw DeliveryError.permanent(
+                    "invalid-header", "endpoint '\(endpoint.name)': header name \(problem); not sent")
+            }
+            if let problem = HeaderField.valueProblem(value) {
+                throw DeliveryError.permanent(
+                    "invalid-header", "endpoint '\(endpoint.name)': the value of header \(name) \(problem); not sent")
+            }
+        }
+        // "Expect:" with no value keeps libcurl from waiting for 100-continue.
+        self.headers = headers.map { "\($0.0): \($0.1)" } + ["Expect:"]
     }
 
     func perform() -> HTTPResponse {
