@@ -1,9 +1,5 @@
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// Decides whether a request may submit, and names the client for `x-stadtbus-client`.
 enum ClientCheck {
     /// The outcome: the client's name, or a rejection with status and reason.
@@ -11,6 +7,16 @@ enum ClientCheck {
         case allowed(client: String)
         case unauthorized(String)
         case forbidden(String)
+        /// The request is malformed in a way that matters for authentication (400), e.g. an
+        /// authentication header sent twice: which one counts would depend on who reads it.
+        case malformed(String)
+    }
+
+    /// Refuses a request that carries one of the headers authentication reads more than once.
+    /// - Parameter counts: header name (as configured) → how often the request carries it.
+    static func unique(_ counts: [(name: String, count: Int)]) -> Verdict? {
+        guard let repeated = counts.first(where: { $0.count > 1 }) else { return nil }
+        return .malformed("the \(repeated.name) header is sent \(repeated.count) times; send it once")
     }
 
     /// Checks `Authorization: Bearer TOKEN` against `tokens`.
@@ -26,7 +32,7 @@ enum ClientCheck {
     }
 
     /// Checks that the request came through a trusted proxy that verified the client
-    /// certificate, and that the subject is allowed.
+    /// certificate, and that the subject matches an allowed pattern (``SubjectPattern``, per RDN).
     static func mtlsProxy(
         peer: IPAddress?, verify: String?, subject: String?, policy: HTTPInSettings.MTLSProxyPolicy
     ) -> Verdict {
@@ -42,7 +48,7 @@ enum ClientCheck {
         guard let subject = subject?.trimmingCharacters(in: .whitespaces), !subject.isEmpty else {
             return .forbidden("no client subject (\(policy.subjectHeader) missing)")
         }
-        guard policy.allowedSubjects.contains(where: { fnmatch($0, subject, 0) == 0 }) else {
+        guard policy.allowedSubjects.contains(where: { SubjectPattern($0).matches(subject) }) else {
             return .forbidden("client subject '\(String(subject.prefix(200)))' is not allowed")
         }
         return .allowed(client: subject)

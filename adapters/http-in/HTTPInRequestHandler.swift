@@ -8,9 +8,12 @@ import StadtbusXML
 /// Turns one POST into a message in the endpoint's intake queue, or into a rejection.
 ///
 /// Checks run cheapest first and before the body is read where possible: method, caller
-/// (401/403), content type (415), declared length (413); then the body is read while its size
-/// is checked (413), parsed with the guarded parser (400), and published persistent with a
-/// publisher confirm (503 if the broker is away or does not confirm). Only then 202.
+/// (401/403; 400 for an authentication header sent twice), content type (400 if it is not a
+/// media type of at most 255 bytes, 415 if it is not XML), declared length (413), correlation
+/// id (400 if repeated, over 255 bytes or with control characters); then the body is read
+/// while its size is checked (413), parsed with the guarded parser (400), and published
+/// persistent with a publisher confirm (503 if the broker is away or does not confirm; 400 if
+/// the transport finds the message itself cannot be carried). Only then 202.
 struct HTTPInRequestHandler: Sendable {
     let context: AdapterContext
 
@@ -42,9 +45,14 @@ struct HTTPInRequestHandler: Sendable {
         case .unauthorized(let reason):
             return reject(.unauthorized, reason, headers: [.wwwAuthenticate: #"Bearer realm="stadtbus""#])
         case .forbidden(let reason): return reject(.forbidden, reason)
+        case .malformed(let reason): return reject(.badRequest, reason)
         }
 
+        // Repeated Content-Type headers arrive joined with ", ", which is not a media type.
         let contentType = request.headers[.contentType] ?? ""
+        if !contentType.isEmpty, let problem = HeaderField.mediaTypeProblem(contentType) {
+            return reject(.badRequest, "Content-Type \(problem)")
+        }
         guard Self.isXML(contentType) else {
             return reject(
                 .unsupportedMediaType,
@@ -55,6 +63,14 @@ struct HTTPInRequestHandler: Sendable {
         if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > settings.maxBodySize {
             return reject(
                 .contentTooLarge, "body of \(declared) bytes exceeds the limit of \(settings.maxBodySize) bytes")
+        }
+        let correlations = Self.values(request, Self.correlationHeader)
+        guard correlations.count <= 1 else {
+            return reject(.badRequest, "the X-Correlation-ID header is sent \(correlations.count) times; send it once")
+        }
+        let correlation = correlations.first.flatMap { $0.isEmpty ? nil : $0 }
+        if let correlation, let problem = Self.correlationProblem(correlation) {
+            return reject(.badRequest, "X-Correlation-ID \(problem)")
         }
 
         var body = ByteBuffer()
@@ -86,7 +102,7 @@ struct HTTPInRequestHandler: Sendable {
         let id = Self.messageID(from: Self.header(request, Self.messageIDHeader))
         let message = Self.message(
             body: bytes, id: id, contentType: contentType, endpoint: endpoint.name, client: client,
-            correlation: Self.header(request, Self.correlationHeader))
+            correlation: correlation)
         let started = ContinuousClock.now
         switch await ConfirmedPublish.publish(
             message, to: settings.queue, with: publisher, timeout: settings.confirmTimeout)
@@ -105,6 +121,10 @@ struct HTTPInRequestHandler: Sendable {
             return reject(
                 .serviceUnavailable, "broker '\(settings.broker)' did not confirm the message in time; retry later",
                 headers: [.retryAfter: "\(settings.retryAfter)"])
+        case .failed(.invalidMessage(let problem)):
+            // The message itself cannot be carried (checked above, so this is a last line of
+            // defence): the caller's fault, and sending it again cannot help.
+            return reject(.badRequest, "the message cannot be accepted: \(problem)")
         case .failed(let error):
             return reject(
                 .serviceUnavailable, "broker '\(settings.broker)' did not take the message (\(error)); retry later",
@@ -119,9 +139,15 @@ struct HTTPInRequestHandler: Sendable {
         case .none:
             return .allowed(client: "anonymous")
         case .bearer:
+            let authorizations = values(request, "authorization").count
+            if let repeated = ClientCheck.unique([(name: "Authorization", count: authorizations)]) { return repeated }
             guard let tokens else { return .unauthorized("no token is configured for this endpoint") }
             return ClientCheck.bearer(authorization: request.headers[.authorization], tokens: tokens)
         case .mtlsProxy(let policy):
+            let authHeaders = [policy.verifyHeader, policy.subjectHeader, "Authorization"]
+            if let repeated = ClientCheck.unique(authHeaders.map { (name: $0, count: values(request, $0).count) }) {
+                return repeated
+            }
             let verify = header(request, policy.verifyHeader)
             let subject = header(request, policy.subjectHeader)
             return ClientCheck.mtlsProxy(
@@ -131,8 +157,26 @@ struct HTTPInRequestHandler: Sendable {
 
     /// The first value of the header `name` (case-insensitive).
     static func header(_ request: Request, _ name: String) -> String? {
+        values(request, name).first
+    }
+
+    /// Every value of the header `name` (case-insensitive), one per header line.
+    static func values(_ request: Request, _ name: String) -> [String] {
         let wanted = name.lowercased()
-        return request.headers.first { $0.name.canonicalName == wanted }?.value
+        return request.headers.filter { $0.name.canonicalName == wanted }.map(\.value)
+    }
+
+    /// The longest `X-Correlation-ID` accepted: what an AMQP `correlation_id` can carry.
+    static let maxCorrelationIDBytes = 255
+
+    /// `nil` when `correlation` can be passed on as it is, else why not. It is an identifier, so
+    /// it is refused rather than cut (a cut one could name another message's correlation).
+    static func correlationProblem(_ correlation: String) -> String? {
+        let bytes = correlation.utf8.count
+        guard bytes <= maxCorrelationIDBytes else {
+            return "is \(bytes) bytes long (UTF-8); at most \(maxCorrelationIDBytes) are accepted"
+        }
+        return HeaderField.valueProblem(correlation)
     }
 
     /// `application/xml`, `text/xml` or `application/*+xml`, parameters (charset) allowed.
@@ -162,7 +206,6 @@ struct HTTPInRequestHandler: Sendable {
             "x-stadtbus-received-at": .string(Date().formatted(.iso8601)),
             "x-stadtbus-client": .string(client),
         ]
-        let correlation = correlation.map { String($0.prefix(maxMessageIDLength)) }
         if let correlation, !correlation.isEmpty { headers["x-correlation-id"] = .string(correlation) }
         return AMQPOutgoingMessage(
             body: body,
