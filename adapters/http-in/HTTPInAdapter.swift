@@ -61,6 +61,19 @@ public struct HTTPInAdapter: Adapter {
                 .init("broker", .string, help: "broker of the intake queue (default: main)"),
                 .init("confirm-timeout", .duration, default: .duration(.seconds(10))),
                 .init("retry-after", .int(1...3600), default: .int(5)),
+                .init(
+                    "max-connections", .int(HTTPInConnectionLimits.connectionRange),
+                    default: .int(HTTPInConnectionLimits.defaults.maxConnections),
+                    help: "connections the listener keeps open at once; more are closed at once"),
+                .init(
+                    "idle-timeout", .checked("a duration from 100ms to 1h", HTTPInConnectionLimits.timeoutProblem),
+                    default: .string("60s"), help: "a connection with no request in progress is closed after this"),
+                .init(
+                    "header-timeout", .checked("a duration from 100ms to 1h", HTTPInConnectionLimits.timeoutProblem),
+                    default: .string("10s"), help: "time to send the request line and headers"),
+                .init(
+                    "body-timeout", .checked("a duration from 100ms to 1h", HTTPInConnectionLimits.timeoutProblem),
+                    default: .string("60s"), help: "time to send the whole body once the headers are in"),
             ],
             conditional: [
                 .init(when: "auth", is: "bearer", exactlyOneOf: ["token-file", "token-env"]),

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import ServiceLifecycle
 import StadtbusAdapterKit
@@ -9,6 +10,8 @@ import StadtbusAdapterKit
 /// the socket is bound and fails with the reason if binding fails.
 final class HTTPInListener: @unchecked Sendable {
     let address: ListenAddress
+    /// Connection limit and timeouts, fixed when the listener is made.
+    let limits: HTTPInConnectionLimits
     private let context: AdapterContext
     private let handler: HTTPInRequestHandler
     private let lock = NSLock()
@@ -27,8 +30,9 @@ final class HTTPInListener: @unchecked Sendable {
     /// The readiness condition of this listener.
     var readinessName: String { "listener:\(address)" }
 
-    init(address: ListenAddress, context: AdapterContext) {
+    init(address: ListenAddress, limits: HTTPInConnectionLimits, context: AdapterContext) {
         self.address = address
+        self.limits = limits
         self.context = context
         handler = HTTPInRequestHandler(context: context)
     }
@@ -94,8 +98,15 @@ final class HTTPInListener: @unchecked Sendable {
             }
             return await self.respond(to: request, peer: requestContext.peerAddress)
         }
+        let (limits, logger, metrics) = (limits, context.logger, context.metrics)
+        let gate = ConnectionGate(
+            limit: limits.maxConnections, address: "\(address)", logger: logger,
+            countRefusal: { metrics.countAdapterError(adapter: "http-in") })
         let application = Application(
             responder: responder,
+            server: HTTPServerBuilder { responder in
+                HTTPInChildChannel(responder: responder, limits: limits, gate: gate, logger: logger)
+            },
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: "stadtbus"),
             onServerRunning: { [weak self] _ in self?.finishStart(failure: nil) },
             logger: context.logger)

@@ -74,7 +74,10 @@ public final class HTTPInListeners: @unchecked Sendable {
         }
         let listener = lock.withLock {
             if let existing = listeners[settings.listen] { return existing }
-            let created = HTTPInListener(address: settings.listen, context: context)
+            // Every endpoint configured on this address counts: the strictest limits apply.
+            let limits = endpoints.values.map(\.snapshot.settings).filter { $0.listen == settings.listen }
+                .map(\.connections).reduce(settings.connections) { $0.stricter($1) }
+            let created = HTTPInListener(address: settings.listen, limits: limits, context: context)
             listeners[settings.listen] = created
             return created
         }

@@ -45,6 +45,9 @@ public struct HTTPInSettings: Sendable, Equatable {
     public var confirmTimeout: Duration
     /// The value of `Retry-After` on 503 answers, in seconds.
     public var retryAfter: Int
+    /// Connection limit and timeouts (`max-connections`, `idle-timeout`, `header-timeout`,
+    /// `body-timeout`); the listener applies the strictest of the endpoints sharing it.
+    public var connections: HTTPInConnectionLimits
 
     /// Reads `endpoint`'s settings; defaults apply where the loader did not set them (tests
     /// build endpoints by hand).
@@ -71,6 +74,7 @@ public struct HTTPInSettings: Sendable, Equatable {
         broker = settings["broker"]?.string ?? BrokerSettings.mainName
         confirmTimeout = settings["confirm-timeout"]?.duration ?? .seconds(10)
         retryAfter = settings["retry-after"]?.int ?? 5
+        connections = try Self.connectionLimits(settings, invalid: invalid)
 
         switch settings["auth"]?.string ?? "bearer" {
         case "bearer":
@@ -110,6 +114,31 @@ public struct HTTPInSettings: Sendable, Equatable {
         case let other:
             throw invalid("auth", "must be 'bearer', 'mtls-proxy' or 'none', found '\(other)'")
         }
+    }
+
+    private static func connectionLimits(
+        _ settings: [String: ConfigValue], invalid: (String, String) -> HTTPInError
+    ) throws -> HTTPInConnectionLimits {
+        var limits = HTTPInConnectionLimits.defaults
+        if let value = settings["max-connections"] {
+            guard let count = value.int, HTTPInConnectionLimits.connectionRange.contains(count) else {
+                throw invalid("max-connections", "found '\(value)'; use a number from 1 to 65536")
+            }
+            limits.maxConnections = count
+        }
+        let timeouts: [(String, WritableKeyPath<HTTPInConnectionLimits, Duration>)] = [
+            ("idle-timeout", \.idleTimeout), ("header-timeout", \.headerTimeout), ("body-timeout", \.bodyTimeout),
+        ]
+        for (name, keyPath) in timeouts {
+            guard let value = settings[name] else { continue }
+            guard let duration = HTTPInConnectionLimits.timeout(value),
+                HTTPInConnectionLimits.timeoutRange.contains(duration)
+            else {
+                throw invalid(name, "found '\(value)'; write a duration from 100ms to 1h like 10s")
+            }
+            limits[keyPath: keyPath] = duration
+        }
+        return limits
     }
 
     private static func strings(_ value: ConfigValue) -> [String] {
