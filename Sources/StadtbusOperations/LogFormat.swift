@@ -80,11 +80,43 @@ struct LineLogHandler: LogHandler {
         Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
     }
 
+    /// Every text that comes from outside (label, keys, values, message) is passed through
+    /// ``escapingControlCharacters(_:)``: one event is one line, so a value holding a line
+    /// break cannot forge a log line of its own.
     static let human: Render = { label, level, message, metadata in
-        let fields = metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        return "\(timestamp()) \(level) \(label): \(fields.isEmpty ? "" : fields + " ")\(message)"
+        let fields = metadata.sorted { $0.key < $1.key }
+            .map { "\(escapingControlCharacters($0.key))=\(escapingControlCharacters("\($0.value)"))" }
+            .joined(separator: " ")
+        let text = escapingControlCharacters(message)
+        return "\(timestamp()) \(level) \(escapingControlCharacters(label)): \(fields.isEmpty ? "" : fields + " ")\(text)"
     }
 
+    /// `text` with line breaks and other control characters written as escapes: `\n`, `\r`,
+    /// `\t`, else `\u{1B}`-style (C0 and C1 controls, DEL, U+2028 and U+2029). Text without
+    /// them is returned as it is.
+    static func escapingControlCharacters(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var escaped = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": escaped.append(contentsOf: #"\n"#.unicodeScalars)
+            case "\r": escaped.append(contentsOf: #"\r"#.unicodeScalars)
+            case "\t": escaped.append(contentsOf: #"\t"#.unicodeScalars)
+            case _ where isControl(scalar):
+                escaped.append(contentsOf: "\\u{\(String(scalar.value, radix: 16, uppercase: true))}".unicodeScalars)
+            default: escaped.append(scalar)
+            }
+        }
+        return String(escaped)
+    }
+
+    /// Characters that end a line or steer a terminal.
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029
+    }
+
+    /// JSONSerialization writes every control character as an escape (`\n`, `\u001b`), so a
+    /// JSON line stays one line too.
     static let json: Render = { label, level, message, metadata in
         var object: [String: Any] = ["ts": timestamp(), "level": "\(level)", "logger": label, "msg": message]
         for (key, value) in metadata { object[key] = plain(value) }
