@@ -63,4 +63,9 @@ typedef struct stadtbus_parse_result {
 void stadtbus_parse_untrusted(const char *bytes, int length, int max_depth,
                               stadtbus_parse_result *result);
 
+/// Hands memory that is free in the C heap back to the system (glibc `malloc_trim(0)`; a no-op
+/// elsewhere). libxml2 trees are many small allocations; after a large document is freed glibc
+/// keeps the pages unless asked. Returns 1 if memory was released.
+int stadtbus_release_free_memory(void);
+
 #endif
