@@ -224,6 +224,15 @@ public final class RoutingEngine: @unchecked Sendable {
         run.matchedRoute = route.name
         run.event(.matched, detail: route.condition.description)
 
+        let exchange = Exchange(message: message, document: document, header: header, route: route.name)
+        exchange.caseRegistry = cases
+        // A message is authenticated before it can count as a duplicate: a tampered copy that
+        // reuses a delivered message's UUID is refused by `verify` (e.g. `bad-digest`), not acked.
+        let authenticated = route.steps.lastIndex(where: { $0 is VerifyStep }).map { $0 + 1 } ?? 0
+        if authenticated > 0, let outcome = await runSteps(route, upTo: authenticated, exchange, run) {
+            return decide(outcome, route: route, run)
+        }
+
         // A route that registers cases runs again on a redelivery: a crash between delivery and
         // registration must not leave the case unregistered (deliveries are skipped by idempotency).
         if !route.steps.contains(where: { $0 is RegisterCaseStep }), allDestinationsAlreadyDelivered(route, messageID: header.messageID, run) {
@@ -232,9 +241,14 @@ public final class RoutingEngine: @unchecked Sendable {
             return .duplicate
         }
 
-        let exchange = Exchange(message: message, document: document, header: header, route: route.name)
-        exchange.caseRegistry = cases
-        switch await execute(route, exchange, run) {
+        return decide(await execute(route, exchange, run, fromStep: authenticated), route: route, run)
+    }
+
+    /// The disposition for a route's outcome: completed or duplicate, filtered, retry or dead letter.
+    private func decide(_ outcome: RouteOutcome, route: Route, _ run: Run) -> Disposition {
+        let message = run.message
+        let table = run.table
+        switch outcome {
         case .done:
             if run.delivered == 0 && run.alreadyDelivered > 0 {
                 run.event(.duplicate)
@@ -281,27 +295,48 @@ public final class RoutingEngine: @unchecked Sendable {
         }
     }
 
-    /// Runs `route`'s steps on `exchange`, then delivers to its destinations and wire taps.
-    private func execute(_ route: Route, _ exchange: Exchange, _ run: Run) async -> RouteOutcome {
+    /// Runs the steps of `route` before index `end` on `exchange`; `nil` if all proceeded,
+    /// else the outcome that ends the route (dropped or failed).
+    private func runSteps(_ route: Route, upTo end: Int, _ exchange: Exchange, _ run: Run) async -> RouteOutcome? {
         exchange.route = route.name
-        for step in route.steps {
-            if !step.leavesDocumentUnchanged { exchange.documentMayHaveChanged = true }
-            let start = clock.now
-            do {
-                let outcome = try await step.run(exchange)
-                let duration = clock.now - start
-                run.event(.step, route: route.name, detail: step.label, duration: duration)
-                run.observer?.stepFinished(route: route.name, step: step, outcome: outcome, failure: nil, exchange: exchange, duration: duration)
-                if case .drop(let reason) = outcome { return .filtered(reason) }
-            } catch {
-                let failure = (error as? StepFailure) ?? StepFailure.permanent("step-failed", "\(error)")
-                let duration = clock.now - start
-                run.event(.step, route: route.name, detail: step.label, duration: duration, reason: failure.description)
-                run.observer?.stepFinished(route: route.name, step: step, outcome: nil, failure: failure, exchange: exchange, duration: duration)
-                return .failed(Failure(kind: failure.kind, code: failure.code, message: failure.message, step: step.name, route: route.name))
-            }
+        for step in route.steps[..<end] {
+            if let outcome = await runStep(step, route, exchange, run) { return outcome }
         }
+        return nil
+    }
 
+    /// Runs `route`'s steps from index `first` on (earlier ones already ran on `exchange`), then
+    /// delivers to its destinations and wire taps.
+    private func execute(_ route: Route, _ exchange: Exchange, _ run: Run, fromStep first: Int = 0) async -> RouteOutcome {
+        exchange.route = route.name
+        for step in route.steps[first...] {
+            if let outcome = await runStep(step, route, exchange, run) { return outcome }
+        }
+        return await deliver(route, exchange, run)
+    }
+
+    /// Runs one step; `nil` if the route goes on, else the outcome that ends it.
+    private func runStep(_ step: any RouteStep, _ route: Route, _ exchange: Exchange, _ run: Run) async -> RouteOutcome? {
+        if !step.leavesDocumentUnchanged { exchange.documentMayHaveChanged = true }
+        let start = clock.now
+        do {
+            let outcome = try await step.run(exchange)
+            let duration = clock.now - start
+            run.event(.step, route: route.name, detail: step.label, duration: duration)
+            run.observer?.stepFinished(route: route.name, step: step, outcome: outcome, failure: nil, exchange: exchange, duration: duration)
+            if case .drop(let reason) = outcome { return .filtered(reason) }
+            return nil
+        } catch {
+            let failure = (error as? StepFailure) ?? StepFailure.permanent("step-failed", "\(error)")
+            let duration = clock.now - start
+            run.event(.step, route: route.name, detail: step.label, duration: duration, reason: failure.description)
+            run.observer?.stepFinished(route: route.name, step: step, outcome: nil, failure: failure, exchange: exchange, duration: duration)
+            return .failed(Failure(kind: failure.kind, code: failure.code, message: failure.message, step: step.name, route: route.name))
+        }
+    }
+
+    /// Delivers `exchange` to `route`'s destinations (the chosen branch's) and wire taps.
+    private func deliver(_ route: Route, _ exchange: Exchange, _ run: Run) async -> RouteOutcome {
         let destinations: [Destination]
         switch route.routing {
         case .to(let list):
