@@ -145,7 +145,8 @@ final class Certificate: @unchecked Sendable {
         return String(decoding: UnsafeBufferPointer(start: output, count: Int(length)), as: UTF8.self)
     }
 
-    private static func text(of name: OpaquePointer?) -> String {
+    /// A distinguished name in RFC 2253 form (UTF-8).
+    static func text(of name: OpaquePointer?) -> String {
         guard let name, let bio = BIO_new(BIO_s_mem()) else { return "" }
         defer { BIO_free(bio) }
         // RFC 2253 order and escaping, but UTF-8 output (no \\UXXXX escapes for umlauts).

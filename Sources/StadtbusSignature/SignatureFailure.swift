@@ -22,6 +22,24 @@ public enum SignatureFailure: Error, Equatable, Sendable, CustomStringConvertibl
     /// The signer certificate is not issued for signing (keyUsage lacks digitalSignature and
     /// nonRepudiation, or has no keyUsage extension).
     case wrongKeyUsage
+    /// The signer certificate's extendedKeyUsage names purposes, but none for signing documents
+    /// (e.g. TLS-only `serverAuth`/`clientAuth`). See ``SignatureVerifier`` for the accepted set.
+    case wrongExtendedKeyUsage(String)
+    /// The signer certificate (or a CA certificate of its chain) is revoked by a CRL of the trust store.
+    case certificateRevoked(String)
+    /// A CRL of the trust store that applies to the chain cannot be used now (expired, not yet
+    /// valid, or its signature or issuer cannot be checked): revocation status unknown.
+    case revocationUnknown(String)
+    /// The header's author is this authority: one of our own messages reflected back (refused
+    /// unless the `verify` step allows it).
+    case ownAuthor(String)
+    /// The header's creation time is older than the freshness window allows.
+    case staleMessage(String)
+    /// The header's creation time lies further in the future than the clock-skew allowance.
+    case fromTheFuture(String)
+    /// The header carries no creation time (or none that is an `xs:dateTime`), but a freshness
+    /// window applies.
+    case noCreationTime(String)
     /// The certificate's identity is not the sender the message header claims.
     /// `expected` is the header's author kennung, `actual` the certificate's identity.
     case identityMismatch(expected: String, actual: String)
@@ -43,6 +61,13 @@ public enum SignatureFailure: Error, Equatable, Sendable, CustomStringConvertibl
         case .expired: return "expired"
         case .untrustedChain: return "untrusted-chain"
         case .wrongKeyUsage: return "wrong-key-usage"
+        case .wrongExtendedKeyUsage: return "wrong-extended-key-usage"
+        case .certificateRevoked: return "certificate-revoked"
+        case .revocationUnknown: return "revocation-unknown"
+        case .ownAuthor: return "own-author"
+        case .staleMessage: return "stale-message"
+        case .fromTheFuture: return "from-the-future"
+        case .noCreationTime: return "no-creation-time"
         case .identityMismatch: return "identity-mismatch"
         case .wrappedSignature: return "wrapped-signature"
         case .malformed: return "malformed-signature"
@@ -67,6 +92,20 @@ public enum SignatureFailure: Error, Equatable, Sendable, CustomStringConvertibl
             return "the signer certificate is not issued by a trusted CA: \(detail)"
         case .wrongKeyUsage:
             return "the signer certificate is not issued for signing (keyUsage lacks digitalSignature/nonRepudiation)"
+        case .wrongExtendedKeyUsage(let detail):
+            return "the signer certificate's extended key usage does not allow signing documents: \(detail)"
+        case .certificateRevoked(let detail):
+            return "the signer certificate is revoked: \(detail)"
+        case .revocationUnknown(let detail):
+            return "the revocation status cannot be checked (update the CRL in the trust store): \(detail)"
+        case .ownAuthor(let kennung):
+            return "the message's author '\(kennung)' is this authority: an own message reflected back is refused (verify: { allow-own-author: true } accepts it)"
+        case .staleMessage(let detail):
+            return "the message is too old: \(detail)"
+        case .fromTheFuture(let detail):
+            return "the message's creation time lies in the future: \(detail)"
+        case .noCreationTime(let detail):
+            return "the message header has no usable creation time (erstellungszeitpunkt), so its freshness cannot be checked: \(detail)"
         case .identityMismatch(let expected, let actual):
             return "the message claims to come from '\(expected)' but is signed by '\(actual)'"
         case .wrappedSignature(let detail):

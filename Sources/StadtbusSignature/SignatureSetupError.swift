@@ -13,6 +13,9 @@ public enum SignatureSetupError: Error, Equatable, Sendable, CustomStringConvert
     case certificateKeyMismatch(path: String)
     /// The trust store directory is missing, unreadable or holds no certificate.
     case trustStoreUnusable(path: String, message: String)
+    /// A certificate revocation list of the trust store is unusable: unreadable, expired
+    /// (nextUpdate passed), or not signed by the trust anchor that issued it.
+    case crlUnusable(path: String, message: String)
     /// The identity configuration is invalid (e.g. a malformed fingerprint).
     case invalidIdentityRule(String)
     /// The document could not be signed (no root element, or an xmlsec failure).
@@ -32,6 +35,8 @@ public enum SignatureSetupError: Error, Equatable, Sendable, CustomStringConvert
             return "certificate \(path) does not match the private key"
         case .trustStoreUnusable(let path, let message):
             return "trust store \(path) unusable: \(message)"
+        case .crlUnusable(let path, let message):
+            return "certificate revocation list \(path) unusable: \(message)"
         case .invalidIdentityRule(let message):
             return "invalid signer identity rule: \(message)"
         case .signingFailed(let message):

@@ -16,9 +16,16 @@ import StadtbusXML
 ///    ``SignatureFailure/badSignatureValue``;
 /// 3. chain to the ``TrustStore`` and validity: ``SignatureFailure/untrustedChain(_:)``,
 ///    ``SignatureFailure/expired(_:)``;
-/// 4. keyUsage: ``SignatureFailure/wrongKeyUsage``;
+///    with CRLs in the trust store also ``SignatureFailure/certificateRevoked(_:)`` and
+///    ``SignatureFailure/revocationUnknown(_:)``;
+/// 4. keyUsage (present, with digitalSignature or nonRepudiation): ``SignatureFailure/wrongKeyUsage``;
+///    extendedKeyUsage (absent, or naming a signing purpose, see ``SigningPurposes``):
+///    ``SignatureFailure/wrongExtendedKeyUsage(_:)``;
 /// 5. identity: ``SignatureFailure/identityMismatch(expected:actual:)``,
-///    ``SignatureFailure/unknownSigner(_:)``.
+///    ``SignatureFailure/unknownSigner(_:)``;
+/// 6. the ``VerificationPolicy`` (only with a header): ``SignatureFailure/ownAuthor(_:)``,
+///    ``SignatureFailure/staleMessage(_:)``, ``SignatureFailure/fromTheFuture(_:)``,
+///    ``SignatureFailure/noCreationTime(_:)``.
 ///
 /// Create one at start-up (the trust store is loaded once) and share it between all
 /// workers: it is `Sendable`, and each call uses its own xmlsec context and key. Signer
@@ -33,27 +40,34 @@ public final class SignatureVerifier: Sendable {
     /// The time certificates must be valid at; `nil` means "now" on every call (tests and
     /// re-verification of archived messages may fix it).
     public let validationTime: Date?
+    /// Own-author and freshness rules for ``verify(_:header:)``.
+    public let policy: VerificationPolicy
     private let validated = ValidatedSigners()
 
     /// - Throws: ``SignatureSetupError`` when xmlsec does not initialise or a rule is invalid.
-    public init(trustStore: TrustStore, identities: SignerIdentities = SignerIdentities(), validationTime: Date? = nil)
-        throws(SignatureSetupError)
-    {
+    public init(
+        trustStore: TrustStore, identities: SignerIdentities = SignerIdentities(), validationTime: Date? = nil,
+        policy: VerificationPolicy = VerificationPolicy()
+    ) throws(SignatureSetupError) {
         try SignatureLibrary.initialize()
         try identities.validate()
         self.trustStore = trustStore
         self.identities = identities.normalized()
         self.validationTime = validationTime
+        self.policy = policy
     }
 
-    /// Verifies `document`, whose header names `header.author` as its sender.
+    /// Verifies `document`, whose header names `header.author` as its sender, and applies
+    /// the ``policy`` to the header.
     /// Extract `header` from the same `document` instance (never from a re-parse).
     /// - Throws: ``SignatureFailure``.
     public func verify(_ document: XMLDocument, header: MessageHeader) throws(SignatureFailure) -> VerifiedSignature {
         guard let kennung = header.author?.kennung, !kennung.isEmpty else {
             throw .malformed("the message header names no author; the signer cannot be bound to a sender")
         }
-        return try verify(document, authorKennung: kennung)
+        let verified = try verify(document, authorKennung: kennung)
+        try policy.check(header, author: kennung, now: validationTime ?? Date())
+        return verified
     }
 
     /// Verifies `document` for the sender `authorKennung`.
@@ -78,6 +92,7 @@ public final class SignatureVerifier: Sendable {
         try verifyCryptography(structure, key: leaf)
         let period = try trustStore.validate(leaf, intermediates: intermediates, at: validationTime)
         guard leaf.allowsSigning else { throw .wrongKeyUsage }
+        try leaf.checkSigningPurpose()
         let signer = ValidatedSigner(leaf: leaf, summary: leaf.summary, period: period)
         validated.store(signer, for: structure.certificateTexts)
         return (structure, signer.summary)

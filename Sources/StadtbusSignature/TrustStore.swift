@@ -1,14 +1,26 @@
 internal import CLibXML
 import Foundation
 
-/// The trust anchors signer certificates must chain to: every `*.pem` file of a directory
-/// (each may hold several certificates), loaded once into an OpenSSL `X509_STORE`.
+/// The trust anchors signer certificates must chain to, and the certificate revocation lists
+/// (CRLs) they are checked against: every `*.pem` file of a directory (each may hold several
+/// certificates and CRLs) and every `*.crl` file (one CRL, PEM or DER), loaded once into an
+/// OpenSSL `X509_STORE`.
 ///
 /// Chain validation uses OpenSSL's `X509_verify_cert` directly on the certificate taken
 /// from the signature's KeyInfo (not xmlsec's keys manager): that gives precise reasons
-/// (expired vs. untrusted) and keeps KeyInfo processing under Stadtbus's control.
+/// (expired vs. untrusted vs. revoked) and keeps KeyInfo processing under Stadtbus's control.
 /// Trust anchors must be self-signed roots (no partial chains); intermediates travel in
 /// KeyInfo. Security level 2 applies (RSA ≥ 2048 bits, no SHA-1 signatures in the chain).
+///
+/// **Revocation.** When the directory holds CRLs, every certificate of a chain whose issuer
+/// has a CRL in the store is checked against it (OpenSSL `X509_V_FLAG_CRL_CHECK_ALL`); a
+/// certificate whose issuer has none is not checked. Each CRL is checked when the store
+/// loads: it must be readable, be issued and signed by a certificate of the store (put an
+/// intermediate CA's certificate next to its CRL), and not be expired (nextUpdate) — else
+/// ``SignatureSetupError/crlUnusable(path:message:)``, so `stadtbus check` and a reload
+/// report it. A CRL that expires while loaded makes its CA's signers fail with
+/// ``SignatureFailure/revocationUnknown(_:)`` until a fresh CRL is loaded (replace the file
+/// and reload the configuration).
 ///
 /// Immutable after loading and `Sendable`: `X509_STORE` supports concurrent verification.
 public final class TrustStore: @unchecked Sendable {
@@ -17,39 +29,49 @@ public final class TrustStore: @unchecked Sendable {
     public let files: [String]
     /// How many certificates the store holds.
     public let certificateCount: Int
+    /// How many CRLs the store holds.
+    public let crlCount: Int
+    /// The earliest nextUpdate of the loaded CRLs: validation results are not reused past it.
+    let crlsValidUntil: time_t?
 
-    /// Loads every `*.pem` file in `directory`.
+    /// Loads every `*.pem` and `*.crl` file in `directory`; CRLs must be valid at `time`
+    /// (now if `nil`).
     /// - Throws: ``SignatureSetupError/trustStoreUnusable(path:message:)`` when the directory
-    ///   cannot be read, a file is not PEM, or no certificate was found.
-    public init(directory: String) throws(SignatureSetupError) {
+    ///   cannot be read, a file holds neither certificate nor CRL, or no certificate was found;
+    ///   ``SignatureSetupError/crlUnusable(path:message:)`` for a CRL that cannot be used.
+    public init(directory: String, at time: Date? = nil) throws(SignatureSetupError) {
         try SignatureLibrary.initialize()
         let names: [String]
         do {
-            names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".pem") }
-                .sorted()
+            names = try FileManager.default.contentsOfDirectory(atPath: directory)
+                .filter { $0.hasSuffix(".pem") || $0.hasSuffix(".crl") }.sorted()
         } catch {
             throw .trustStoreUnusable(path: directory, message: "cannot read the directory")
         }
         guard let store = X509_STORE_new() else { throw .trustStoreUnusable(path: directory, message: "out of memory") }
-        SignatureLibrary.resetErrors()
-        var files: [String] = []
-        for name in names {
-            let path = (directory as NSString).appendingPathComponent(name)
-            guard X509_STORE_load_file(store, path) == 1 else {
-                let message = SignatureLibrary.takeOpenSSLErrors() ?? "not a PEM certificate file"
-                X509_STORE_free(store)
-                throw .trustStoreUnusable(path: path, message: message)
+        var contents = TrustStoreContents()
+        defer { contents.release() }
+        do {
+            for name in names {
+                let path = (directory as NSString).appendingPathComponent(name)
+                try contents.load(path, into: store)
             }
-            files.append(path)
-        }
-        let count = Int(OPENSSL_sk_num(X509_STORE_get0_objects(store)))
-        guard count > 0 else {
+            guard !contents.certificates.isEmpty else {
+                throw SignatureSetupError.trustStoreUnusable(path: directory, message: "no *.pem certificate found")
+            }
+            try contents.checkCRLs(at: time_t((time ?? Date()).timeIntervalSince1970))
+        } catch let error as SignatureSetupError {
             X509_STORE_free(store)
-            throw .trustStoreUnusable(path: directory, message: "no *.pem certificate found")
+            throw error
+        } catch {
+            X509_STORE_free(store)
+            throw .trustStoreUnusable(path: directory, message: "\(error)")
         }
         self.store = store
-        self.files = files
-        self.certificateCount = count
+        self.files = contents.files
+        self.certificateCount = Int(OPENSSL_sk_num(X509_STORE_get0_objects(store))) - contents.crls.count
+        self.crlCount = contents.crls.count
+        self.crlsValidUntil = contents.crls.compactMap(\.nextUpdate).min()
     }
 
     deinit {
@@ -77,8 +99,16 @@ public final class TrustStore: @unchecked Sendable {
         }
         let parameters = X509_STORE_CTX_get0_param(context)
         X509_VERIFY_PARAM_set_auth_level(parameters, 2)
+        if crlCount > 0 {
+            X509_VERIFY_PARAM_set_flags(parameters, UInt(X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL))
+            X509_STORE_CTX_set_verify_cb(context, Self.skipIssuersWithoutCRL)
+        }
         if let time { X509_STORE_CTX_set_time(context, 0, time_t(time.timeIntervalSince1970)) }
-        if X509_verify_cert(context) == 1 { return Self.validityPeriod(of: X509_STORE_CTX_get0_chain(context)) }
+        if X509_verify_cert(context) == 1 {
+            let period = Self.validityPeriod(of: X509_STORE_CTX_get0_chain(context))
+            guard let until = crlsValidUntil else { return period }
+            return period.lowerBound <= until ? period.lowerBound...min(period.upperBound, until) : 0...0
+        }
         let error = X509_STORE_CTX_get_error(context)
         let depth = X509_STORE_CTX_get_error_depth(context)
         let text = String(cString: X509_verify_cert_error_string(Int(error)))
@@ -90,9 +120,27 @@ public final class TrustStore: @unchecked Sendable {
             throw .expired(detail)
         case X509_V_ERR_INVALID_PURPOSE where depth == 0:
             throw .wrongKeyUsage
+        case X509_V_ERR_CERT_REVOKED:
+            throw .certificateRevoked(detail)
+        case X509_V_ERR_CRL_HAS_EXPIRED, X509_V_ERR_CRL_NOT_YET_VALID, X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER,
+            X509_V_ERR_CRL_SIGNATURE_FAILURE, X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE,
+            X509_V_ERR_ERROR_IN_CRL_LAST_UPDATE_FIELD, X509_V_ERR_ERROR_IN_CRL_NEXT_UPDATE_FIELD,
+            X509_V_ERR_KEYUSAGE_NO_CRL_SIGN, X509_V_ERR_DIFFERENT_CRL_SCOPE, X509_V_ERR_UNHANDLED_CRITICAL_CRL_EXTENSION,
+            X509_V_ERR_CRL_PATH_VALIDATION_ERROR:
+            throw .revocationUnknown(detail)
         default:
             throw .untrustedChain(detail)
         }
+    }
+
+    /// With CRL checking on, OpenSSL wants a CRL for every issuer of the chain; Stadtbus checks
+    /// against the CRLs the trust store has and lets a certificate whose issuer has none pass.
+    private static let skipIssuersWithoutCRL: @convention(c) (Int32, OpaquePointer?) -> Int32 = { ok, context in
+        if ok == 0, let context, X509_STORE_CTX_get_error(context) == X509_V_ERR_UNABLE_TO_GET_CRL {
+            X509_STORE_CTX_set_error(context, X509_V_OK)
+            return 1
+        }
+        return ok
     }
 
     /// The intersection of the validity periods of `chain` (an empty-ish range if unknown).
@@ -112,7 +160,7 @@ public final class TrustStore: @unchecked Sendable {
         return notBefore <= notAfter ? notBefore...notAfter : 0...0
     }
 
-    private static func seconds(_ time: UnsafePointer<ASN1_TIME>?) -> time_t? {
+    static func seconds(_ time: UnsafePointer<ASN1_TIME>?) -> time_t? {
         guard let time else { return nil }
         var parts = tm()
         guard ASN1_TIME_to_tm(time, &parts) == 1 else { return nil }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// A signer certificate whose chain, validity and key usage were checked.
+/// A signer certificate whose chain, validity, revocation and key usage were checked.
 struct ValidatedSigner: @unchecked Sendable {
     let leaf: Certificate
     let summary: CertificateSummary
@@ -13,9 +13,10 @@ struct ValidatedSigner: @unchecked Sendable {
 /// chain-validated once instead of for every message.
 ///
 /// Only successful validations are kept, and only used at times inside the chain's
-/// validity period; outside it the certificate is validated again (and rejected with the
-/// precise reason). Sound because the trust store is immutable and Stadtbus does no
-/// revocation checking. Bounded (emptied when full) and guarded by a lock.
+/// validity period, cut at the earliest nextUpdate of the trust store's CRLs; outside it the
+/// certificate is validated again (and rejected with the precise reason). Sound because the
+/// trust store, its CRLs included, is immutable (a new CRL comes with a new verifier on
+/// reload). Bounded (emptied when full) and guarded by a lock.
 final class ValidatedSigners: @unchecked Sendable {
     private let lock = NSLock()
     private var entries: [[String]: ValidatedSigner] = [:]

@@ -26,14 +26,18 @@ enum SignatureAdapters {
         return Signer(key: signingKey)
     }
 
-    /// Loads the trust store (`trust-store:`, default `certs/trust`) into a verifier that
-    /// binds each signer to the message's author: by the `signer-identities:` rules for that
-    /// author, else by the certificate's own AGS identity.
-    static let verifierFactory: VerifierFactory = { trustStore, identities in
+    /// Loads the trust store (`trust-store:`, default `certs/trust`; certificates and CRLs)
+    /// into a verifier that binds each signer to the message's author — by the
+    /// `signer-identities:` rules for that author, else by the certificate's own AGS
+    /// identity — and applies the step's own-author and freshness settings.
+    static let verifierFactory: VerifierFactory = { trustStore, identities, options in
         let directory = trustStore ?? "certs/trust"
         let rules = try identities.mapValues { try $0.map { try SignerIdentities.Match(parsing: $0) } }
+        let policy = VerificationPolicy(
+            ownKennung: options.ownKennung, allowsOwnAuthor: options.allowOwnAuthor, maxAge: options.maxAge,
+            maxFuture: options.maxFuture)
         let verifier = try StadtbusSignature.SignatureVerifier(
-            trustStore: TrustStore(directory: directory), identities: SignerIdentities(rules: rules))
+            trustStore: TrustStore(directory: directory), identities: SignerIdentities(rules: rules), policy: policy)
         return Verifier(verifier: verifier)
     }
 

@@ -112,16 +112,7 @@ extension LoadSession {
         case "validate": return validateStep(settings, at: nameNode)
         case "map": return mapStep(settings, at: nameNode, namespaces: namespaces)
         case "sign": return signStep(settings, at: nameNode)
-        case "verify":
-            if let settings, let fields = reader.fields(settings, "'verify'", allowed: []), !fields.entries.isEmpty { return nil }
-            if let verifier = loader.verifier { return VerifyStep(verifier: verifier) }
-            guard let factory = loader.verifierFactory else { return VerifyStep(verifier: UnavailableVerifier()) }
-            do {
-                return VerifyStep(verifier: try factory(self.settings.trustStore, self.settings.signerIdentities))
-            } catch {
-                diagnostics.error(nameNode.position, "'verify' cannot be set up: \(error)")
-                return nil
-            }
+        case "verify": return verifyStep(settings, at: nameNode)
         case "set-header": return setHeaderStep(settings, at: nameNode, namespaces: namespaces)
         case "register-case": return registerCaseStep(settings, at: nameNode, namespaces: namespaces)
         case "correlate": return correlateStep(settings, at: nameNode, namespaces: namespaces)

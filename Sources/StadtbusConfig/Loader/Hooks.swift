@@ -13,9 +13,10 @@ public protocol MappingRulesCompiling: Sendable {
 /// Creates a signer for a configured key (the signature module provides it).
 public typealias SignerFactory = @Sendable (KeyDefinition) throws -> any MessageSigner
 
-/// Creates a verifier for the configured trust store directory and signer identity rules
-/// (`signer-identities:`; the signature module provides it).
-public typealias VerifierFactory = @Sendable (_ trustStore: String?, _ identities: [String: [String]]) throws -> any SignatureVerifier
+/// Creates a verifier for the configured trust store directory, signer identity rules
+/// (`signer-identities:`) and the `verify` step's settings (the signature module provides it).
+public typealias VerifierFactory =
+    @Sendable (_ trustStore: String?, _ identities: [String: [String]], _ options: VerifyOptions) throws -> any SignatureVerifier
 
 /// Placeholder signer used when no signature module is wired in: every message fails
 /// permanently with `signer-unavailable`, so nothing unsigned leaves by mistake.
