@@ -3,6 +3,8 @@ import StadtbusAMQP
 import StadtbusTestSupport
 import XCTest
 
+@testable import FileAdapter
+
 /// Drop folders as records systems use them: complete files are picked up and moved to
 /// done/ or failed/ (with the reason); deliveries appear atomically under the message's id.
 final class FileAdapterTests: EndToEndTestCase {
@@ -108,5 +110,102 @@ final class FileAdapterTests: EndToEndTestCase {
         XCTAssertTrue(again.isEmpty, "not delivered a second time: \(again.map(\.uuid))")
         let status = await stadtbus.terminate()
         XCTAssertEqual(status, 0, stadtbus.log)
+    }
+}
+
+/// Whoever may write to an inbox must not make Stadtbus read other files: a symbolic link is
+/// not followed, also when it replaces a file after the folder was listed (issue 12, item 7).
+final class FileInboxLinkTests: EndToEndTestCase {
+    private var base: URL!
+
+    override func setUp() async throws {
+        try await super.setUp()
+        base = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-files-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() async throws {
+        try? FileManager.default.removeItem(at: base)
+    }
+
+    /// The reader the source uses on each listed name: what is a link at that moment is refused.
+    func testTheReaderRefusesALinkAFIFOAndADirectory() throws {
+        let secret = base.appendingPathComponent("secret.xml")
+        try Data("geheim".utf8).write(to: secret)
+        XCTAssertEqual(chmod(secret.path, 0o600), 0)
+        let link = base.appendingPathComponent("antrag.xml")
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: secret)
+        guard case .refused(let reason) = InboxFile.read(link.path) else {
+            return XCTFail("a link was followed: \(InboxFile.read(link.path))")
+        }
+        XCTAssertTrue(reason.hasPrefix("a symbolic link"), reason)
+
+        let fifo = base.appendingPathComponent("fifo.xml")
+        XCTAssertEqual(mkfifo(fifo.path, 0o600), 0)
+        XCTAssertEqual(InboxFile.read(fifo.path), .refused(reason: "a FIFO, not a regular file; it was not read"))
+        let folder = base.appendingPathComponent("folder.xml")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
+        XCTAssertEqual(InboxFile.read(folder.path), .refused(reason: "a directory, not a regular file; it was not read"))
+
+        XCTAssertEqual(InboxFile.read(secret.path), .content(Array("geheim".utf8)))
+        guard case .unavailable = InboxFile.read(base.appendingPathComponent("gone.xml").path) else {
+            return XCTFail("a missing file is left for a later poll")
+        }
+    }
+
+    /// The running source: a link in the inbox to an application outside it is not delivered;
+    /// it is moved to failed/ (the link, not its target) with the reason.
+    func testALinkInTheInboxIsNotDeliveredButSetAside() async throws {
+        let inbox = base.appendingPathComponent("eingang")
+        try FileManager.default.createDirectory(at: inbox, withIntermediateDirectories: true)
+        let stadtbus = try StadtbusProcess(
+            routes: """
+                  - name: import
+                    from: import-ordner
+                    to: eakte
+                """,
+            extraEndpoints: """
+                  import-ordner: { type: file, directory: \(inbox.path), poll: 200ms }
+                """)
+        let client = try await TestClient.connect()
+        defer { Task { await client.connection.close() } }
+        try await stadtbus.startReady(with: client)
+
+        // Outside the inbox, readable by Stadtbus only: it would be delivered if read.
+        let secret = UUID().uuidString.lowercased()
+        let outside = base.appendingPathComponent("fremd.xml")
+        try Data(Applications.make(uuid: secret)).write(to: outside)
+        XCTAssertEqual(chmod(outside.path, 0o600), 0)
+        try FileManager.default.createSymbolicLink(at: inbox.appendingPathComponent("antrag-1.xml"), withDestinationURL: outside)
+        // A regular file after it in name order, so that its delivery shows the link's turn is over.
+        let good = UUID().uuidString.lowercased()
+        try Data(Applications.make(uuid: good)).write(to: inbox.appendingPathComponent("antrag-2.xml"))
+
+        let delivered = try await client.drain(stadtbus.outQueue, expected: 1, idle: .seconds(30), settle: .seconds(1))
+        XCTAssertEqual(delivered.map(\.uuid), [good], stadtbus.log)
+        let reasonFile = inbox.appendingPathComponent("failed/antrag-1.xml.reason.txt")
+        try await waitUntil { FileManager.default.fileExists(atPath: reasonFile.path) }
+        let reason = try String(contentsOf: reasonFile, encoding: .utf8)
+        XCTAssertTrue(reason.hasPrefix("refused: a symbolic link"), reason)
+        let moved = try FileManager.default.destinationOfSymbolicLink(atPath: inbox.appendingPathComponent("failed/antrag-1.xml").path)
+        XCTAssertEqual(moved, outside.path, "the link itself was moved")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: outside.path), "its target is untouched")
+        XCTAssertTrue(stadtbus.log.contains("file refused, not read"), stadtbus.log)
+        let status = await stadtbus.terminate()
+        XCTAssertEqual(status, 0, stadtbus.log)
+    }
+}
+
+/// Polls `condition` until it holds; fails after `timeout` (generous: a condition, not a delay).
+private func waitUntil(
+    timeout: Duration = .seconds(30), file: StaticString = #filePath, line: UInt = #line, _ condition: () throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while try !condition() {
+        guard ContinuousClock.now < deadline else {
+            XCTFail("condition not met within \(timeout)", file: file, line: line)
+            return
+        }
+        try await Task.sleep(for: .milliseconds(50))
     }
 }

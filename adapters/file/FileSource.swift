@@ -9,7 +9,10 @@ import StadtbusCore
 /// `*.tmp`/`*.part`, and unchanged for `settle` (default 1 s), so a file still being written
 /// is left alone. After processing a file is moved to `done/` (delivered, duplicate or
 /// filtered) or to `failed/` together with `<name>.reason.txt` (dead letter). A transient
-/// failure leaves it in place and retries it after the route's backoff.
+/// failure leaves it in place and retries it after the route's backoff. An entry that is not a
+/// regular file when it is opened — a symbolic link (never followed), a FIFO, a directory
+/// swapped in after the listing — is not read: it goes to `failed/` with the reason
+/// (``InboxFile``).
 ///
 /// `done/` and `failed/` are created when missing (also when someone removed them while
 /// Stadtbus runs). A file whose outcome is settled but that cannot be moved (permissions, a
@@ -68,8 +71,9 @@ final class FileSource: MessageSource, @unchecked Sendable {
                 return nil
             }
             let url = directory.appendingPathComponent(name)
+            // lstat: a symbolic link is listed too, to be refused on opening (see InboxFile).
             guard let attributes = try? FileManager.default.attributesOfItem(atPath: url.path),
-                attributes[.type] as? FileAttributeType == .typeRegular,
+                [.typeRegular, .typeSymbolicLink].contains(attributes[.type] as? FileAttributeType),
                 let modified = attributes[.modificationDate] as? Date, now.timeIntervalSince(modified) >= settle
             else { return nil }
             let (retry, settled) = lock.withLock { (retries[name], unmoved[name] != nil) }
@@ -81,12 +85,17 @@ final class FileSource: MessageSource, @unchecked Sendable {
 
     private func process(_ file: URL) async {
         let name = file.lastPathComponent
-        guard let body = FileManager.default.contents(atPath: file.path) else { return }
+        let body: [UInt8]
+        switch InboxFile.read(file.path) {
+        case .content(let content): body = content
+        case .unavailable: return  // gone, or not readable now: a later poll tries again
+        case .refused(let reason): return refuse(file, reason: reason)
+        }
         let attempt = lock.withLock { retries[name]?.attempt } ?? 1
         context.inFlight.add(1, metrics: context.metrics)
         defer { context.inFlight.add(-1, metrics: context.metrics) }
         let message = Message(
-            body: Array(body), headers: ["x-stadtbus-file": name], properties: MessageProperties(contentType: "application/xml"),
+            body: body, headers: ["x-stadtbus-file": name], properties: MessageProperties(contentType: "application/xml"),
             source: endpoint.name, attempt: attempt)
         let result = await context.intake.process(message)
         let route = result.routeLabel
@@ -111,6 +120,23 @@ final class FileSource: MessageSource, @unchecked Sendable {
             log.warning("dead-lettered to failed/", metadata: ["step": "\(step)", "reason": "\(reason)"])
         }
         result.settled()
+    }
+
+    /// Sets aside an entry that is not a regular file (a symbolic link, a FIFO, …) without
+    /// reading it: into `failed/` with `<name>.reason.txt`. It never reaches a route.
+    private func refuse(_ file: URL, reason: String) {
+        let name = file.lastPathComponent
+        let note = "refused: \(reason)\nat: \(Date().formatted(.iso8601))\n"
+        try? FileManager.default.createDirectory(at: directory.appendingPathComponent("failed"), withIntermediateDirectories: true)
+        try? note.write(
+            to: directory.appendingPathComponent("failed").appendingPathComponent(name + ".reason.txt"), atomically: true,
+            encoding: .utf8)
+        context.metrics.countAdapterError(adapter: "file")
+        context.logger.warning(
+            "file refused, not read; moved to failed/",
+            metadata: ["endpoint": "\(endpoint.name)", "file": "\(name)", "reason": "\(reason)"])
+        move(file, to: "failed")  // rename(2) moves the link itself, not what it points to
+        lock.withLock { _ = retries.removeValue(forKey: name) }
     }
 
     /// Moves a processed file into `folder` (`done` or `failed`). If that fails the file is
