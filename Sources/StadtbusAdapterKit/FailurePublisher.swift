@@ -50,7 +50,9 @@ public final class FailurePublisher: @unchecked Sendable {
         message.properties.headers[AMQPHeaderName.errorStep] = .string(step)
         if let route { message.properties.headers[AMQPHeaderName.route] = .string(route) }
         Self.stampFirstSeen(&message)
-        try await publisher.publish(message, exchange: "", routingKey: queue.name, mandatory: true)
+        try await publisher.publish(
+            Self.fitted(message, exchange: "", routingKey: queue.name), exchange: "", routingKey: queue.name,
+            mandatory: true)
     }
 
     /// Sends `delivery` to the dead-letter `endpoint` (an `amqp` endpoint on any configured
@@ -69,7 +71,37 @@ public final class FailurePublisher: @unchecked Sendable {
         let target = endpoint.flatMap { $0.type == "amqp" ? $0 : nil }
         let (_, publisher) = try link(target?.settings["broker"]?.string ?? broker)
         let (exchange, routingKey) = target.map(Self.address(of:)) ?? ("", Self.fallbackDeadLetterQueue)
-        try await publisher.publish(message, exchange: exchange, routingKey: routingKey, mandatory: true)
+        try await publisher.publish(
+            Self.fitted(message, exchange: exchange, routingKey: routingKey), exchange: exchange, routingKey: routingKey,
+            mandatory: true)
+    }
+
+    /// The longest error reason kept when a dead letter or retry would not fit into one AMQP
+    /// content header otherwise.
+    static let fallbackReasonBytes = 4096
+
+    /// A copy of `message` that AMQP can carry, so that a retry or dead letter never fails for
+    /// the reason the message is being set aside (a property or header key over 255 bytes, or
+    /// headers too large for one frame): over-long properties and keys are cut (see
+    /// ``AMQPOutgoingMessage/shortenedForPublishing()``); if the headers are still too large, the
+    /// message's own headers are dropped and the reason is cut. Every change is named in the
+    /// ``AMQPHeaderName/shortened`` header.
+    static func fitted(_ message: AMQPOutgoingMessage, exchange: String, routingKey: String) -> AMQPOutgoingMessage {
+        var fitted = message.shortenedForPublishing()
+        guard (try? fitted.validateForPublishing(exchange: exchange, routingKey: routingKey)) == nil else { return fitted }
+        var notes = fitted.properties.headers[AMQPHeaderName.shortened]?.stringValue.map { [$0] } ?? []
+        let dropped = fitted.properties.headers.keys.filter { !$0.hasPrefix("x-stadtbus-") }.sorted()
+        for key in dropped { fitted.properties.headers[key] = nil }
+        if !dropped.isEmpty { notes.append("\(dropped.count) headers dropped (too large for one AMQP frame)") }
+        if let reason = fitted.properties.headers[AMQPHeaderName.errorReason]?.stringValue,
+            reason.utf8.count > fallbackReasonBytes
+        {
+            fitted.properties.headers[AMQPHeaderName.errorReason] = .string(
+                String(decoding: reason.utf8.prefix(fallbackReasonBytes), as: UTF8.self) + "…")
+            notes.append("\(AMQPHeaderName.errorReason) cut from \(reason.utf8.count) bytes")
+        }
+        fitted.properties.headers[AMQPHeaderName.shortened] = .string(notes.joined(separator: "; "))
+        return fitted
     }
 
     /// Where an `amqp` endpoint's messages are published: (exchange, routing key).

@@ -67,7 +67,8 @@ public final class HeaderExtractor: Sendable {
     }
 
     /// Reads the header of `document`.
-    /// - Throws: ``HeaderError`` when no profile applies or a required field is missing.
+    /// - Throws: ``HeaderError`` when no profile applies, a required field is missing or the
+    ///   identity is longer than ``MessageHeader/maximumIdentityBytes``.
     public func header(of document: XMLDocument) throws -> MessageHeader {
         let namespace = document.rootNamespace
         let candidates = (namespace.flatMap { specific[$0] } ?? []) + generic
@@ -103,10 +104,15 @@ public final class HeaderExtractor: Sendable {
         }
         let identity = try compiled.identity.enumerated().map { index, expression in
             try required(index == 0 ? "identity" : "identity[\(index)]", expression)
+        }.joined(separator: "/")
+        let identityBytes = identity.utf8.count
+        guard identityBytes <= MessageHeader.maximumIdentityBytes else {
+            throw HeaderError.identityTooLong(
+                profile: profile, bytes: identityBytes, limit: MessageHeader.maximumIdentityBytes)
         }
         return MessageHeader(
             profile: profile,
-            messageID: identity.joined(separator: "/"),
+            messageID: identity,
             messageType: try required("messageType", compiled.messageType),
             messageTypeName: try compiled.messageTypeName.flatMap { try value("messageTypeName", $0) },
             createdAt: try compiled.createdAt.flatMap { try value("createdAt", $0) },

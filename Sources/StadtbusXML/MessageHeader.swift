@@ -25,7 +25,13 @@ public struct MessageHeader: Equatable, Sendable, Codable {
     public var profile: String
     /// The message's identity for idempotency and tracing: the `nachrichtenUUID`, or for
     /// xdomea `ProzessID/Nachrichtentyp` (xdomea 3 messages carry no UUID of their own).
+    /// At most ``maximumIdentityBytes`` bytes of UTF-8 (``HeaderExtractor`` refuses longer ones).
     public var messageID: String
+
+    /// The longest message identity accepted, in bytes of UTF-8: room for any real identity (a
+    /// UUID is 36 bytes, an xdomea `ProzessID/Nachrichtentyp` about 45) and safely below the
+    /// 255 bytes an AMQP message-id can carry.
+    public static let maximumIdentityBytes = 200
     /// The message type code, e.g. `0401` (XBeteiligung) or `2010` (XWasser).
     public var messageType: String
     /// The message type's name where the header gives one (e.g. `kommunal.Initiieren.0401`),
@@ -72,6 +78,10 @@ public enum HeaderError: Error, Equatable, Sendable, CustomStringConvertible {
     case missingField(profile: String, field: String, xpath: String)
     /// A profile's expression failed.
     case evaluationFailed(profile: String, field: String, message: String)
+    /// The message identity is longer than ``MessageHeader/maximumIdentityBytes``: it keys
+    /// idempotency and travels on as the AMQP message-id (a 255-byte short string), so such a
+    /// message is refused for good.
+    case identityTooLong(profile: String, bytes: Int, limit: Int)
 
     public var description: String {
         switch self {
@@ -81,6 +91,8 @@ public enum HeaderError: Error, Equatable, Sendable, CustomStringConvertible {
             return "header (\(profile)) lacks '\(field)' (expected at \(xpath))"
         case .evaluationFailed(let profile, let field, let message):
             return "header (\(profile)) field '\(field)' could not be read: \(message)"
+        case .identityTooLong(let profile, let bytes, let limit):
+            return "header (\(profile)): message identity is \(bytes) bytes; at most \(limit) are accepted"
         }
     }
 }

@@ -51,9 +51,11 @@ struct AMQPSink: MessageSink {
     }
 
     /// Every broker-side failure may go away (a restarted broker, a queue drained, a binding
-    /// added by an operator): retry, and dead-letter when the route's attempts are spent.
+    /// added by an operator): retry, and dead-letter when the route's attempts are spent. A
+    /// message AMQP cannot carry (a property over 255 bytes) never will be: dead-letter it now.
     static func deliveryError(_ error: AMQPError) -> DeliveryError {
         switch error {
+        case .invalidMessage(let text): return .permanent("invalid-message", "cannot be published over AMQP: \(text)")
         case .unroutable: return .transient("unroutable", error.description)
         case .nackedByBroker: return .transient("broker-nack", error.description)
         case .channelClosed(let code, _) where code == 404: return .transient("not-found", error.description)
