@@ -60,6 +60,12 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
         self.readiness = readiness
         self.logLevel = logLevel
         self.logger = logger
+        // Before anything runs (the operations server included): every source's condition
+        // exists before a broker connection can make /ready 200, so /ready cannot report
+        // ready while a source does not take messages yet (an http-in listener not bound).
+        for name in Self.sourceEndpoints(of: initial.table) {
+            readiness.expect(Self.readinessName(source: name), reason: "starting")
+        }
     }
 
     public func run() async throws {
@@ -134,16 +140,40 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
         hangups.cancel()
         watcher.stop()
         readiness.fail("routes", reason: "shutting down")
-        await stopSources()
-        await drain()
-        for (_, adapter) in adapters.adapters.sorted(by: { $0.key < $1.key }) { await adapter.shutdown() }
-        for (_, connection) in brokers.all { await connection.close() }
+        // The drain timeout bounds the whole wait, whatever a source is stuck on (a destination
+        // that never answers, a broker that is away): then the connections are closed and what
+        // is unfinished — never acked — goes back to the broker (the ack rule).
+        let deadline = ContinuousClock.now + options.drainTimeout
+        let drained = await Deadline.wait(until: deadline) {
+            await self.stopSources()
+            await self.drain(until: deadline)
+        }
+        if !drained || inFlight.value > 0 {
+            logger.warning(
+                "drain timeout: unfinished messages stay with the broker and are delivered again",
+                metadata: ["in_flight": "\(inFlight.value)", "drain_timeout": "\(options.drainTimeout)"])
+        }
+        let adapterList = adapters.adapters.sorted(by: { $0.key < $1.key }).map(\.value)
+        if !(await Deadline.wait(until: .now + Self.closeGrace, { for adapter in adapterList { await adapter.shutdown() } })) {
+            logger.warning("adapters did not shut down in time; closing the broker connections anyway")
+        }
+        let connections = brokers.all.map(\.connection)
+        if !(await Deadline.wait(until: .now + Self.closeGrace, { for connection in connections { await connection.close() } })) {
+            logger.warning("broker connections did not close in time; exiting (the broker requeues unacked messages)")
+        }
         logger.info("stopped")
     }
 
     // MARK: Pieces
 
     private static func readinessName(broker: String) -> String { "broker:\(broker)" }
+
+    private static func readinessName(source endpoint: String) -> String { "consumer:\(endpoint)" }
+
+    /// The endpoints that routes read from and that exist, in a stable order.
+    private static func sourceEndpoints(of table: RoutingTable) -> [String] {
+        Set(table.routes.compactMap(\.source)).filter { table.endpoints[$0] != nil }.sorted()
+    }
 
     /// The stores the engine writes: idempotency records, the audit journal and the case
     /// registry (one SQLite file may hold several of them; each path is opened once).
@@ -261,12 +291,13 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
 
     /// Starts a source for every endpoint a route reads from that has none yet.
     private func startSources(for table: RoutingTable, context: AdapterContext) {
-        let names = Set(table.routes.compactMap(\.source))
         let created: [any MessageSource] = lock.withLock {
             var created: [any MessageSource] = []
-            for name in names.sorted() where sources[name] == nil {
+            for name in Self.sourceEndpoints(of: table) where sources[name] == nil {
                 guard let endpoint = table.endpoints[name] else { continue }
-                let condition = "consumer:\(name)"
+                let condition = Self.readinessName(source: name)
+                // Registered here, synchronously: the source satisfies it once it takes messages.
+                readiness.expect(condition, reason: "starting")
                 guard let adapter = adapters[endpoint.type] else {
                     logger.error("no adapter for source endpoint", metadata: ["endpoint": "\(name)", "type": "\(endpoint.type)"])
                     readiness.fail(condition, reason: "adapter type '\(endpoint.type)' is not part of this build")
@@ -300,30 +331,25 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
         lock.withLock { sourceTasks.append(task) }
     }
 
-    /// Stops every source and waits (at most the drain timeout) for their in-flight messages.
+    /// How long shutting the adapters down, and then closing the broker connections, may take
+    /// after the drain (each; a closing connection waits up to 5 s for outstanding confirms).
+    static let closeGrace: Duration = .seconds(8)
+
+    /// Stops every source and waits for their in-flight messages (the caller bounds the wait:
+    /// a source stuck on a destination may never finish).
     private func stopSources() async {
         let (all, tasks) = lock.withLock {
             shuttingDown = true
             return (Array(sources.values), sourceTasks)
         }
         for source in all { await source.stop() }
-        let finished = Task { for task in tasks { await task.value } }
-        let timeout = Task {
-            try? await Task.sleep(for: options.drainTimeout)
-            finished.cancel()
-        }
-        await finished.value
-        timeout.cancel()
+        for task in tasks { await task.value }
     }
 
-    /// Waits until no message is in flight, at most the drain timeout.
-    private func drain() async {
-        let deadline = ContinuousClock.now + options.drainTimeout
-        while inFlight.value > 0, ContinuousClock.now < deadline {
+    /// Waits until no message is in flight, at most until `deadline`.
+    private func drain(until deadline: ContinuousClock.Instant) async {
+        while inFlight.value > 0, ContinuousClock.now < deadline, !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(20))
-        }
-        if inFlight.value > 0 {
-            logger.warning("drain timeout: unfinished messages stay with the broker", metadata: ["in_flight": "\(inFlight.value)"])
         }
     }
 

@@ -22,6 +22,8 @@ public final class StadtbusProcess {
     public var storePath: String { directory.appendingPathComponent("store.sqlite").path }
     /// Extra environment for the process (the example configuration reads ports and URLs from it).
     public var environment: [String: String] = [:]
+    /// `--drain-timeout` in seconds.
+    public var drainTimeout = 20
 
     /// - Parameters:
     ///   - routes: the `routes:` section (YAML, two-space list items); the default validates
@@ -108,7 +110,7 @@ public final class StadtbusProcess {
         process.executableURL = Paths.executable
         // --no-watch: reloads in these tests happen on SIGHUP only, so they are deterministic.
         process.arguments = [
-            "run", "--config", configPath, "--log-format", "json", "--drain-timeout", "20", "--no-watch",
+            "run", "--config", configPath, "--log-format", "json", "--drain-timeout", "\(drainTimeout)", "--no-watch",
         ]
         var environment = ProcessInfo.processInfo.environment
         environment["STADTBUS_E2E_PASSWORD"] = "guest"

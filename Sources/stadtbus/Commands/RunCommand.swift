@@ -26,6 +26,10 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Do not reload when a configuration file changes (SIGHUP still reloads).")
     var noWatch = false
 
+    /// Seconds beyond `--drain-timeout` after which a shutdown that is still not finished ends
+    /// the process anyway (exit status 1).
+    static let watchdogGraceSeconds = 40
+
     func run() async throws {
         let level = LogLevelBox(.info)
         logFormat.format.bootstrap(level: level)
@@ -60,14 +64,27 @@ struct RunCommand: AsyncParsableCommand {
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)
-        group.maximumGracefulShutdownDuration = .seconds(drainTimeout + 5)
+        // The runtime gives up on in-flight messages after the drain timeout and then closes the
+        // adapters and broker connections (bounded, see StadtbusRuntime.closeGrace).
+        group.maximumGracefulShutdownDuration = .seconds(drainTimeout + 25)
 
         // A second SIGTERM/SIGINT ends the process at once: unfinished messages are not
-        // acked and the broker delivers them again after the restart.
+        // acked and the broker delivers them again after the restart. After the first one, a
+        // watchdog makes sure the process ends even if something ignores the shutdown.
+        let watchdogDelay = Duration.seconds(drainTimeout + Self.watchdogGraceSeconds)
         let forced = Task {
             var count = 0
             for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
                 count += 1
+                if count == 1 {
+                    Task.detached {
+                        try await Task.sleep(for: watchdogDelay)
+                        logger.critical(
+                            "shutdown did not finish within the drain timeout and grace; exiting (unfinished messages are delivered again)",
+                            metadata: ["after": "\(watchdogDelay)"])
+                        Foundation.exit(1)
+                    }
+                }
                 if count >= 2 {
                     logger.warning("second termination signal: exiting without waiting for in-flight messages")
                     Foundation.exit(1)
