@@ -69,14 +69,18 @@ final class HTTPInConnectionLimitTests: XCTestCase {
         let second = try await answeredConnection()
 
         let port = port
-        let refusedClosed = try await onThread { () -> Bool in
+        let refused = try await onThread { () -> (answered: Bool, closed: Bool) in
             let third = try RawConnection(port: port)
-            // Even a complete request is not read: the connection is closed without an answer.
+            // Even a complete keep-alive request is not read: the connection closes without an answer.
             try? third.send(
-                rawPost(path: "/offen", headers: [("Content-Type", "application/xml")], body: Array("<a/>".utf8)))
-            return third.waitForClose(seconds: 30)
+                rawPost(
+                    path: "/offen", headers: [("Content-Type", "application/xml")], body: Array("<a/>".utf8),
+                    keepAlive: true))
+            let answered = third.readResponse(seconds: 30) != nil
+            return (answered, third.waitForClose(seconds: 30))
         }
-        XCTAssertTrue(refusedClosed, "the connection beyond max-connections was not closed")
+        XCTAssertFalse(refused.answered, "the connection beyond max-connections was served")
+        XCTAssertTrue(refused.closed, "the connection beyond max-connections was not closed")
 
         // The two admitted connections still work.
         let request = rawPost(
