@@ -30,6 +30,7 @@ enum TestPKI {
         try FileManager.default.copyItem(atPath: try path("ca.pem"), toPath: trust + "/test-ca.pem")
         for (source, name) in files { try FileManager.default.copyItem(atPath: try path(source), toPath: trust + "/" + name) }
         if withDevelopmentCA {
+            _ = try Fixtures.extraDirectory()  // runs certs/make-dev-certs
             try FileManager.default.copyItem(atPath: Fixtures.trustDirectory + "/dev-ca.pem", toPath: trust + "/dev-ca.pem")
         }
         return trust
