@@ -134,8 +134,12 @@ final class ReloadTests: XCTestCase {
             return await group.reduce(into: []) { $0.append($1) }
         }
         try await changes.value
-        // The last change may land after the messages: wait for the poller.
-        for _ in 0..<100 where engine.table.routes.map(\.name) != ["v3"] { try await Task.sleep(for: .milliseconds(20)) }
+        // The last change may land after the messages: wait for the poller (a state, not a
+        // time: the deadline only ends a test that would otherwise hang).
+        let deadline = ContinuousClock.now + .seconds(60)
+        while engine.table.routes.map(\.name) != ["v3"], ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
 
         XCTAssertEqual(results.filter { $0 == .completed }.count, count)
         let ids = sink.deliveries.map(\.1.messageID)

@@ -15,9 +15,8 @@ final class DeadLetterReplayTests: EndToEndTestCase {
         // An xdomea message (type 0501): the configuration has a route for 0401 only.
         let xdomea = try Data(contentsOf: Paths.shared.appendingPathComponent("xoev/xdomea-3.0.0/examples/Aussonderung.Anbieteverzeichnis.0501.xml"))
         try await client.publish(Array(xdomea), to: stadtbus.inQueue)
-        for _ in 0..<100 {
-            if try await stadtbus.metric(#"stadtbus_messages_dead_lettered_total{route="unrouted"}"#) >= 1 { break }
-            try await Task.sleep(for: .milliseconds(50))
+        try await waitFor("the xdomea message dead-lettered") {
+            try await stadtbus.metric(#"stadtbus_messages_dead_lettered_total{route="unrouted"}"#) >= 1
         }
 
         let listed = try stadtbus.command(["dlq", "list", "--queue", stadtbus.deadLetterQueue])
@@ -35,9 +34,8 @@ final class DeadLetterReplayTests: EndToEndTestCase {
                 to: [eakte]
             """)
         try stadtbus.signal(SIGHUP)
-        for _ in 0..<100 {
-            if try await stadtbus.metric(#"stadtbus_config_reloads_total{result="ok"}"#) >= 1 { break }
-            try await Task.sleep(for: .milliseconds(50))
+        try await waitFor("the reload after SIGHUP") {
+            try await stadtbus.metric(#"stadtbus_config_reloads_total{result="ok"}"#) >= 1
         }
         let reloads = try await stadtbus.metric(#"stadtbus_config_reloads_total{result="ok"}"#)
         XCTAssertEqual(reloads, 1, stadtbus.log)

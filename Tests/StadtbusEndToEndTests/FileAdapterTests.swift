@@ -41,8 +41,8 @@ final class FileAdapterTests: EndToEndTestCase {
 
         let delivered = try await client.drain(stadtbus.outQueue, expected: 1, idle: .seconds(10))
         XCTAssertEqual(delivered.map(\.uuid), [good])
-        for _ in 0..<100 where !FileManager.default.fileExists(atPath: inbox.appendingPathComponent("failed/antrag-2.xml").path) {
-            try await Task.sleep(for: .milliseconds(50))
+        try await waitFor("antrag-2.xml in failed/") {
+            FileManager.default.fileExists(atPath: inbox.appendingPathComponent("failed/antrag-2.xml").path)
         }
         let manager = FileManager.default
         XCTAssertTrue(manager.fileExists(atPath: inbox.appendingPathComponent("done/antrag-1.xml").path))
@@ -102,8 +102,8 @@ final class FileAdapterTests: EndToEndTestCase {
 
         // The obstacle goes: the next poll moves the file into a new done/, without processing it again.
         try manager.removeItem(at: done)
-        for _ in 0..<100 where !manager.fileExists(atPath: done.appendingPathComponent("antrag-1.xml").path) {
-            try await Task.sleep(for: .milliseconds(50))
+        try await waitFor("antrag-1.xml moved into the new done/") {
+            manager.fileExists(atPath: done.appendingPathComponent("antrag-1.xml").path)
         }
         XCTAssertTrue(manager.fileExists(atPath: done.appendingPathComponent("antrag-1.xml").path), stadtbus.log)
         let again = try await client.drain(stadtbus.outQueue, expected: 0, idle: .seconds(1), settle: .seconds(1))
@@ -184,7 +184,7 @@ final class FileInboxLinkTests: EndToEndTestCase {
         let delivered = try await client.drain(stadtbus.outQueue, expected: 1, idle: .seconds(30), settle: .seconds(1))
         XCTAssertEqual(delivered.map(\.uuid), [good], stadtbus.log)
         let reasonFile = inbox.appendingPathComponent("failed/antrag-1.xml.reason.txt")
-        try await waitUntil { FileManager.default.fileExists(atPath: reasonFile.path) }
+        try await waitFor("the link's reason file in failed/") { FileManager.default.fileExists(atPath: reasonFile.path) }
         let reason = try String(contentsOf: reasonFile, encoding: .utf8)
         XCTAssertTrue(reason.hasPrefix("refused: a symbolic link"), reason)
         let moved = try FileManager.default.destinationOfSymbolicLink(atPath: inbox.appendingPathComponent("failed/antrag-1.xml").path)
@@ -193,19 +193,5 @@ final class FileInboxLinkTests: EndToEndTestCase {
         XCTAssertTrue(stadtbus.log.contains("file refused, not read"), stadtbus.log)
         let status = await stadtbus.terminate()
         XCTAssertEqual(status, 0, stadtbus.log)
-    }
-}
-
-/// Polls `condition` until it holds; fails after `timeout` (generous: a condition, not a delay).
-private func waitUntil(
-    timeout: Duration = .seconds(30), file: StaticString = #filePath, line: UInt = #line, _ condition: () throws -> Bool
-) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while try !condition() {
-        guard ContinuousClock.now < deadline else {
-            XCTFail("condition not met within \(timeout)", file: file, line: line)
-            return
-        }
-        try await Task.sleep(for: .milliseconds(50))
     }
 }

@@ -7,8 +7,8 @@ import XCTest
 /// to its queue (the broker delivers it again after the restart).
 final class ForcedExitTests: EndToEndTestCase {
     func testSecondSigtermExitsWithoutAckingTheMessageInFlight() async throws {
-        // A receiver that takes 30 s to answer keeps one message in flight.
-        let port = freeLoopbackPort()
+        // A receiver that takes 30 s to answer keeps one message in flight. It binds a port
+        // the kernel chooses and tells it (a port found free earlier may be taken meanwhile).
         let receiver = Process()
         receiver.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         receiver.arguments = [
@@ -19,9 +19,9 @@ final class ForcedExitTests: EndToEndTestCase {
                 def do_POST(self):
                     time.sleep(30); self.send_response(200); self.end_headers()
                 def log_message(self, *a): pass
-            s = http.server.ThreadingHTTPServer(("127.0.0.1", \(port)), H)
+            s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
             threading.Timer(60, s.shutdown).start()
-            print("ready", flush=True)
+            print("ready", s.server_address[1], flush=True)
             s.serve_forever()
             """,
         ]
@@ -31,7 +31,14 @@ final class ForcedExitTests: EndToEndTestCase {
         defer { receiver.terminate() }
         // The receiver must be listening before the first delivery, or that delivery fails
         // fast (connection refused → retry) and nothing stays in flight.
-        _ = ready.fileHandleForReading.availableData
+        var announced = ""
+        while !announced.contains("\n") {
+            let chunk = ready.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { throw EndToEndFailure("the receiver exited before listening") }
+            announced += String(decoding: chunk, as: UTF8.self)
+        }
+        guard let port = announced.split(separator: " ").last.flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
+        else { throw EndToEndFailure("the receiver announced no port: \(announced)") }
 
         let stadtbus = try StadtbusProcess(
             routes: """
@@ -44,15 +51,15 @@ final class ForcedExitTests: EndToEndTestCase {
         try await stadtbus.startReady(with: client)
         let uuid = UUID().uuidString.lowercased()
         try await client.publish(Applications.make(uuid: uuid), to: stadtbus.inQueue)
-        for _ in 0..<200 {
-            if try await stadtbus.metric("stadtbus_in_flight_messages") >= 1 { break }
-            try await Task.sleep(for: .milliseconds(50))
+        try await waitFor("the message in flight at the slow receiver") {
+            try await stadtbus.metric("stadtbus_in_flight_messages") >= 1
         }
         let inFlight = try await stadtbus.metric("stadtbus_in_flight_messages")
         XCTAssertEqual(inFlight, 1)
 
         try stadtbus.signal(SIGTERM)  // graceful: would wait for the slow receiver
-        try await Task.sleep(for: .milliseconds(500))
+        // The first signal was taken (two pending SIGTERMs would merge into one).
+        try await waitFor("the first SIGTERM's drain") { stadtbus.log.contains("shutting down: no new messages") }
         XCTAssertTrue(stadtbus.isRunning, "the first SIGTERM drains")
         let forcedAt = ContinuousClock.now
         try stadtbus.signal(SIGTERM)

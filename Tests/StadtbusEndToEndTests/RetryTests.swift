@@ -22,9 +22,8 @@ final class RetryTests: EndToEndTestCase {
         // Nothing is bound to the eAkte exchange yet: every delivery is unroutable (transient).
         let uuids = (0..<5).map { _ in UUID().uuidString.lowercased() }
         for uuid in uuids { try await client.publish(Applications.make(uuid: uuid), to: stadtbus.inQueue) }
-        for _ in 0..<100 {
-            if try await stadtbus.metric(#"stadtbus_messages_retried_total{route="antrag"}"#) >= 5 { break }
-            try await Task.sleep(for: .milliseconds(50))
+        try await waitFor("five retries") {
+            try await stadtbus.metric(#"stadtbus_messages_retried_total{route="antrag"}"#) >= 5
         }
         let retried = try await stadtbus.metric(#"stadtbus_messages_retried_total{route="antrag"}"#)
         XCTAssertGreaterThanOrEqual(retried, 5)
