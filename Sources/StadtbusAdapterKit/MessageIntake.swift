@@ -1,6 +1,7 @@
 import Logging
 import StadtbusCore
 import StadtbusOperations
+import StadtbusXML
 
 /// Runs one message through the engine for a source, with the per-message metrics and log
 /// metadata every source needs. The source settles the message by ``IntakeResult/disposition``
@@ -11,11 +12,19 @@ public struct MessageIntake: Sendable {
     let logger: Logger
 
     /// Processes `message` (from the route's source endpoint; `route` forces a route, as
-    /// `dlq replay` does).
+    /// `dlq replay` does) on ``XMLWorkExecutor/shared``, through ``LargeDocumentGate/shared``
+    /// when the message is large.
     public func process(_ message: Message, route forced: String? = nil) async -> IntakeResult {
         let started = ContinuousClock.now
         let observer = MetricsObserver(metrics: metrics)
-        let disposition = await engine.process(message, route: forced, observer: observer)
+        // The engine's CPU work (parse, validate, map, sign) runs on the message-work threads, never
+        // on the cooperative pool that serves /health, /ready and HTTP; large documents take turns.
+        let limits = engine.table.parseLimits
+        let disposition = await LargeDocumentGate.shared.withAdmission(forDocumentOf: message.body.count, limits: limits) {
+            await withTaskExecutorPreference(XMLWorkExecutor.shared) {
+                await engine.process(message, route: forced, observer: observer)
+            }
+        }
         var log = logger
         log[metadataKey: "route"] = "\(observer.route ?? "unrouted")"
         log[metadataKey: "message_id"] = "\(observer.messageID ?? "(no header)")"

@@ -86,7 +86,15 @@ struct HTTPInRequestHandler: Sendable {
         }
         let bytes = body.readableBytesView.map { $0 }
         do {
-            _ = try StadtbusXML.XMLDocument(parsing: bytes, limits: XMLParseLimits(maxBytes: settings.maxBodySize))
+            // The configured parse limits, with this endpoint's size limit; parsed on the message-work
+            // threads (not the pool that serves /health), large bodies a few at a time.
+            var limits = context.engine.table.parseLimits
+            limits.maxBytes = settings.maxBodySize
+            try await LargeDocumentGate.shared.withAdmission(forDocumentOf: bytes.count, limits: limits) {
+                try await withTaskExecutorPreference(XMLWorkExecutor.shared) {
+                    _ = try StadtbusXML.XMLDocument(parsing: bytes, limits: limits)
+                }
+            }
         } catch let error as XMLError {
             return reject(.badRequest, "\(error)")
         } catch {

@@ -70,7 +70,7 @@ final class LoadSession {
     static let topLevelKeys = [
         "include", "variables", "namespaces", "broker", "brokers", "identity", "endpoints", "header-profiles", "catalogs",
         "schemas", "keys", "trust-store", "signer-identities", "stores", "http", "workers", "logging", "defaults", "routes",
-        "address-directory",
+        "address-directory", "parse-limits",
     ]
     static let mapSections = ["variables", "namespaces", "brokers", "endpoints", "header-profiles", "schemas", "keys", "signer-identities"]
     static let listSections = ["catalogs", "routes"]
@@ -103,10 +103,11 @@ final class LoadSession {
         interpretSections()
         let extractor = headerExtractor()
         let routes = compileRoutes(lists["routes"] ?? [])
+        let parseLimits = readParseLimits()
         guard diagnostics.isEmpty, let extractor else { throw ConfigurationError(diagnostics: diagnostics.sorted) }
         do {
             let table = try RoutingTable(
-                routes: routes, endpoints: Array(settings.endpoints.values), headerExtractor: extractor,
+                routes: routes, endpoints: Array(settings.endpoints.values), headerExtractor: extractor, parseLimits: parseLimits,
                 defaultDeadLetter: defaultErrorPolicy.deadLetter, version: "\(path) loaded \(Date())",
                 addressDirectory: settings.addressDirectory)
             return LoadedConfiguration(settings: settings, table: table, files: absoluteFiles, dependencies: dependencies)
