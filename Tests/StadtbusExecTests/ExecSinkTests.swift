@@ -62,7 +62,9 @@ final class ExecSinkTests: XCTestCase {
     }
 
     func testTimeoutIsTransientAndRestartsTheProgram() async throws {
-        let endpoint = ExecFixtures.endpoint("classify.py", report: report, timeout: .seconds(1))
+        // Short enough to make HANG time out soon, long enough for the restarted program to
+        // answer OK on a loaded machine.
+        let endpoint = ExecFixtures.endpoint("classify.py", report: report, timeout: .seconds(3))
         await assertFails("HANG", to: endpoint, kind: .transient, code: "timeout")
         try await sink.deliver(ExecFixtures.outgoing("OK"), to: endpoint)
         let started = pids()
@@ -88,7 +90,7 @@ final class ExecSinkTests: XCTestCase {
     }
 
     func testBackPressureKeepsAtMostMaxInFlightOutstanding() async throws {
-        let endpoint = ExecFixtures.endpoint("slow.py", report: report, timeout: .seconds(2), maxInFlight: 2)
+        let endpoint = ExecFixtures.endpoint("slow.py", report: report, maxInFlight: 2)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<6 {
                 group.addTask { try await self.sink.deliver(ExecFixtures.outgoing("slow \(index)"), to: endpoint) }

@@ -28,7 +28,9 @@ enum ExecFixtures {
     }
 
     static func endpoint(
-        _ program: String, report: String, timeout: Duration = .seconds(1), maxInFlight: Int = 8,
+        // A generous timeout: a loaded machine may take seconds to start Python. Tests of the
+        // timeout itself pass a short one.
+        _ program: String, report: String, timeout: Duration = .seconds(20), maxInFlight: Int = 8,
         extra: [String: String] = [:]
     ) -> Endpoint {
         let environment = ["EXEC_TEST_REPORT": report].merging(extra) { $1 }
@@ -55,11 +57,11 @@ enum ExecFixtures {
         lines(report).filter { $0["event"] as? String == event }
     }
 
-    /// Polls `condition` until it holds (at most 10 s; a correctness wait, not a speed check).
+    /// Polls `condition` until it holds (at most 60 s; a correctness wait, not a speed check).
     static func waitUntil(
         _ what: String, file: StaticString = #filePath, line: UInt = #line, _ condition: () -> Bool
     ) async {
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(60)
         while !condition() {
             if ContinuousClock.now > deadline {
                 XCTFail("timed out waiting for: \(what)", file: file, line: line)

@@ -16,7 +16,7 @@ final class ExecTransformStepTests: XCTestCase {
     private func engine(sink: GatedSink) throws -> RoutingEngine {
         let factory = try XCTUnwrap(adapter.steps.first)
         let step = try factory.makeStep(settings: [
-            "command": .path(ExecFixtures.program("transform.py")), "timeout": .duration(.seconds(2)),
+            "command": .path(ExecFixtures.program("transform.py")), "timeout": .duration(.seconds(20)),
             "max-in-flight": .int(2), "restart-backoff": .string("50ms..200ms"),
         ])
         let route = Route(name: "r", source: "in", steps: [step], routing: .to([.endpoint("out")]))
