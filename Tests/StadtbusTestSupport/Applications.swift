@@ -11,8 +11,16 @@ public enum Applications {
     /// The example's own nachrichtenUUID, replaced by ``make(uuid:)``.
     public static let templateUUID = "60f6667b-fa45-4bd7-b717-f4d6c65e5edb"
 
+    /// The example's own creation time, replaced by the current time in ``make(uuid:)``: a `verify`
+    /// step refuses messages older than its `max-age` (7 days by default).
+    public static let templateCreatedAt = "2025-02-20T16:41:19.880Z"
+
+    /// The example with `uuid` as its nachrichtenUUID, created now.
     public static func make(uuid: String) -> [UInt8] {
-        Array(template.replacingOccurrences(of: templateUUID, with: uuid).utf8)
+        let now = Date().formatted(.iso8601)
+        return Array(
+            template.replacingOccurrences(of: templateUUID, with: uuid)
+                .replacingOccurrences(of: templateCreatedAt, with: now).utf8)
     }
 
     /// Schema-invalid: the plan's name is removed.
