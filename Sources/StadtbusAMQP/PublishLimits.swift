@@ -57,7 +57,8 @@ extension AMQPOutgoingMessage {
     private static func checkKeys(in value: AMQPHeaderValue, path: String) throws {
         switch value {
         case .table(let nested): try checkKeys(nested, path: path)
-        case .array(let items): for (index, item) in items.enumerated() { try checkKeys(in: item, path: "\(path)[\(index)]") }
+        case .array(let items):
+            for (index, item) in items.enumerated() { try checkKeys(in: item, path: "\(path)[\(index)]") }
         default: break
         }
     }

@@ -45,12 +45,15 @@ extension ConnectionCore {
                 // caught it). It fails alone and for good; it must never be re-sent after a reconnect.
                 outstanding[seq] = nil
                 nextSeq = seq
-                let reason = "rabbitmq-c could not encode the publish to exchange '\(p.exchange)' with routing key '\(p.routingKey.prefix(80))': \(Session.statusText(status))"
+                let reason =
+                    "rabbitmq-c could not encode the publish to exchange '\(p.exchange)' with routing key "
+                    + "'\(p.routingKey.prefix(80))': \(Session.statusText(status))"
                 logger.error("publish refused locally; it fails permanently", metadata: ["error": "\(reason)"])
                 p.continuation.resume(throwing: AMQPError.invalidMessage(reason))
                 // The method frame may already be on the wire without its content: the channel cannot
                 // be trusted any more, so reconnect; the other unconfirmed publishes are re-sent.
-                throw AMQPError.connectionLost("publishing: a message could not be encoded (\(Session.statusText(status)))")
+                throw AMQPError.connectionLost(
+                    "publishing: a message could not be encoded (\(Session.statusText(status)))")
             }
             local.published += 1
         }
@@ -63,9 +66,11 @@ extension ConnectionCore {
     /// Statuses with which rabbitmq-c refuses a publish while encoding it, before or after writing
     /// its method frame: a property of the message, not the connection, is at fault.
     static func isEncodingFailure(_ status: Int32) -> Bool {
-        [AMQP_STATUS_BAD_AMQP_DATA, AMQP_STATUS_TABLE_TOO_BIG, AMQP_STATUS_INVALID_PARAMETER,
-         AMQP_STATUS_UNKNOWN_CLASS, AMQP_STATUS_UNKNOWN_METHOD, AMQP_STATUS_UNSUPPORTED]
-            .contains { $0.rawValue == status }
+        let statuses = [
+            AMQP_STATUS_BAD_AMQP_DATA, AMQP_STATUS_TABLE_TOO_BIG, AMQP_STATUS_INVALID_PARAMETER,
+            AMQP_STATUS_UNKNOWN_CLASS, AMQP_STATUS_UNKNOWN_METHOD, AMQP_STATUS_UNSUPPORTED,
+        ]
+        return statuses.contains { $0.rawValue == status }
     }
 
     func settlePublishes(upTo tag: UInt64, multiple: Bool, acked: Bool) {

@@ -154,13 +154,15 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
                 metadata: ["in_flight": "\(inFlight.value)", "drain_timeout": "\(options.drainTimeout)"])
         }
         let adapterList = adapters.adapters.sorted(by: { $0.key < $1.key }).map(\.value)
-        if !(await Deadline.wait(until: .now + Self.closeGrace, { for adapter in adapterList { await adapter.shutdown() } })) {
-            logger.warning("adapters did not shut down in time; closing the broker connections anyway")
+        let adaptersDown = await Deadline.wait(until: .now + Self.closeGrace) {
+            for adapter in adapterList { await adapter.shutdown() }
         }
+        if !adaptersDown { logger.warning("adapters did not shut down in time; closing the broker connections anyway") }
         let connections = brokers.all.map(\.connection)
-        if !(await Deadline.wait(until: .now + Self.closeGrace, { for connection in connections { await connection.close() } })) {
-            logger.warning("broker connections did not close in time; exiting (the broker requeues unacked messages)")
+        let closed = await Deadline.wait(until: .now + Self.closeGrace) {
+            for connection in connections { await connection.close() }
         }
+        if !closed { logger.warning("broker connections did not close in time; exiting (the broker requeues unacked messages)") }
         logger.info("stopped")
     }
 

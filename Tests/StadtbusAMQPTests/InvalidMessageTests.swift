@@ -1,7 +1,8 @@
 import Foundation
-@testable import StadtbusAMQP
 import StadtbusTestSupport
 import XCTest
+
+@testable import StadtbusAMQP
 
 /// A message AMQP cannot carry (a short string over 255 bytes) fails alone and for good; the
 /// connection carries on (issue 12, item 1: one oversized field took a whole instance down).
@@ -30,7 +31,8 @@ final class InvalidMessageTests: XCTestCase {
             ),
             (
                 "message-id",
-                AMQPOutgoingMessage(body: [5], messageID: String(repeating: "ü", count: 150))  // 300 bytes, 150 characters
+                // 150 characters, 300 bytes
+                AMQPOutgoingMessage(body: [5], messageID: String(repeating: "ü", count: 150))
             ),
         ]
         for (field, message) in bad {
@@ -120,7 +122,8 @@ final class InvalidMessageTests: XCTestCase {
         XCTAssertNoThrow(try fitted.validateForPublishing(exchange: "", routingKey: "q"))
         XCTAssertEqual(fitted.properties.messageID, "m")
         XCTAssertEqual(fitted.properties.contentType?.utf8.count, 255)
-        XCTAssertEqual(fitted.properties.correlationID, String(repeating: "\u{FFFD}", count: 85))  // whole characters only
+        // whole characters only: 85 × 3 bytes
+        XCTAssertEqual(fitted.properties.correlationID, String(repeating: "\u{FFFD}", count: 85))
         XCTAssertEqual(fitted.headers["keep"], "yes")
         let note = try XCTUnwrap(fitted.headers[AMQPHeaderName.shortened]?.stringValue)
         XCTAssertTrue(note.contains("correlation-id (600 bytes)"), note)
