@@ -27,6 +27,14 @@ final class OperationsEndToEndTests: EndToEndTestCase {
             XCTAssertTrue(letter.headers["x-stadtbus-error-reason"]?.stringValue?.contains("planname") ?? false, "\(letter.headers)")
             XCTAssertEqual(letter.headers["x-stadtbus-route"]?.stringValue, "antrag")
         }
+        // A message is in its queue once the publish is confirmed; the counters move a moment
+        // later, after the ack. Wait for that state instead of racing it.
+        try await waitFor("the counters of all 42 messages") {
+            let delivered = try await stadtbus.metric(#"stadtbus_messages_delivered_total{route="antrag"}"#)
+            let deadLettered = try await stadtbus.metric(#"stadtbus_messages_dead_lettered_total{route="antrag"}"#)
+            let inFlight = try await stadtbus.metric("stadtbus_in_flight_messages")
+            return delivered + deadLettered >= 42 && inFlight == 0
+        }
 
         let value1 = try await stadtbus.metric(#"stadtbus_messages_received_total{route="antrag"}"#)
         XCTAssertEqual(value1, 42)
