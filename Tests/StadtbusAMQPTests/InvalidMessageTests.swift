@@ -62,7 +62,12 @@ final class InvalidMessageTests: XCTestCase {
         XCTAssertEqual(delivery.messageID, "good-1")
         XCTAssertEqual(delivery.properties.correlationID?.utf8.count, 255)
         try await delivery.ack()
-        let stats = connection.statistics
+        // The statistics are a snapshot the connection thread refreshes once per loop.
+        var stats = connection.statistics
+        for _ in 0..<200 where stats.published < 1 {
+            try await Task.sleep(for: .milliseconds(50))
+            stats = connection.statistics
+        }
         XCTAssertEqual(stats.reconnects, 0)
         XCTAssertEqual(stats.reconnectAttempts, 0)
         XCTAssertTrue(stats.isConnected)
