@@ -35,6 +35,10 @@ public enum XMLLibrary {
         xmlCatalogSetDefaultPrefer(XML_CATA_PREFER_PUBLIC)
         xsltInit()
         exsltRegisterAll()
+        // Configured XML is loaded without DTD-borne reads: stylesheets without entity
+        // substitution or DTD loading (a DOCTYPE in one is refused), and no external entity or
+        // external DTD subset anywhere — an entity in a stylesheet or schema cannot read a file.
+        stadtbus_install_safe_loaders()
         // Compile-time errors of libxml2/libxslt are collected per call; silence the defaults.
         stadtbus_xml_collect_generic_errors(nil)
         stadtbus_xslt_collect_generic_errors(nil)

@@ -1,4 +1,5 @@
 internal import CLibXML
+internal import CXMLShim
 import Foundation
 
 /// Namespace prefixes available to XPath expressions: prefix → namespace URI.

@@ -14,7 +14,9 @@ public final class XSLTStylesheet: @unchecked Sendable {
     public let source: String
 
     /// Loads and compiles the stylesheet at `path`. Its `xsl:import`/`xsl:include` are
-    /// resolved locally (through the catalogs, never from the network).
+    /// resolved locally (through the catalogs, never from the network). Neither it nor an
+    /// imported stylesheet may have a DOCTYPE: entities are never substituted and no DTD is
+    /// loaded, so a stylesheet cannot read a local file while it is loaded.
     /// - Throws: ``XMLError/stylesheetCompilationFailed(path:messages:)``.
     public convenience init(path: String) throws {
         let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
@@ -26,7 +28,12 @@ public final class XSLTStylesheet: @unchecked Sendable {
 
     /// Compiles a stylesheet held in memory (for example one generated from mapping rules).
     /// `name` appears in error messages; `baseURL` resolves relative imports.
+    /// A DOCTYPE is refused, as in stylesheet files.
     public convenience init(xml: String, name: String, baseURL: String? = nil) throws {
+        if xml.contains("<!DOCTYPE") {
+            throw XMLError.stylesheetCompilationFailed(
+                path: name, messages: ["DOCTYPE declarations are not allowed in stylesheets (a DTD or entity could read local files)"])
+        }
         try self.init(source: name) {
             let bytes = Array(xml.utf8)
             let options = Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOCDATA.rawValue | XML_PARSE_BIG_LINES.rawValue)
@@ -37,6 +44,11 @@ public final class XSLTStylesheet: @unchecked Sendable {
                     }
                 }
             }) else { return nil }
+            // Generated stylesheets follow the same rule as files: no DTD, no entities.
+            if document.pointee.intSubset != nil || document.pointee.extSubset != nil {
+                xmlFreeDoc(document)
+                return nil
+            }
             // On success the stylesheet owns the document; on failure it is ours to free.
             guard let compiled = xsltParseStylesheetDoc(document) else {
                 xmlFreeDoc(document)

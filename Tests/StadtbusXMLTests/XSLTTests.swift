@@ -96,3 +96,111 @@ final class XSLTTests: XCTestCase {
         XCTAssertEqual(failures.value, 0)
     }
 }
+
+/// Issue 12 item 10: a DOCTYPE entity in a configured stylesheet (or schema) must not read a
+/// local file at load time; the stylesheet is refused with a clear reason.
+final class ConfiguredXMLEntityTests: XCTestCase {
+    private var directory: URL!
+    /// A file only this test knows, standing in for /etc/hostname or a key file.
+    private var secret: URL!
+    private let secretText = "SECRET-\(UUID().uuidString)"
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-entity-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        secret = directory.appendingPathComponent("secret.txt")
+        try Data(secretText.utf8).write(to: secret)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private func write(_ name: String, _ text: String) throws -> String {
+        let file = directory.appendingPathComponent(name)
+        try Data(text.utf8).write(to: file)
+        return file.path
+    }
+
+    func testStylesheetWithADoctypeEntityIsRefusedAndReadsNothing() throws {
+        for target in ["file:///etc/hostname", secret.absoluteString] {
+            let path = try write(
+                "entity.xsl",
+                """
+                <?xml version="1.0"?>
+                <!DOCTYPE x [<!ENTITY e SYSTEM "\(target)">]>
+                <xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
+                  <xsl:template match="/"><out>&e;</out></xsl:template>
+                </xsl:stylesheet>
+                """)
+            XCTAssertThrowsError(try XSLTStylesheet(path: path)) { error in
+                let reason = "\(error)"
+                XCTAssertTrue(reason.contains("DOCTYPE declarations are not allowed in stylesheets"), reason)
+                XCTAssertTrue(reason.contains(path), reason)
+                XCTAssertFalse(reason.contains(self.secretText), reason)
+            }
+        }
+    }
+
+    func testImportedStylesheetWithADoctypeIsRefused() throws {
+        _ = try write(
+            "imported.xsl",
+            """
+            <!DOCTYPE x [<!ENTITY e SYSTEM "\(secret.absoluteString)">]>
+            <xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
+              <xsl:template name="leak"><leak>&e;</leak></xsl:template>
+            </xsl:stylesheet>
+            """)
+        let path = try write(
+            "main.xsl",
+            """
+            <xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
+              <xsl:import href="imported.xsl"/>
+              <xsl:template match="/"><out><xsl:call-template name="leak"/></out></xsl:template>
+            </xsl:stylesheet>
+            """)
+        XCTAssertThrowsError(try XSLTStylesheet(path: path)) { error in
+            let reason = "\(error)"
+            XCTAssertTrue(reason.contains("DOCTYPE declarations are not allowed in stylesheets"), reason)
+            XCTAssertFalse(reason.contains(self.secretText), reason)
+        }
+    }
+
+    func testInMemoryStylesheetWithADoctypeIsRefused() {
+        let xml = """
+            <!DOCTYPE x [<!ENTITY e SYSTEM "\(secret.absoluteString)">]>
+            <xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
+              <xsl:template match="/"><out>&e;</out></xsl:template>
+            </xsl:stylesheet>
+            """
+        XCTAssertThrowsError(try XSLTStylesheet(xml: xml, name: "generated")) { error in
+            XCTAssertTrue("\(error)".contains("DOCTYPE"), "\(error)")
+        }
+    }
+
+    /// Schemas may keep their internal DTD subset (the W3C xmldsig schema has one), but an
+    /// external entity is never read: the value from the file never becomes part of the schema.
+    func testSchemaExternalEntityIsNotRead() throws {
+        let path = try write(
+            "entity.xsd",
+            """
+            <?xml version="1.0"?>
+            <!DOCTYPE xs:schema [<!ENTITY e SYSTEM "\(secret.absoluteString)">]>
+            <xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">
+              <xs:element name="v">
+                <xs:simpleType><xs:restriction base="xs:string"><xs:enumeration value="&e;"/></xs:restriction></xs:simpleType>
+              </xs:element>
+            </xs:schema>
+            """)
+        do {
+            // Had the entity been read, the file's content would be the one valid value.
+            let schema = try XMLSchema(path: path)
+            XCTAssertFalse(schema.validate(try XMLDocument(parsing: "<v>\(secretText)</v>")).isEmpty)
+        } catch {
+            XCTAssertFalse("\(error)".contains(secretText), "\(error)")
+        }
+        // The catalog-free loader still loads ordinary schema documents.
+        let plain = try write("plain.xsd", #"<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:element name="v"/></xs:schema>"#)
+        XCTAssertNoThrow(try XMLSchema(path: plain))
+    }
+}

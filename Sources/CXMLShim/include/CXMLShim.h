@@ -63,6 +63,13 @@ typedef struct stadtbus_parse_result {
 void stadtbus_parse_untrusted(const char *bytes, int length, int max_depth,
                               stadtbus_parse_result *result);
 
+/// Makes every stylesheet (and its xsl:import/xsl:include) load without entity substitution or
+/// DTD loading, refusing a DOCTYPE with an error through libxslt's generic error handler; and
+/// refuses external entities and external DTD subsets everywhere (schemas included), while
+/// documents themselves still load through the catalogs and never from the network.
+/// Call once, under the library lock, at initialisation.
+void stadtbus_install_safe_loaders(void);
+
 /// Hands memory that is free in the C heap back to the system (glibc `malloc_trim(0)`; a no-op
 /// elsewhere). libxml2 trees are many small allocations; after a large document is freed glibc
 /// keeps the pages unless asked. Returns 1 if memory was released.
