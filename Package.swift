@@ -31,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.70.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.20.0"),
     ],
     targets: [
         // MARK: C shims
@@ -132,6 +134,9 @@ let package = Package(
             dependencies: [
                 "StadtbusAdapterKit", "StadtbusAMQP", "StadtbusConfig", "StadtbusCore", "StadtbusXML",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -267,7 +272,8 @@ let package = Package(
         .testTarget(
             name: "StadtbusHTTPTests",
             dependencies: [
-                "HTTPOutAdapter", "StadtbusCore", "StadtbusTestSupport", .product(name: "Hummingbird", package: "hummingbird"),
+                "HTTPOutAdapter", "StadtbusAdapterKit", "StadtbusCore", "StadtbusTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             exclude: ["tls_receiver.py"],
             swiftSettings: swiftSettings

@@ -1,14 +1,20 @@
-/// Checks what `http-out` puts into request header lines. Values come from message metadata
-/// (AMQP `content_type`, correlation id, message id, forwarded message headers) that any
-/// publisher controls, and from configuration; a line break in one of them would add header
-/// lines of the publisher's choosing (`Authorization: …`). Nothing is repaired: a value that
-/// is not allowed refuses the delivery.
-enum HeaderField {
+/// Checks HTTP header names and values that cross Stadtbus (RFC 9110), for every HTTP adapter.
+///
+/// - `http-out` puts message metadata (AMQP `content_type`, correlation id, message id, forwarded
+///   message headers) that any publisher controls, and configured values, into request header
+///   lines: a line break in one of them would add header lines of the publisher's choosing
+///   (`Authorization: …`), so such a value refuses the delivery.
+/// - `http-in` takes a `Content-Type` and a correlation id from a request and hands them on as
+///   AMQP short strings (at most 255 bytes) that later become header lines again: a value that is
+///   not allowed is answered with 400.
+///
+/// Nothing is repaired: every check returns why a value is not allowed, or `nil`.
+public enum HeaderField {
     /// The longest `Content-Type` accepted (AMQP's `content_type` is a short string: 255 bytes).
-    static let maxMediaTypeLength = 255
+    public static let maxMediaTypeLength = 255
 
     /// `nil` when `name` is an RFC 9110 token (a valid field name), else why not.
-    static func nameProblem(_ name: String) -> String? {
+    public static func nameProblem(_ name: String) -> String? {
         guard !name.isEmpty else { return "is empty" }
         guard name.utf8.allSatisfy(isTokenByte) else {
             return "'\(visible(name))' is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)"
@@ -18,7 +24,7 @@ enum HeaderField {
 
     /// `nil` when `value` may stand in a header line (RFC 9110 field-value: visible characters,
     /// spaces and tabs, non-ASCII text; no CR, LF, NUL or other control characters), else why not.
-    static func valueProblem(_ value: String) -> String? {
+    public static func valueProblem(_ value: String) -> String? {
         for byte in value.utf8 where isControl(byte) {
             return "holds the control character 0x\(String(byte, radix: 16, uppercase: true)) "
                 + "('\(visible(String(value.prefix(80))))'); a line break would add header lines"
@@ -28,7 +34,7 @@ enum HeaderField {
 
     /// `nil` when `text` is a media type such as `application/xml; charset=utf-8`
     /// (RFC 9110 §8.3.1: `type/subtype *( OWS ";" OWS parameter )`, ASCII, at most 255 bytes).
-    static func mediaTypeProblem(_ text: String) -> String? {
+    public static func mediaTypeProblem(_ text: String) -> String? {
         let bytes = Array(text.utf8)
         guard bytes.count <= maxMediaTypeLength else {
             return "is \(bytes.count) bytes long; a media type has at most \(maxMediaTypeLength)"
@@ -66,7 +72,7 @@ enum HeaderField {
     }
 
     /// `text` with control characters shown as `\r`, `\n` or `\u{…}`, for error messages and logs.
-    static func visible(_ text: String) -> String {
+    public static func visible(_ text: String) -> String {
         var shown = ""
         for scalar in text.unicodeScalars {
             if scalar.value < 0x20 || scalar.value == 0x7F {

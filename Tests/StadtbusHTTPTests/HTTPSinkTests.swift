@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import StadtbusCore
 @testable import HTTPOutAdapter
+import StadtbusAdapterKit
 import StadtbusTestSupport
 import XCTest
 
