@@ -19,10 +19,16 @@ public struct AMQPAdapter: Adapter {
         name: "amqp",
         settings: SettingsSchema(
             [
-                .init("queue", .string, help: "queue to consume from or publish to (default exchange)"),
-                .init("exchange", .string, help: "exchange to publish to"),
+                .init(
+                    "queue", .checked("a queue name", { AMQPNames.problem($0, limit: AMQPNames.maxQueue) }),
+                    help: "queue to consume from or publish to (default exchange)"),
+                .init(
+                    "exchange", .checked("an exchange name", { AMQPNames.problem($0, limit: AMQPPublishLimits.shortString) }),
+                    help: "exchange to publish to"),
                 .init("exchange-type", .oneOf(["direct", "topic", "fanout", "headers"]), default: .string("direct")),
-                .init("routing-key", .string, help: "routing key for an exchange"),
+                .init(
+                    "routing-key", .checked("a routing key", { AMQPNames.problem($0, limit: AMQPPublishLimits.shortString) }),
+                    help: "routing key for an exchange"),
                 .init("broker", .string, help: "name under 'brokers:' (default: main, the 'broker:' section)"),
                 .init("prefetch", .int(1...10_000), default: .int(16)),
                 .init("persistent", .bool, default: .bool(true)),
