@@ -21,12 +21,26 @@ final class StructuredErrors {
     func append(_ error: xmlErrorPtr) {
         guard entries.count < limit else { return }
         let raw = error.pointee.message.map { String(cString: $0) } ?? "unknown error"
+        var message = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        if error.pointee.domain == Int32(XML_FROM_SCHEMASV.rawValue) {
+            // Validation messages quote the document's values (personal data): keep line, element and rule only.
+            message = ValidationMessageMask.mask(message, values: Self.values(of: error.pointee.node))
+        }
         entries.append(
             Entry(
-                message: raw.trimmingCharacters(in: .whitespacesAndNewlines),
+                message: message,
                 line: Int(error.pointee.line),
                 column: Int(error.pointee.int2),
                 file: error.pointee.file.map { String(cString: $0) }))
+    }
+
+    /// The content of the node an error is about, as in the document and whitespace-collapsed.
+    private static func values(of node: UnsafeMutableRawPointer?) -> [String] {
+        guard let node = node?.assumingMemoryBound(to: xmlNode.self), let content = xmlNodeGetContent(node) else { return [] }
+        defer { xmlFree(content) }
+        let text = String(cString: content)
+        guard text.utf8.count <= 65_536 else { return [] }
+        return [text, text.split(whereSeparator: \.isWhitespace).joined(separator: " ")]
     }
 
     /// The messages joined for one-line reports, or `fallback` when there are none.
