@@ -40,12 +40,24 @@ public enum OperationsServer {
 
     /// The Hummingbird application serving the router on `endpoint`; run it as a
     /// swift-service-lifecycle `Service` (it stops gracefully on shutdown).
+    ///
+    /// Once the socket is bound it logs "operations endpoint listening" with the bound
+    /// `address` and `port` (the kernel's choice when `endpoint.port` is 0).
     public static func application(
         endpoint: OperationsEndpoint, readiness: Readiness, metrics: StadtbusMetrics, logger: Logger
     ) -> some ApplicationProtocol {
         Application(
             router: router(readiness: readiness, metrics: metrics),
             configuration: .init(address: .hostname(endpoint.host, port: endpoint.port), serverName: "stadtbus"),
+            onServerRunning: { channel in
+                let bound = channel.localAddress
+                logger.info(
+                    "operations endpoint listening",
+                    metadata: [
+                        "address": "\(bound?.ipAddress ?? endpoint.host)",
+                        "port": "\(bound?.port ?? endpoint.port)",
+                    ])
+            },
             logger: logger)
     }
 

@@ -39,9 +39,8 @@ final class ItzehoeInstallation {
                 to: directory.appendingPathComponent("secrets/\(name).token"), atomically: true, encoding: .utf8)
         }
         neighbourBrokerPort = NeighbourBroker.port
-        let httpPort = freeLoopbackPort()
         stadtbus = try StadtbusProcess(
-            configPath: Paths.root.appendingPathComponent("config/itzehoe.yaml").path, httpPort: httpPort,
+            configPath: Paths.root.appendingPathComponent("config/itzehoe.yaml").path,
             environment: [
                 "STADTBUS_SHARED": Paths.shared.path,
                 "STADTBUS_RUN": directory.path,
@@ -52,7 +51,7 @@ final class ItzehoeInstallation {
                 "STADTBUS_PEER_HOST": "127.0.0.1",
                 "STADTBUS_PEER_PORT": "\(NeighbourBroker.port)",
                 "STADTBUS_PEER_PASSWORD": "guest",
-                "STADTBUS_HTTP_PORT": "\(httpPort)",
+                "STADTBUS_HTTP_PORT": "0",  // the kernel chooses; StadtbusProcess reads the port from the log
                 "STADTBUS_HTTP_IN": "127.0.0.1:\(httpInPort)",
                 "STADTBUS_PORTAL_URL": "http://127.0.0.1:\(portalPort)",
                 "STADTBUS_EAKTE_URL": "http://127.0.0.1:\(eaktePort)",

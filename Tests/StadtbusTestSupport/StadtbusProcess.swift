@@ -10,7 +10,10 @@ import Foundation
 /// A Stadtbus process under test, with a configuration of its own in a temporary directory.
 public final class StadtbusProcess {
     public let directory: URL
-    public let httpPort: Int
+    /// The operations port (`/health`, `/ready`, `/metrics`). Generated configurations bind
+    /// port 0, so it is known only after `start()`, which reads it from the log line
+    /// "operations endpoint listening"; every start (a restart too) learns it anew.
+    public private(set) var httpPort: Int
     public let inQueue: String
     public let outQueue: String
     public let deadLetterQueue: String
@@ -34,7 +37,7 @@ public final class StadtbusProcess {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "stadtbus-e2e-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        httpPort = freeLoopbackPort()
+        httpPort = 0
         let tag = UUID().uuidString.prefix(8).lowercased()
         inQueue = "e2e.\(tag).in"
         outQueue = "e2e.\(tag).out"
@@ -60,7 +63,7 @@ public final class StadtbusProcess {
         stores:
           idempotency: \(directory.path)/store.sqlite
           audit: \(directory.path)/store.sqlite
-        http: { bind: 127.0.0.1, port: \(httpPort) }
+        http: { bind: 127.0.0.1, port: 0 }
         workers: 4
         defaults:
           on-error: { retry: { attempts: 3, backoff: 1s..2s }, dead-letter: dlq }
@@ -71,13 +74,14 @@ public final class StadtbusProcess {
     }
 
     /// Runs an existing configuration (e.g. `config/itzehoe.yaml`) with `environment`; the
-    /// queue names are unused then.
-    public init(configPath: String, httpPort: Int, environment: [String: String]) throws {
+    /// queue names are unused then. `start()` learns the operations port from the log, so the
+    /// configuration may bind port 0 (the Itzehoe example: `STADTBUS_HTTP_PORT=0`).
+    public init(configPath: String, environment: [String: String]) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "stadtbus-e2e-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         self.configPath = configPath
-        self.httpPort = httpPort
+        httpPort = 0
         self.environment = environment
         inQueue = ""
         outQueue = ""
@@ -99,13 +103,14 @@ public final class StadtbusProcess {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    /// Starts `stadtbus run` and waits until `/health` answers.
+    /// Starts `stadtbus run`, learns the bound operations port from its log and waits until
+    /// `/health` answers.
     public func start() async throws {
         if !FileManager.default.fileExists(atPath: logFile.path) {
             FileManager.default.createFile(atPath: logFile.path, contents: nil)
         }
         let log = try FileHandle(forWritingTo: logFile)
-        log.seekToEndOfFile()
+        let logStart = log.seekToEndOfFile()
         let process = Process()
         process.executableURL = Paths.executable
         // --no-watch: reloads in these tests happen on SIGHUP only, so they are deterministic.
@@ -120,12 +125,47 @@ public final class StadtbusProcess {
         process.standardError = log
         try process.run()
         self.process = process
-        for _ in 0..<200 {
+        httpPort = try await waitForLogLine("operations endpoint listening", after: logStart, process: process) {
+            ($0["port"] as? String).flatMap(Int.init)
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
             if (try? await get("/health").status) == 200 { return }
             guard process.isRunning else { throw EndToEndFailure("stadtbus exited at start: \(self.log)") }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw EndToEndFailure("stadtbus did not answer /health: \(self.log)")
+        throw EndToEndFailure("stadtbus did not answer /health on port \(httpPort): \(self.log)")
+    }
+
+    /// Waits (up to `seconds`) for a JSON log line with `msg` == `message` written after byte
+    /// `offset` of the log and returns what `extract` makes of it (it is asked until it
+    /// answers). Fails as soon as `process` has exited.
+    public func waitForLogLine<T>(
+        _ message: String, after offset: UInt64 = 0, process: Process? = nil, seconds: Int = 60,
+        _ extract: ([String: Any]) -> T?
+    ) async throws -> T {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            // Read the exit state before the log, so the last lines of an exited process are seen.
+            let exited = process.map { !$0.isRunning } ?? false
+            if let found = logEvents(after: offset).lazy.filter({ $0["msg"] as? String == message }).compactMap(extract).first {
+                return found
+            }
+            if exited { throw EndToEndFailure("stadtbus exited before logging '\(message)': \(log)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw EndToEndFailure("stadtbus did not log '\(message)' within \(seconds) s: \(log)")
+    }
+
+    /// The JSON log events written after byte `offset` of the log (lines that are not
+    /// complete JSON objects are skipped).
+    private func logEvents(after offset: UInt64) -> [[String: Any]] {
+        guard let handle = try? FileHandle(forReadingFrom: logFile) else { return [] }
+        defer { try? handle.close() }
+        guard (try? handle.seek(toOffset: offset)) != nil, let data = try? handle.readToEnd() else { return [] }
+        return data.split(separator: UInt8(ascii: "\n")).compactMap {
+            (try? JSONSerialization.jsonObject(with: Data($0))) as? [String: Any]
+        }
     }
 
     /// Waits until `/ready` answers `status` (within `seconds`).

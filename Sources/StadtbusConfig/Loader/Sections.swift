@@ -53,7 +53,7 @@ extension LoadSession {
             if let node = fields["bind"], let text = reader.string(node, "http.bind"), let bind = reader.expand(text, at: node) {
                 settings.http.bind = bind
             }
-            if let port = fields["port"].flatMap({ reader.int($0, "http.port", in: 1...65_535) }) { settings.http.port = port }
+            if let port = fields["port"].flatMap({ reader.int($0, "http.port", in: 0...65_535) }) { settings.http.port = port }
         }
         if let (_, value) = singles["workers"], let workers = reader.int(value, "workers", in: 1...256) { settings.workers = workers }
         if let (_, value) = singles["logging"], let fields = reader.fields(value, "'logging'", allowed: ["level"]) {

@@ -82,6 +82,8 @@ public struct StoreSettings: Sendable, Equatable {
 /// `http:` — the health/metrics/inbound HTTP server.
 public struct HTTPSettings: Sendable, Equatable {
     public var bind = "127.0.0.1"
+    /// 0 lets the kernel choose a free port; `stadtbus run` logs the bound port
+    /// ("operations endpoint listening").
     public var port = 8080
 
     public init() {}
