@@ -22,11 +22,10 @@ final class HTTPInAdapterTests: XCTestCase {
         try? ChaosBroker.startApp()
         harness = try await AdapterHarness()
         adapter = HTTPInAdapter()
-        port = freeLoopbackPort()
         tag = UUID().uuidString.prefix(8).lowercased()
         tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("http-in-\(tag).token")
         try "# the portal's token\nportal-client: \(token)\n".write(to: tokenFile, atomically: true, encoding: .utf8)
-        let listen = ConfigValue.string("127.0.0.1:\(port)")
+        let listen = ConfigValue.string("127.0.0.1:0")
         endpoints = [
             Endpoint(
                 name: "portal.eingang", type: "http-in",
@@ -62,6 +61,8 @@ final class HTTPInAdapterTests: XCTestCase {
             let failure = try await adapter.listeners.open(endpoint, context: harness.context)
             XCTAssertNil(failure, "listener did not bind")
         }
+        // The listeners bind port 0; the kernel's choice is read back, so no other process can take it first.
+        port = try XCTUnwrap(adapter.listeners.boundAddress(of: endpoints[0])?.port, "listener reports no port")
     }
 
     override func tearDown() async throws {
@@ -278,7 +279,7 @@ final class HTTPInAdapterTests: XCTestCase {
     // MARK: Readiness
 
     func testListenerIsReadyAndABindFailureFailsReadinessWithReason() async throws {
-        XCTAssertEqual(harness.readiness.report.conditions["listener:127.0.0.1:\(port)"], true)
+        XCTAssertEqual(harness.readiness.report.conditions["listener:127.0.0.1:0"], true)
         let other = HTTPInAdapter()
         let clash = Endpoint(
             name: "clash", type: "http-in",

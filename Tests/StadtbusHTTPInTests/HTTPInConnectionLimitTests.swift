@@ -24,7 +24,6 @@ final class HTTPInConnectionLimitTests: XCTestCase {
         try? ChaosBroker.startApp()
         harness = try await AdapterHarness()
         adapter = HTTPInAdapter()
-        port = freeLoopbackPort()
         tag = UUID().uuidString.prefix(8).lowercased()
     }
 
@@ -35,7 +34,7 @@ final class HTTPInConnectionLimitTests: XCTestCase {
 
     private func open(_ settings: [String: ConfigValue]) async throws {
         var all: [String: ConfigValue] = [
-            "listen": .string("127.0.0.1:\(port)"), "path": .string("/offen"), "auth": .string("none"),
+            "listen": .string("127.0.0.1:0"), "path": .string("/offen"), "auth": .string("none"),
             "queue": .string("test.\(tag).offen"),
         ]
         all.merge(settings) { $1 }
@@ -43,6 +42,8 @@ final class HTTPInConnectionLimitTests: XCTestCase {
         try await adapter.prepare([endpoint], context: harness.context)
         let failure = try await adapter.listeners.open(endpoint, context: harness.context)
         XCTAssertNil(failure, "listener did not bind")
+        // Port 0: the kernel's choice is read back, so no other process can take it first.
+        port = try XCTUnwrap(adapter.listeners.boundAddress(of: endpoint)?.port, "listener reports no port")
     }
 
     private let document = Array("<a/>".utf8)

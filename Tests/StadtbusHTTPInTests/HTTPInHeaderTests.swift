@@ -25,11 +25,10 @@ final class HTTPInHeaderTests: XCTestCase {
         try? ChaosBroker.startApp()
         harness = try await AdapterHarness()
         adapter = HTTPInAdapter()
-        port = freeLoopbackPort()
         tag = UUID().uuidString.prefix(8).lowercased()
         tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("http-in-headers-\(tag).token")
         try "\(token)\n".write(to: tokenFile, atomically: true, encoding: .utf8)
-        let listen = ConfigValue.string("127.0.0.1:\(port)")
+        let listen = ConfigValue.string("127.0.0.1:0")
         endpoints = [
             Endpoint(
                 name: "portal", type: "http-in",
@@ -51,6 +50,8 @@ final class HTTPInHeaderTests: XCTestCase {
             let failure = try await adapter.listeners.open(endpoint, context: harness.context)
             XCTAssertNil(failure, "listener did not bind")
         }
+        // The listeners bind port 0; the kernel's choice is read back, so no other process can take it first.
+        port = try XCTUnwrap(adapter.listeners.boundAddress(of: endpoints[0])?.port, "listener reports no port")
     }
 
     override func tearDown() async throws {

@@ -23,8 +23,17 @@ final class HTTPInListener: @unchecked Sendable {
     private enum State {
         case idle
         case starting([CheckedContinuation<String?, Never>])
-        case bound
+        /// Bound to `port` (the kernel's choice when `address.port` is 0).
+        case bound(port: Int)
         case failed(String)
+    }
+
+    /// The port the socket is bound to, or `nil` before it is bound (or when binding failed).
+    var boundPort: Int? {
+        lock.withLock {
+            guard case .bound(let port) = state else { return nil }
+            return port
+        }
     }
 
     /// The readiness condition of this listener.
@@ -98,7 +107,7 @@ final class HTTPInListener: @unchecked Sendable {
             }
             return await self.respond(to: request, peer: requestContext.peerAddress)
         }
-        let (limits, logger, metrics) = (limits, context.logger, context.metrics)
+        let (address, limits, logger, metrics) = (address, limits, context.logger, context.metrics)
         let gate = ConnectionGate(
             limit: limits.maxConnections, address: "\(address)", logger: logger,
             countRefusal: { metrics.countAdapterError(adapter: "http-in") })
@@ -108,16 +117,17 @@ final class HTTPInListener: @unchecked Sendable {
                 HTTPInChildChannel(responder: responder, limits: limits, gate: gate, logger: logger)
             },
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: "stadtbus"),
-            onServerRunning: { [weak self] _ in self?.finishStart(failure: nil) },
+            onServerRunning: { [weak self] channel in
+                self?.finishStart(.success(channel.localAddress?.port ?? address.port))
+            },
             logger: context.logger)
         let group = ServiceGroup(configuration: .init(services: [application], logger: context.logger))
-        let address = address
         let task = Task { [weak self] in
             do {
                 try await group.run()
-                self?.finishStart(failure: "the listener on \(address) stopped before it was bound")
+                self?.finishStart(.failure("the listener on \(address) stopped before it was bound"))
             } catch {
-                self?.finishStart(failure: "cannot listen on \(address): \(error)")
+                self?.finishStart(.failure("cannot listen on \(address): \(error)"))
             }
         }
         lock.withLock {
@@ -126,19 +136,32 @@ final class HTTPInListener: @unchecked Sendable {
         }
     }
 
-    private func finishStart(failure: String?) {
+    /// How a start ended: bound to a port, or why not.
+    private enum StartOutcome {
+        case success(Int)
+        case failure(String)
+    }
+
+    private func finishStart(_ outcome: StartOutcome) {
         let waiting: [CheckedContinuation<String?, Never>] = lock.withLock {
             guard case .starting(let waiting) = state else { return [] }
-            state = failure.map { .failed($0) } ?? .bound
+            switch outcome {
+            case .success(let port): state = .bound(port: port)
+            case .failure(let reason): state = .failed(reason)
+            }
             return waiting
         }
         guard !waiting.isEmpty else { return }
-        if let failure {
-            context.readiness.fail(readinessName, reason: failure)
-            context.logger.error("http-in listener failed", metadata: ["listen": "\(address)", "error": "\(failure)"])
-        } else {
+        var failure: String?
+        switch outcome {
+        case .failure(let reason):
+            failure = reason
+            context.readiness.fail(readinessName, reason: reason)
+            context.logger.error("http-in listener failed", metadata: ["listen": "\(address)", "error": "\(reason)"])
+        case .success(let port):
             context.readiness.satisfy(readinessName)
-            context.logger.info("http-in listening", metadata: ["listen": "\(address)"])
+            context.logger.info(
+                "http-in listening", metadata: ["listen": "\(address)", "address": "\(address.host)", "port": "\(port)"])
         }
         for continuation in waiting { continuation.resume(returning: failure) }
     }

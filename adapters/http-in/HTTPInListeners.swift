@@ -84,11 +84,23 @@ public final class HTTPInListeners: @unchecked Sendable {
         try listener.add(path: settings.path, endpoint: state)
         let failure = await listener.start()
         if failure == nil {
+            let bound = listener.boundPort.map { ListenAddress(host: settings.listen.host, port: $0) } ?? settings.listen
             context.logger.info(
                 "http-in endpoint open",
-                metadata: ["endpoint": "\(endpoint.name)", "url": "http://\(settings.listen)\(settings.path)"])
+                metadata: ["endpoint": "\(endpoint.name)", "url": "http://\(bound)\(settings.path)"])
         }
         return failure
+    }
+
+    /// The address `endpoint`'s listener is bound to — with the kernel's port when the
+    /// configured port is 0 — or `nil` while it is not bound.
+    public func boundAddress(of endpoint: Endpoint) -> ListenAddress? {
+        lock.withLock {
+            guard let listen = endpoints[endpoint.name]?.snapshot.settings.listen, let listener = listeners[listen],
+                let port = listener.boundPort
+            else { return nil }
+            return ListenAddress(host: listen.host, port: port)
+        }
     }
 
     /// Stops serving `endpoint`'s path; the listener stops when it was the last one.

@@ -1,4 +1,5 @@
-/// Where an `http-in` listener binds: `HOST:PORT` (`[IPv6]:PORT` for IPv6 literals).
+/// Where an `http-in` listener binds: `HOST:PORT` (`[IPv6]:PORT` for IPv6 literals). Port 0
+/// lets the kernel choose a free port; the listener logs the bound one ("http-in listening").
 public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
     public var host: String
     public var port: Int
@@ -22,8 +23,8 @@ public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
     @Sendable public static func problem(_ text: String) -> String? {
         guard let colon = text.lastIndex(of: ":") else { return "found '\(text)' without ':PORT'" }
         let host = text[..<colon]
-        guard let port = Int(text[text.index(after: colon)...]), (1...65_535).contains(port) else {
-            return "found '\(text)', whose port is not a number in 1...65535"
+        guard let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else {
+            return "found '\(text)', whose port is not a number in 0...65535"
         }
         if host.isEmpty { return "found '\(text)' without a host (use 0.0.0.0 for every interface)" }
         if host.contains(":"), !(host.hasPrefix("[") && host.hasSuffix("]")) {
