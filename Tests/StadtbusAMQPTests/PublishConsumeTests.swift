@@ -130,12 +130,15 @@ final class PublishConsumeTests: XCTestCase {
     }
 
     func testConnectionRefusedAndMissingSecret() async throws {
+        // Bound but not listening while the test runs: refused, and no other process can take it meanwhile.
+        let closed = try RefusingLoopbackPort()
         do {
-            _ = try await AMQPConnection.connect(Broker.endpoint(port: freeLoopbackPort()))
+            _ = try await AMQPConnection.connect(Broker.endpoint(port: closed.port))
             XCTFail("connect to a closed port succeeded")
         } catch let error as AMQPError {
             guard case .connectionFailed = error else { return XCTFail("\(error)") }
         }
+        withExtendedLifetime(closed) {}
         do {
             _ = try await AMQPConnection.connect(Broker.endpoint(password: .env("STADTBUS_TEST_UNSET_VARIABLE")))
             XCTFail("missing secret accepted")

@@ -19,7 +19,6 @@ final class HTTPInEndToEndTests: EndToEndTestCase {
         let token = "portal-\(UUID().uuidString)"
         let tokenFile = secrets.appendingPathComponent("portal.token")
         try "\(token)\n".write(to: tokenFile, atomically: true, encoding: .utf8)
-        let listenPort = freeLoopbackPort()
         let intake = "e2e.\(UUID().uuidString.prefix(8).lowercased()).http-in"
         let stadtbus = try StadtbusProcess(
             routes: """
@@ -33,7 +32,7 @@ final class HTTPInEndToEndTests: EndToEndTestCase {
             extraEndpoints: """
                   portal.eingang:
                     type: http-in
-                    listen: "127.0.0.1:\(listenPort)"
+                    listen: "127.0.0.1:0"
                     path: /eingang/portal
                     token-file: \(tokenFile.path)
                     queue: \(intake)
@@ -42,7 +41,8 @@ final class HTTPInEndToEndTests: EndToEndTestCase {
         defer { Task { await client.connection.close() } }
         try await stadtbus.startReady(with: client)
         let ready = try await stadtbus.waitReady()
-        XCTAssertTrue(ready.contains("listener:127.0.0.1:\(listenPort)"), ready)
+        XCTAssertTrue(ready.contains("listener:127.0.0.1:0"), ready)
+        let listenPort = try await stadtbus.httpInPort()
 
         let uuids = (0..<3).map { _ in UUID().uuidString.lowercased() }
         for uuid in uuids {

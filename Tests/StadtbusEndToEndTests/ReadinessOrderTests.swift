@@ -11,7 +11,8 @@ import XCTest
 /// and the POST that followed was refused. Every source registers its condition before
 /// anything can make `/ready` 200; an http-in source satisfies it only once it is listening.
 final class ReadinessOrderTests: EndToEndTestCase {
-    private func makeInstance(listenPort: Int) throws -> StadtbusProcess {
+    /// An instance whose http-in listener binds port 0 (`StadtbusProcess.httpInPort()` reads it).
+    private func makeInstance() throws -> StadtbusProcess {
         try StadtbusProcess(
             routes: """
                   - name: antrag-http
@@ -21,7 +22,7 @@ final class ReadinessOrderTests: EndToEndTestCase {
             extraEndpoints: """
                   portal.eingang:
                     type: http-in
-                    listen: "127.0.0.1:\(listenPort)"
+                    listen: "127.0.0.1:0"
                     path: /eingang/portal
                     auth: none
                     queue: e2e.\(UUID().uuidString.prefix(8).lowercased()).ready-order
@@ -37,8 +38,10 @@ final class ReadinessOrderTests: EndToEndTestCase {
     /// so `/ready` shows what is registered before it could first turn 200 — the source's
     /// condition must already be there (the old code registered it only after connecting).
     func testSourceConditionsExistBeforeTheBrokerIsConnected() async throws {
-        let stadtbus = try makeInstance(listenPort: freeLoopbackPort())
-        let unreachable = freeLoopbackPort()
+        let stadtbus = try makeInstance()
+        // Bound but not listening until the test ends: connecting is refused, and nothing else can take the port.
+        let refusing = try RefusingLoopbackPort()
+        let unreachable = refusing.port
         let configuration = try String(contentsOfFile: stadtbus.configPath, encoding: .utf8)
         let brokerLine = "  port: \(ChaosBroker.port)\n"
         XCTAssertTrue(configuration.contains(brokerLine))
@@ -51,13 +54,13 @@ final class ReadinessOrderTests: EndToEndTestCase {
         XCTAssertEqual(report.conditions["broker:main"], false, body)
         XCTAssertEqual(report.conditions["consumer:portal.eingang"], false, body)
         _ = await stadtbus.terminate()
+        withExtendedLifetime(refusing) {}
     }
 
     /// Whenever `/ready` answers 200, the http-in listener's conditions are listed and the
     /// listener accepts connections.
     func testReadyOnlyOnceTheHTTPInListenerAccepts() async throws {
-        let listenPort = freeLoopbackPort()
-        let stadtbus = try makeInstance(listenPort: listenPort)
+        let stadtbus = try makeInstance()
         let client = try await TestClient.connect()
         defer { Task { await client.connection.close() } }
         try await client.declare(stadtbus.inQueue, stadtbus.outQueue, stadtbus.deadLetterQueue)
@@ -69,7 +72,9 @@ final class ReadinessOrderTests: EndToEndTestCase {
             if answer.status == 200 {
                 sawReady = true
                 XCTAssertEqual(report.conditions["consumer:portal.eingang"], true, answer.body)
-                XCTAssertEqual(report.conditions["listener:127.0.0.1:\(listenPort)"], true, answer.body)
+                XCTAssertEqual(report.conditions["listener:127.0.0.1:0"], true, answer.body)
+                // The listener logs its port before its condition turns true, so this does not wait.
+                let listenPort = try await stadtbus.httpInPort()
                 XCTAssertTrue(Self.accepts(port: listenPort), "ready, but the http-in listener refuses connections")
             } else {
                 try await Task.sleep(for: .milliseconds(20))

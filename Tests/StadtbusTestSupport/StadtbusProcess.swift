@@ -18,6 +18,8 @@ public final class StadtbusProcess {
     public let outQueue: String
     public let deadLetterQueue: String
     private var process: Process?
+    /// Where in the log the latest start began (its lines follow).
+    private var logStart: UInt64 = 0
     public let logFile: URL
     /// The configuration file `stadtbus run` gets.
     public let configPath: String
@@ -110,7 +112,7 @@ public final class StadtbusProcess {
             FileManager.default.createFile(atPath: logFile.path, contents: nil)
         }
         let log = try FileHandle(forWritingTo: logFile)
-        let logStart = log.seekToEndOfFile()
+        logStart = log.seekToEndOfFile()
         let process = Process()
         process.executableURL = Paths.executable
         // --no-watch: reloads in these tests happen on SIGHUP only, so they are deterministic.
@@ -135,6 +137,14 @@ public final class StadtbusProcess {
             try await Task.sleep(for: .milliseconds(50))
         }
         throw EndToEndFailure("stadtbus did not answer /health on port \(httpPort): \(self.log)")
+    }
+
+    /// The port the `http-in` listener configured as `listen` (e.g. `127.0.0.1:0`) bound in
+    /// the latest start, from its log line "http-in listening" (waits for it).
+    public func httpInPort(listen: String = "127.0.0.1:0") async throws -> Int {
+        try await waitForLogLine("http-in listening", after: logStart, process: process) {
+            $0["listen"] as? String == listen ? ($0["port"] as? String).flatMap(Int.init) : nil
+        }
     }
 
     /// Waits (up to `seconds`) for a JSON log line with `msg` == `message` written after byte

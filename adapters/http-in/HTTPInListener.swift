@@ -159,9 +159,10 @@ final class HTTPInListener: @unchecked Sendable {
             context.readiness.fail(readinessName, reason: reason)
             context.logger.error("http-in listener failed", metadata: ["listen": "\(address)", "error": "\(reason)"])
         case .success(let port):
-            context.readiness.satisfy(readinessName)
+            // Logged before readiness turns: whoever sees `/ready` 200 finds the bound port in the log.
             context.logger.info(
                 "http-in listening", metadata: ["listen": "\(address)", "address": "\(address.host)", "port": "\(port)"])
+            context.readiness.satisfy(readinessName)
         }
         for continuation in waiting { continuation.resume(returning: failure) }
     }
