@@ -22,15 +22,25 @@ final class HTTPSinkTLSTests: XCTestCase {
         make.standardOutput = FileHandle.nullDevice
         try make.run()
         make.waitUntilExit()
-        port = freeLoopbackPort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", root.appendingPathComponent("Tests/StadtbusHTTPTests/tls_receiver.py").path, "\(port)", certs]
+        process.arguments = ["python3", root.appendingPathComponent("Tests/StadtbusHTTPTests/tls_receiver.py").path, "0", certs]
         let output = Pipe()
         process.standardOutput = output
         try process.run()
         receiver = process
-        _ = output.fileHandleForReading.availableData  // "ready"
+        // The receiver binds port 0 and prints "ready PORT" once it listens.
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }  // the receiver exited
+            line.append(chunk)
+        }
+        let words = String(decoding: line, as: UTF8.self).split(whereSeparator: \.isWhitespace)
+        guard words.count == 2, words[0] == "ready", let bound = Int(words[1]) else {
+            throw EndToEndFailure("the TLS receiver did not report its port: '\(String(decoding: line, as: UTF8.self))'")
+        }
+        port = bound
     }
 
     override func tearDown() {

@@ -38,19 +38,22 @@ final class HTTPSinkTests: XCTestCase {
             try await Task.sleep(for: .seconds(3))
             return .ok
         }
-        let port = freeLoopbackPort()
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)))
-        let server = Task { try await app.runService() }
+        // Port 0: the server reports the kernel's choice once it listens, so no other process can take it first.
+        let (ports, bound) = AsyncStream<Int>.makeStream()
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in
+                bound.yield(channel.localAddress?.port ?? 0)
+                bound.finish()
+            })
+        let server = Task {
+            defer { bound.finish() }  // a server that never ran must not leave the wait below hanging
+            try await app.runService()
+        }
         defer { server.cancel() }
-        // Wait until the server answers (a loaded CI machine may need more than a moment).
-        let probe = Endpoint(name: "probe", type: "http-out", settings: ["url": .string("http://127.0.0.1:\(port)/up")])
-        for _ in 0..<100 {
-            do {
-                try await HTTPSink().deliver(message(), to: probe)
-                break
-            } catch let error as DeliveryError where error.code == "connect" {
-                try await Task.sleep(for: .milliseconds(50))
-            }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next(), port > 0 else {
+            throw EndToEndFailure("the receiver did not start: \(String(describing: await server.result))")
         }
         try await body(port, receiver)
     }

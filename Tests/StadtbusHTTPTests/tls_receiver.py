@@ -1,6 +1,7 @@
 """A receiver that requires a client certificate from the Stadtbus development CA (mTLS).
 
 Usage: tls_receiver.py PORT CERTS_OUT_DIR — answers POST with 201 and the client's subject CN.
+PORT 0 lets the kernel choose; the receiver prints "ready PORT" with the bound port once it listens.
 Stops by itself after 60 seconds (tests never leave it behind).
 """
 import http.server
@@ -32,5 +33,5 @@ context.verify_mode = ssl.CERT_REQUIRED
 server = http.server.HTTPServer(("127.0.0.1", port), Handler)
 server.socket = context.wrap_socket(server.socket, server_side=True)
 threading.Timer(60, server.shutdown).start()
-print("ready", flush=True)
+print(f"ready {server.server_address[1]}", flush=True)
 server.serve_forever()
