@@ -146,32 +146,3 @@ public struct HTTPInSettings: Sendable, Equatable {
         return value.string.map { [$0] } ?? []
     }
 }
-
-/// Sizes such as `16MiB`, `512KiB`, `1MB` or a plain number of bytes.
-enum ByteSize {
-    static let units: [(suffix: String, factor: Int)] = [
-        ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1_000),
-        ("B", 1),
-    ]
-    /// The largest body the XML parser can take (and more than any XÖV message needs).
-    static let maximum = 1 << 30
-
-    static func parse(_ text: String) -> Int? {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        var number = Substring(trimmed)
-        var factor = 1
-        for unit in units where trimmed.hasSuffix(unit.suffix) {
-            number = trimmed.dropLast(unit.suffix.count)
-            factor = unit.factor
-            break
-        }
-        guard let value = Int(number.trimmingCharacters(in: .whitespaces)), value > 0 else { return nil }
-        let (bytes, overflow) = value.multipliedReportingOverflow(by: factor)
-        guard !overflow, bytes <= maximum else { return nil }
-        return bytes
-    }
-
-    @Sendable static func problem(_ text: String) -> String? {
-        parse(text) == nil ? "found '\(text)'; write a size up to 1GiB like 16MiB, 512KiB or 1048576" : nil
-    }
-}

@@ -49,15 +49,8 @@ extension LoadSession {
 
     /// A size such as `16MiB`, `512KiB`, `1MB` or a plain number of bytes, at most 1 GiB.
     private func size(_ node: YNode, _ what: String) -> Int? {
-        let units: [(suffix: String, factor: Int)] = [
-            ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1_000), ("B", 1),
-        ]
         let text = (node.scalar ?? "").trimmingCharacters(in: .whitespaces)
-        let unit = units.first { text.hasSuffix($0.suffix) } ?? ("", 1)
-        if let value = Int(text.dropLast(unit.suffix.count).trimmingCharacters(in: .whitespaces)), value > 0 {
-            let (bytes, overflow) = value.multipliedReportingOverflow(by: unit.factor)
-            if !overflow, bytes <= 1 << 30 { return bytes }
-        }
+        if let bytes = ByteSize.parse(text) { return bytes }
         diagnostics.error(node.position, "\(what) must be a size up to 1GiB like 16MiB, 512KiB or 1048576, found '\(text)'")
         return nil
     }
