@@ -5,8 +5,8 @@ import StadtbusTestSupport
     import FoundationNetworking
 #endif
 
-/// simulators/eakte.py on a free port (started with `scripts/simulators`), with its control
-/// interface and its `/received` summary.
+/// simulators/eakte.py on a port the kernel chose (started with `scripts/simulators … --port 0`,
+/// which prints the bound port), with its control interface and its `/received` summary.
 final class SimulatedEAkte {
     let port: Int
     let directory: URL
@@ -21,10 +21,17 @@ final class SimulatedEAkte {
     }
 
     init() throws {
-        port = freeLoopbackPort()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "stadtbus-eakte-\(UUID().uuidString.prefix(8))")
-        try shell(["scripts/simulators", "start", directory.path, "eakte", "--port", "\(port)"])
+        let output = try shell(["scripts/simulators", "start", directory.path, "eakte", "--port", "0"])
+        let marker = "eakte listening on port "
+        guard let line = output.split(separator: "\n").last(where: { $0.hasPrefix(marker) }),
+            let bound = Int(line.dropFirst(marker.count))
+        else {
+            _ = try? shell(["scripts/simulators", "stop", directory.path])
+            throw EndToEndFailure("the eAkte simulator did not report its port: \(output)")
+        }
+        port = bound
     }
 
     deinit {
