@@ -72,4 +72,43 @@ final class SignedTransportTests: XCTestCase {
         let status = await stadtbus.terminate()
         XCTAssertEqual(status, 0, stadtbus.log)
     }
+
+    /// A tampered copy that reuses a delivered message's UUID is verified before the duplicate
+    /// check, so it is dead-lettered with `bad-digest` instead of being acked as a duplicate
+    /// (issue 12, item 9); the genuine message sent again is still a duplicate.
+    func testATamperedCopyOfADeliveredMessageIsDeadLetteredNotAckedAsDuplicate() async throws {
+        let stadtbus = try StadtbusProcess(
+            routes: """
+                  - name: von-nachbarn
+                    from: portal
+                    steps:
+                      - verify
+                    to: [eakte]
+                """)
+        let client = try await TestClient.connect()
+        defer { Task { await client.connection.close() } }
+        try await stadtbus.startReady(with: client)
+
+        let uuid = UUID().uuidString.lowercased()
+        let genuine = try sign(application(author: "ags:01061017", uuid: uuid), as: "breitenburg", in: stadtbus.directory)
+        try await client.publish(genuine, to: stadtbus.inQueue)
+        let delivered = try await client.drain(stadtbus.outQueue, expected: 1)
+        XCTAssertEqual(delivered.map(\.uuid), [uuid])
+
+        let tampered = String(decoding: genuine, as: UTF8.self).replacingOccurrences(of: "behoerde2", with: "behoerde9")
+        XCTAssertNotEqual(Array(tampered.utf8), genuine)
+        try await client.publish(Array(tampered.utf8), to: stadtbus.inQueue)
+        let dead = try await client.drain(stadtbus.deadLetterQueue, expected: 1)
+        XCTAssertEqual(dead.map(\.uuid), [uuid])
+        let reason = dead.first?.headers["x-stadtbus-error-reason"]?.stringValue ?? ""
+        XCTAssertTrue(reason.hasPrefix("bad-digest: "), reason)
+
+        try await client.publish(genuine, to: stadtbus.inQueue)
+        let duplicates = #"stadtbus_messages_duplicate_total{route="von-nachbarn"}"#
+        try await waitFor("the genuine copy counted as a duplicate") { try await stadtbus.metric(duplicates) >= 1 }
+        let again = try await client.drain(stadtbus.outQueue, expected: 0)
+        XCTAssertTrue(again.isEmpty, "delivered a second time: \(again.map(\.uuid))")
+        let status = await stadtbus.terminate()
+        XCTAssertEqual(status, 0, stadtbus.log)
+    }
 }
