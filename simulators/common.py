@@ -415,6 +415,22 @@ def has_doctype(document: bytes) -> bool:
     return b"<!DOCTYPE" in document[:4096].upper() or b"<!ENTITY" in document.upper()
 
 
+def callback_url(body: dict, key: str) -> Optional[str]:
+    """The callback URL ``body[key]`` of a ``/control`` request (``ack-url``, ``confirm-url``).
+
+    None if the key is absent; ValueError (→ 400) unless it is an http(s) URL with a host. Lets a
+    caller start a simulator before the receiver of its callbacks knows its own address (tests
+    that let Stadtbus's http-in bind port 0), like an administrator setting the endpoint later.
+    """
+    if key not in body:
+        return None
+    value = body[key]
+    parts = urllib.parse.urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{key} must be an http(s) URL, not {value!r}")
+    return value
+
+
 def fail(message: str) -> NoReturn:
     """Exits with a clear message on stderr (for command-line errors)."""
     print(f"error: {message}", file=sys.stderr)

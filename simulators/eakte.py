@@ -16,6 +16,8 @@ What it does:
   background thread, POSTs ``Information.EmpfangBestaetigen.0102`` with the same
   ``Kopf/ProzessID`` to ``--ack-url`` (bearer token from ``--ack-token-file``), retrying on 503.
   Other messages (e.g. ``FVDaten.ProtokolleintragErstellen.0607``) are filed without one.
+* ``POST /control {"ack-url": URL}``: sets the acknowledgement URL after the start (tests start
+  the simulator before Stadtbus's http-in has bound a port).
 * ``--drop-folder DIR``: polls DIR for ``*.xml`` files whose size has been stable for one poll,
   treats them like POSTs and moves them to ``DIR/imported/`` or ``DIR/rejected/`` (with a
   ``.reason.txt`` next to a rejected file).
@@ -38,8 +40,8 @@ from pathlib import Path
 from typing import Optional
 from xml.sax.saxutils import escape
 
-from common import (SHARED, Response, SimulatorServer, has_doctype, log, post_with_retries, read_token,
-                    utc_now, xmllint_validate)
+from common import (SHARED, Response, SimulatorServer, callback_url, has_doctype, log, post_with_retries,
+                    read_token, utc_now, xmllint_validate)
 
 NAME = "eakte"
 XDOMEA_NS = "urn:xoev-de:xdomea:schema:3.0.0"
@@ -129,6 +131,7 @@ class EAkte:
         self.messages: list[dict] = []
         server.received.extra.update({"acks-sent": 0, "acks-failed": 0, "messages": self.messages})
         server.route("POST", "/xdomea", self.handle_post)
+        server.on_control(self.handle_control)
 
     def accept(self, body: bytes, source: str) -> tuple[int, dict]:
         """Checks and records one xdomea document; returns (status, JSON answer)."""
@@ -166,6 +169,14 @@ class EAkte:
     def handle_post(self, headers: dict, body: bytes) -> Response:
         status, answer = self.accept(body, "http")
         return Response(status, answer)
+
+    def handle_control(self, body: dict) -> Optional[dict]:
+        """``POST /control {"ack-url": URL}`` sets (or replaces) ``--ack-url`` for later cases."""
+        url = callback_url(body, "ack-url")
+        if url is None:
+            return None
+        self.ack_url = url
+        return {"ack-url": url}
 
     def _acknowledge(self, prozess_id: str, dms: Kontakt, sender: Kontakt, message_type: str) -> None:
         time.sleep(self.ack_delay)

@@ -18,6 +18,8 @@ What it does:
   online; answers 202 and POSTs a confirmation for that reference.
 * ``POST /control {"emit-unknown": "REF"}``: emits a confirmation for a reference nobody knows
   (Stadtbus must dead-letter it as "unknown case REF").
+* ``POST /control {"confirm-url": URL}``: sets the confirmation URL after the start (tests start
+  the simulator before Stadtbus's http-in has bound a port).
 
 Usage::
 
@@ -38,7 +40,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Optional
 from xml.sax.saxutils import escape, quoteattr
 
-from common import Response, SimulatorServer, has_doctype, log, post_with_retries, read_token
+from common import Response, SimulatorServer, callback_url, has_doctype, log, post_with_retries, read_token
 
 NAME = "payment"
 UBL_NS = "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"
@@ -211,13 +213,19 @@ class Payment:
         return Response(202, {"status": "accepted", "reference": reference})
 
     def handle_control(self, body: dict) -> Optional[dict]:
+        """``confirm-url`` sets (or replaces) ``--confirm-url``; ``emit-unknown`` then confirms REF."""
+        answer: dict = {}
+        url = callback_url(body, "confirm-url")
         reference = body.get("emit-unknown")
-        if reference is None:
-            return None
-        if not isinstance(reference, str) or not reference.strip():
+        if reference is not None and (not isinstance(reference, str) or not reference.strip()):
             raise ValueError("emit-unknown must be a non-empty reference string")
-        self.confirm_later(reference.strip(), Decimal("12.34"), "EUR", delay=0.0)
-        return {"emit-unknown": reference.strip()}
+        if url is not None:
+            self.confirm_url = url
+            answer["confirm-url"] = url
+        if reference is not None:
+            self.confirm_later(reference.strip(), Decimal("12.34"), "EUR", delay=0.0)
+            answer["emit-unknown"] = reference.strip()
+        return answer or None
 
     def confirm_later(self, reference: str, amount: Decimal, currency: str, debtor: str = "",
                       delay: Optional[float] = None) -> None:

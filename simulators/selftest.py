@@ -300,6 +300,34 @@ def test_payment(collector: Collector, tokens: Path) -> None:
         process.wait(5)
 
 
+def test_callback_urls_via_control(collector: Collector, tokens: Path) -> None:
+    """Started without --ack-url/--confirm-url, eakte and payment learn them through /control."""
+    print("callback URLs set through /control")
+    eakte, eakte_base = start("eakte.py", "--ack-token-file", str(tokens / "eakte.token"), "--ack-delay", "0.1")
+    payment, payment_base = start("payment.py", "--confirm-token-file", str(tokens / "zahlung.token"),
+                                  "--confirm-delay", "0.1")
+    try:
+        status, answer = post_json(eakte_base + "/control", {"ack-url": "ftp://127.0.0.1/x"})
+        check(status == 400 and "ack-url" in answer.get("error", ""), "ack-url not http(s) → 400", answer)
+        acks = len(collector.bodies["/eingang/eakte"])
+        status, answer = post_json(eakte_base + "/control", {"ack-url": collector.base + "/eingang/eakte"})
+        check(status == 200 and answer.get("ack-url") == collector.base + "/eingang/eakte", "ack-url accepted", answer)
+        status, _ = post(eakte_base + "/xdomea", xdomea_0604(str(uuid.uuid4())))
+        check(status == 201 and wait_for(lambda: len(collector.bodies["/eingang/eakte"]) > acks),
+              "the acknowledgement goes to the ack-url set through /control", status)
+        confirmations = len(collector.bodies["/eingang/zahlungen"])
+        status, answer = post_json(payment_base + "/control", {"confirm-url": collector.base + "/eingang/zahlungen",
+                                                               "emit-unknown": "UNBEKANNT-0815"})
+        check(status == 200 and answer.get("confirm-url") == collector.base + "/eingang/zahlungen",
+              "confirm-url accepted", answer)
+        check(wait_for(lambda: len(collector.bodies["/eingang/zahlungen"]) > confirmations),
+              "the confirmation goes to the confirm-url set through /control")
+    finally:
+        for process in (eakte, payment):
+            process.terminate()
+            process.wait(5)
+
+
 def test_portal(collector: Collector, tokens: Path) -> None:
     print("portal simulator")
     payment, payment_base = start("payment.py")
@@ -428,6 +456,7 @@ def main() -> int:
             (tokens / f"{name}.token").write_text(token + "\n")
         test_eakte(collector, tokens)
         test_payment(collector, tokens)
+        test_callback_urls_via_control(collector, tokens)
         test_portal(collector, tokens)
     test_neighbour_signatures()
     collector.server.shutdown()

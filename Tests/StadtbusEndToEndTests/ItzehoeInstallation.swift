@@ -10,16 +10,24 @@ import XCTest
 /// The example installation of `config/itzehoe.yaml` on this machine: Stadtbus (the real
 /// binary, the real example configuration), the simulators of the portal, the eAkte, the cash
 /// system and Breitenburg, Itzehoe's broker (this checkout's `chaos` node) and Breitenburg's
-/// (its `neighbour` node) — every port free and every file in a temporary directory.
+/// (its `neighbour` node) — every port chosen by the kernel and every file in a temporary directory.
+///
+/// Every listener binds port 0, so ports are learnt, never guessed: `start` starts the
+/// simulators first (each reports its port), then Stadtbus with their URLs and http-in on
+/// `127.0.0.1:0` (its log tells the port), and last tells the eAkte and payment simulators
+/// where to send their callbacks (`POST /control {"ack-url"}`, `{"confirm-url"}`).
 final class ItzehoeInstallation {
     let directory: URL
     let stadtbus: StadtbusProcess
-    let httpInPort = freeLoopbackPort()
-    let portalPort = freeLoopbackPort()
-    let eaktePort = freeLoopbackPort()
-    let paymentPort = freeLoopbackPort()
-    let neighbourPort = freeLoopbackPort()
+    /// The ports below are known once `start` has returned.
+    private(set) var httpInPort = 0
+    private(set) var portalPort = 0
+    private(set) var eaktePort = 0
+    private(set) var paymentPort = 0
+    private(set) var neighbourPort = 0
     let neighbourBrokerPort: Int
+    /// What `STADTBUS_HTTP_IN` is: every http-in endpoint of the example shares this listener.
+    static let httpInListen = "127.0.0.1:0"
 
     var simulators: URL { directory.appendingPathComponent("simulators") }
     var inbox: URL { directory.appendingPathComponent("inbox/rechnungen") }
@@ -52,10 +60,8 @@ final class ItzehoeInstallation {
                 "STADTBUS_PEER_PORT": "\(NeighbourBroker.port)",
                 "STADTBUS_PEER_PASSWORD": "guest",
                 "STADTBUS_HTTP_PORT": "0",  // the kernel chooses; StadtbusProcess reads the port from the log
-                "STADTBUS_HTTP_IN": "127.0.0.1:\(httpInPort)",
-                "STADTBUS_PORTAL_URL": "http://127.0.0.1:\(portalPort)",
-                "STADTBUS_EAKTE_URL": "http://127.0.0.1:\(eaktePort)",
-                "STADTBUS_PAYMENT_URL": "http://127.0.0.1:\(paymentPort)",
+                "STADTBUS_HTTP_IN": Self.httpInListen,  // likewise; `start` reads it with httpInPort(listen:)
+                // STADTBUS_PORTAL_URL, _EAKTE_URL and _PAYMENT_URL: set by `start` once the simulators run.
             ])
     }
 
@@ -67,29 +73,46 @@ final class ItzehoeInstallation {
     func token(_ name: String) -> String { directory.appendingPathComponent("secrets/\(name).token").path }
 
     /// Starts the four simulators, empties the example's queues and starts Stadtbus.
+    ///
+    /// The order resolves the mutual dependency without reserving ports: the simulators start
+    /// on port 0 without callback URLs; Stadtbus starts with their URLs and learns http-in's
+    /// port itself; then eAkte and payment get their callback URLs through `/control`. No
+    /// message flows before that: nothing is submitted until `start` has returned.
     func start(with client: TestClient, neighbour: TestClient) async throws {
-        let httpIn = "http://127.0.0.1:\(httpInPort)"
-        try shell(["scripts/simulators", "start", simulators.path, "portal", "--port", "\(portalPort)"])
-        try shell([
-            "scripts/simulators", "start", simulators.path, "eakte", "--port", "\(eaktePort)", "--ack-url",
-            "\(httpIn)/eingang/eakte", "--ack-token-file", token("eakte"), "--ack-delay", "0.2",
-        ])
-        try shell([
-            "scripts/simulators", "start", simulators.path, "payment", "--port", "\(paymentPort)", "--confirm-url",
-            "\(httpIn)/eingang/zahlungen", "--confirm-token-file", token("zahlung"), "--confirm-delay", "0.2",
-        ])
+        portalPort = try startSimulator("portal", [])
+        eaktePort = try startSimulator("eakte", ["--ack-token-file", token("eakte"), "--ack-delay", "0.2"])
+        paymentPort = try startSimulator(
+            "payment", ["--confirm-token-file", token("zahlung"), "--confirm-delay", "0.2"])
         try await neighbour.declare("breitenburg.eingang")
         try await neighbour.purge("breitenburg.eingang")
-        try shell([
-            "env", "STADTBUS_BROKER_PASSWORD=guest", "scripts/simulators", "start", simulators.path, "neighbour", "--port",
-            "\(neighbourPort)", "--broker-port", "\(NeighbourBroker.port)", "--user", "guest",
-        ])
+        neighbourPort = try startSimulator(
+            "neighbour", ["--broker-port", "\(NeighbourBroker.port)", "--user", "guest"],
+            environment: ["STADTBUS_BROKER_PASSWORD=guest"])
         for queue in Self.queues {
             try await client.declare(queue)
             try await client.purge(queue)
         }
+        stadtbus.environment["STADTBUS_PORTAL_URL"] = "http://127.0.0.1:\(portalPort)"
+        stadtbus.environment["STADTBUS_EAKTE_URL"] = "http://127.0.0.1:\(eaktePort)"
+        stadtbus.environment["STADTBUS_PAYMENT_URL"] = "http://127.0.0.1:\(paymentPort)"
         try await stadtbus.start()
+        httpInPort = try await stadtbus.httpInPort(listen: Self.httpInListen)
+        let httpIn = "http://127.0.0.1:\(httpInPort)"
+        try await setCallback(eaktePort, "ack-url", "\(httpIn)/eingang/eakte")
+        try await setCallback(paymentPort, "confirm-url", "\(httpIn)/eingang/zahlungen")
         _ = try await stadtbus.waitReady()
+    }
+
+    /// Starts simulator `name` on a port the kernel chooses (`scripts/simulators start … --port 0`,
+    /// which waits for `/health` and prints "NAME listening on port PORT") and returns the port.
+    private func startSimulator(_ name: String, _ arguments: [String], environment: [String] = []) throws -> Int {
+        let command = ["scripts/simulators", "start", simulators.path, name, "--port", "0"] + arguments
+        let output = try shell((environment.isEmpty ? [] : ["env"] + environment) + command)
+        let marker = "\(name) listening on port "
+        guard let line = output.split(separator: "\n").last(where: { $0.hasPrefix(marker) }),
+            let port = Int(line.dropFirst(marker.count))
+        else { throw EndToEndFailure("the \(name) simulator did not report its port: \(output)") }
+        return port
     }
 
     /// Runs a simulator's one-shot command (`portal.py submit`, `neighbour.py send`) and returns its JSON answer.
@@ -120,13 +143,28 @@ final class ItzehoeInstallation {
         try await json("http://127.0.0.1:\(port)/received")
     }
 
-    /// `POST /control` of a simulator.
-    func control(_ port: Int, _ body: [String: Any]) async throws {
+    /// `POST /control` of a simulator; returns its answer (the settings it took). Fails unless 200.
+    @discardableResult
+    func control(_ port: Int, _ body: [String: Any]) async throws -> [String: Any] {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/control")!)
         request.httpMethod = "POST"
         request.httpBody = try JSONSerialization.data(withJSONObject: body)
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        _ = try await URLSession.shared.data(for: request)
+        let (data, response) = try await URLSession.shared.data(for: request)
+        guard (response as? HTTPURLResponse)?.statusCode == 200,
+            let answer = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        else {
+            throw EndToEndFailure("simulator on port \(port) refused \(body): \(String(decoding: data, as: UTF8.self))")
+        }
+        return answer
+    }
+
+    /// Sets a simulator's callback URL (`key` is `ack-url` or `confirm-url`) and checks that it took it.
+    private func setCallback(_ port: Int, _ key: String, _ url: String) async throws {
+        let answer = try await control(port, [key: url])
+        guard answer[key] as? String == url else {
+            throw EndToEndFailure("simulator on port \(port) did not take \(key) \(url): \(answer)")
+        }
     }
 
     func json(_ url: String) async throws -> [String: Any] {

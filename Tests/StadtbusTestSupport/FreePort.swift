@@ -4,30 +4,8 @@ import Foundation
     import Glibc
 #endif
 
-/// A TCP port on 127.0.0.1 that nothing listens on right now, chosen by the kernel (bind to
-/// port 0, read the port back, close). Random ports collided in CI.
-public func freeLoopbackPort() -> Int {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { return Int.random(in: 20_000...29_999) }
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
-    }
-    guard bound == 0 else { return Int.random(in: 20_000...29_999) }
-    let named = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-    }
-    guard named == 0 else { return Int.random(in: 20_000...29_999) }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
 /// A TCP port on 127.0.0.1 that is bound but not listening for as long as this object lives:
-/// nothing else can take it (unlike a port `freeLoopbackPort()` found free a moment ago), and
+/// nothing else can take it (unlike a port found free a moment ago and closed again), and
 /// every connection attempt is refused. For tests of "connection refused" and unreachable peers.
 public final class RefusingLoopbackPort: Sendable {
     public let port: Int
