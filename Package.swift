@@ -257,6 +257,14 @@ let package = Package(
         .testTarget(name: "StadtbusStoreTests", dependencies: ["StadtbusStore", "StadtbusCore"], swiftSettings: swiftSettings),
         .testTarget(name: "StadtbusCoreTests", dependencies: ["StadtbusCore", "StadtbusXML"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "StadtbusAdapterKitTests",
+            dependencies: [
+                "StadtbusAdapterKit", "StadtbusCore", "StadtbusOperations", "StadtbusXML",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
+        ),
+        .testTarget(
             name: "StadtbusEndToEndTests",
             dependencies: ["StadtbusAMQP", "StadtbusTestSupport", "stadtbus"],
             swiftSettings: swiftSettings

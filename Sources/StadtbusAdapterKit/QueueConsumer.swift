@@ -8,16 +8,18 @@ import StadtbusOperations
 /// messages in flight: the source of `amqp` endpoints, and the broker side of adapters that
 /// first put what they receive into a queue (`http-in`).
 ///
-/// The ack rule (shared/design/message-lifecycle.md): a delivery is acked only after the
-/// engine has made every effect durable — deliveries confirmed, or the retry/dead-letter
-/// publish confirmed. If that publish fails, the delivery is returned to the broker
-/// (nack with requeue) after a short pause, so nothing is lost and nothing spins.
+/// The ack rule (shared/design/message-lifecycle.md) is applied by ``SourcePump`` with an
+/// ``AMQPSettlement``: a delivery is acked only after the engine has made every effect
+/// durable — deliveries confirmed, or the retry/dead-letter publish confirmed. If that publish
+/// fails, the delivery is returned to the broker (nack with requeue) after a short pause, so
+/// nothing is lost and nothing spins.
 public final class QueueConsumer: MessageSource, @unchecked Sendable {
     public let endpoint: Endpoint
     public let queue: String
     private let broker: String
     private let context: AdapterContext
     private let failures: FailurePublisher
+    private let pump: SourcePump
     private let workers: Int
     private let lock = NSLock()
     private var consumer: AMQPConsumer?
@@ -33,6 +35,7 @@ public final class QueueConsumer: MessageSource, @unchecked Sendable {
         self.broker = broker
         self.context = context
         self.failures = context.failurePublisher(for: broker)
+        self.pump = SourcePump(context: context, adapter: "amqp")
         self.workers = max(1, context.workers)
     }
 
@@ -78,10 +81,8 @@ public final class QueueConsumer: MessageSource, @unchecked Sendable {
         await consumer?.stopDeliveries()
     }
 
+    /// Runs `delivery` through the pump, which applies the ack rule and settles it.
     private func handle(_ delivery: AMQPDelivery) async {
-        let metrics = context.metrics
-        context.inFlight.add(1, metrics: metrics)
-        defer { context.inFlight.add(-1, metrics: metrics) }
         let attempt = delivery.headers[AMQPHeaderName.attempt].flatMap(Self.integer) ?? 1
         let message = Message(
             body: delivery.body,
@@ -90,44 +91,7 @@ public final class QueueConsumer: MessageSource, @unchecked Sendable {
                 messageID: delivery.properties.messageID, correlationID: delivery.properties.correlationID,
                 contentType: delivery.properties.contentType, timestamp: delivery.properties.timestamp),
             source: endpoint.name, attempt: attempt, redelivered: delivery.redelivered)
-        let result = await context.intake.process(message)
-        let log = result.logger
-        do {
-            switch result.disposition {
-            case .retry(let next, let delay, let reason, let step):
-                try await failures.retry(delivery, attempt: next, delay: delay, reason: reason, step: step, route: result.route)
-                log.notice("retry scheduled", metadata: ["attempt": "\(next)", "delay": "\(delay)", "step": "\(step)", "reason": "\(reason)"])
-            case .deadLetter(let reason, let step, let failedRoute, let endpointName):
-                let target = endpointName.flatMap { context.engine.table.endpoints[$0] }
-                try await failures.deadLetter(
-                    delivery, endpoint: target, reason: reason, step: step, route: result.failedRoute, attempt: attempt)
-                // Confirmed: a redelivery of this input (a lost ack) is a duplicate, not a second dead letter.
-                do {
-                    try await context.engine.recordDeadLettered(message, headerMessageID: result.messageID, route: failedRoute)
-                } catch {
-                    log.warning(
-                        "could not record the dead letter (a redelivery would dead-letter it again)",
-                        metadata: ["error": "\(error)"])
-                }
-                log.warning(
-                    "dead-lettered",
-                    metadata: [
-                        "step": "\(step)", "reason": "\(reason)",
-                        "to": "\(target?.name ?? FailurePublisher.fallbackDeadLetterQueue)",
-                    ])
-            case .completed, .duplicate, .filtered:
-                log.debug("processed", metadata: ["disposition": "\(result.disposition)"])
-            }
-            try await delivery.ack()
-            result.settled()
-        } catch {
-            // The retry or dead-letter publish was not confirmed (or the ack failed because the
-            // connection went away): the broker keeps the message and delivers it again.
-            log.error("could not settle message; returning it to the broker", metadata: ["error": "\(error)"])
-            metrics.countAdapterError(adapter: "amqp")
-            try? await Task.sleep(for: .seconds(1))
-            try? await delivery.nack(requeue: true)
-        }
+        await pump.pump(message, settlement: AMQPSettlement(delivery: delivery, failures: failures))
     }
 
     private static func integer(_ value: AMQPHeaderValue) -> Int? {
