@@ -107,7 +107,9 @@ let package = Package(
         ),
         .target(
             name: "AMQPAdapter",
-            dependencies: ["StadtbusAdapterKit", "StadtbusAMQP", "StadtbusConfig", "StadtbusCore", "StadtbusOperations"],
+            dependencies: [
+                "StadtbusAdapterKit", "StadtbusAMQP", "StadtbusConfig", "StadtbusCore", "StadtbusOperations",
+            ],
             path: "adapters/amqp",
             swiftSettings: swiftSettings
         ),
@@ -167,7 +169,8 @@ let package = Package(
         .target(
             name: "StadtbusRuntime",
             dependencies: [
-                "StadtbusCore", "StadtbusConfig", "StadtbusAMQP", "StadtbusStore", "StadtbusOperations", "StadtbusAdapterKit",
+                "StadtbusCore", "StadtbusConfig", "StadtbusAMQP", "StadtbusStore", "StadtbusOperations",
+                "StadtbusAdapterKit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -202,7 +205,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "stadtbus-bench",
-            dependencies: ["StadtbusCore", "StadtbusConfig", "StadtbusXML", "StadtbusSignature", "StadtbusAMQP", "StadtbusAdapters"],
+            dependencies: [
+                "StadtbusCore", "StadtbusConfig", "StadtbusXML", "StadtbusSignature", "StadtbusAMQP",
+                "StadtbusAdapters",
+            ],
             path: "Sources/Benchmarks/RouteBench",
             swiftSettings: swiftSettings
         ),
@@ -252,10 +258,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "StadtbusXMLTests", dependencies: ["StadtbusXML"], swiftSettings: swiftSettings),
-        .testTarget(name: "StadtbusSignatureTests", dependencies: ["StadtbusSignature", "StadtbusXML"], swiftSettings: swiftSettings),
-        .testTarget(name: "StadtbusAMQPTests", dependencies: ["StadtbusAMQP", "StadtbusTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "StadtbusStoreTests", dependencies: ["StadtbusStore", "StadtbusCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "StadtbusCoreTests", dependencies: ["StadtbusCore", "StadtbusXML"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "StadtbusSignatureTests", dependencies: ["StadtbusSignature", "StadtbusXML"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "StadtbusAMQPTests", dependencies: ["StadtbusAMQP", "StadtbusTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "StadtbusStoreTests", dependencies: ["StadtbusStore", "StadtbusCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "StadtbusCoreTests", dependencies: ["StadtbusCore", "StadtbusXML"], swiftSettings: swiftSettings),
         .testTarget(
             name: "StadtbusAdapterKitTests",
             dependencies: [
@@ -272,7 +284,8 @@ let package = Package(
         .testTarget(
             name: "StadtbusReliabilityTests",
             dependencies: [
-                "StadtbusAMQP", "StadtbusTestSupport", "StadtbusStore", "StadtbusCore", "StadtbusSignature", "StadtbusXML",
+                "StadtbusAMQP", "StadtbusTestSupport", "StadtbusStore", "StadtbusCore", "StadtbusSignature",
+                "StadtbusXML",
                 "stadtbus",
             ],
             swiftSettings: swiftSettings
@@ -302,7 +315,8 @@ let package = Package(
         .testTarget(
             name: "StadtbusExecTests",
             dependencies: [
-                "ExecAdapter", "StadtbusAdapterKit", "StadtbusConfig", "StadtbusCore", "StadtbusXML", "StadtbusOperations",
+                "ExecAdapter", "StadtbusAdapterKit", "StadtbusConfig", "StadtbusCore", "StadtbusXML",
+                "StadtbusOperations",
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Programs"],

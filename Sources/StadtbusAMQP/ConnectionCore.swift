@@ -445,7 +445,8 @@ final class ConnectionCore: @unchecked Sendable {
                 registration.stopped = true
                 if registration.active {
                     do { try session.stopConsumer(channel: channel) } catch {
-                        logger.warning("basic.cancel failed", metadata: ["queue": "\(registration.queue)", "error": "\(error)"])
+                        logger.warning(
+                            "basic.cancel failed", metadata: ["queue": "\(registration.queue)", "error": "\(error)"])
                     }
                 }
                 registration.continuation.finish()

@@ -238,7 +238,9 @@ final class Session {
     /// channel stays open, so deliveries already received can still be acked.
     func stopConsumer(channel: UInt16) throws {
         let arena = CArena()
-        try rpc(channel, "basic.cancel") { _ = amqp_basic_cancel(state, channel, arena.bytes(Self.consumerTag(channel))) }
+        try rpc(channel, "basic.cancel") {
+            _ = amqp_basic_cancel(state, channel, arena.bytes(Self.consumerTag(channel)))
+        }
     }
 
     func closeChannel(_ channel: UInt16) {

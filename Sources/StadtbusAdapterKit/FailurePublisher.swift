@@ -26,7 +26,8 @@ public final class FailurePublisher: @unchecked Sendable {
 
     /// The retry queue for messages from `sourceQueue` that wait `delay`.
     public static func retryQueue(source sourceQueue: String, delay: Duration) -> AMQPQueue {
-        let milliseconds = max(1, Int64(delay.components.seconds) * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = max(
+            1, Int64(delay.components.seconds) * 1000 + delay.components.attoseconds / 1_000_000_000_000_000)
         return AMQPQueue(
             "stadtbus.retry.\(sourceQueue).\(milliseconds)ms", kind: .quorum, overflow: .rejectPublish,
             deadLetterExchange: "", deadLetterRoutingKey: sourceQueue, messageTTL: .milliseconds(milliseconds),
@@ -72,7 +73,8 @@ public final class FailurePublisher: @unchecked Sendable {
         let (_, publisher) = try link(target?.settings["broker"]?.string ?? broker)
         let (exchange, routingKey) = target.map(Self.address(of:)) ?? ("", Self.fallbackDeadLetterQueue)
         try await publisher.publish(
-            Self.fitted(message, exchange: exchange, routingKey: routingKey), exchange: exchange, routingKey: routingKey,
+            Self.fitted(message, exchange: exchange, routingKey: routingKey), exchange: exchange,
+            routingKey: routingKey,
             mandatory: true)
     }
 
@@ -88,7 +90,9 @@ public final class FailurePublisher: @unchecked Sendable {
     /// ``AMQPHeaderName/shortened`` header.
     static func fitted(_ message: AMQPOutgoingMessage, exchange: String, routingKey: String) -> AMQPOutgoingMessage {
         var fitted = message.shortenedForPublishing()
-        guard (try? fitted.validateForPublishing(exchange: exchange, routingKey: routingKey)) == nil else { return fitted }
+        guard (try? fitted.validateForPublishing(exchange: exchange, routingKey: routingKey)) == nil else {
+            return fitted
+        }
         var notes = fitted.properties.headers[AMQPHeaderName.shortened]?.stringValue.map { [$0] } ?? []
         let dropped = fitted.properties.headers.keys.filter { !$0.hasPrefix("x-stadtbus-") }.sorted()
         for key in dropped { fitted.properties.headers[key] = nil }

@@ -20,7 +20,9 @@ public struct MessageIntake: Sendable {
         // The engine's CPU work (parse, validate, map, sign) runs on the message-work threads, never
         // on the cooperative pool that serves /health, /ready and HTTP; large documents take turns.
         let limits = engine.table.parseLimits
-        let disposition = await LargeDocumentGate.shared.withAdmission(forDocumentOf: message.body.count, limits: limits) {
+        let disposition = await LargeDocumentGate.shared.withAdmission(
+            forDocumentOf: message.body.count, limits: limits
+        ) {
             await withTaskExecutorPreference(XMLWorkExecutor.shared) {
                 await engine.process(message, route: forced, observer: observer)
             }
@@ -28,9 +30,12 @@ public struct MessageIntake: Sendable {
         var log = logger
         log[metadataKey: "route"] = "\(observer.route ?? "unrouted")"
         log[metadataKey: "message_id"] = "\(observer.messageID ?? "(no header)")"
-        if let transportID = message.properties.messageID { log[metadataKey: "transport_message_id"] = "\(transportID)" }
+        if let transportID = message.properties.messageID {
+            log[metadataKey: "transport_message_id"] = "\(transportID)"
+        }
         return IntakeResult(
-            disposition: disposition, route: observer.route, messageID: observer.messageID, deliveries: observer.deliveries,
+            disposition: disposition, route: observer.route, messageID: observer.messageID,
+            deliveries: observer.deliveries,
             logger: log, metrics: metrics, started: started)
     }
 }

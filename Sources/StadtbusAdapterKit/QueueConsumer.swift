@@ -55,7 +55,9 @@ public final class QueueConsumer: MessageSource, @unchecked Sendable {
         context.readiness.satisfy(readiness)
         context.logger.info(
             "consuming",
-            metadata: ["endpoint": "\(endpoint.name)", "queue": "\(queue)", "broker": "\(broker)", "workers": "\(workers)"])
+            metadata: [
+                "endpoint": "\(endpoint.name)", "queue": "\(queue)", "broker": "\(broker)", "workers": "\(workers)",
+            ])
         await withTaskGroup(of: Void.self) { group in
             var running = 0
             for await delivery in consumer.deliveries {

@@ -70,26 +70,34 @@ public struct SourcePump: Sendable {
         }
     }
 
-    private func settle(_ message: Message, _ result: IntakeResult, _ settlement: some Settlement, _ log: Logger) async throws {
+    private func settle(_ message: Message, _ result: IntakeResult, _ settlement: some Settlement, _ log: Logger)
+        async throws
+    {
         switch result.disposition {
         case .retry(let next, let delay, let reason, let step):
-            try await settlement.retry(RetryRequest(attempt: next, delay: delay, reason: reason, step: step, route: result.route))
-            log.notice("retry scheduled", metadata: ["attempt": "\(next)", "delay": "\(delay)", "step": "\(step)", "reason": "\(reason)"])
+            try await settlement.retry(
+                RetryRequest(attempt: next, delay: delay, reason: reason, step: step, route: result.route))
+            log.notice(
+                "retry scheduled",
+                metadata: ["attempt": "\(next)", "delay": "\(delay)", "step": "\(step)", "reason": "\(reason)"])
         case .deadLetter(let reason, let step, let failedRoute, let endpointName):
             let target = endpointName.flatMap { engine.table.endpoints[$0] }
             try await settlement.deadLetter(
-                DeadLetterRequest(reason: reason, step: step, route: result.failedRoute, attempt: message.attempt, endpoint: target))
+                DeadLetterRequest(
+                    reason: reason, step: step, route: result.failedRoute, attempt: message.attempt, endpoint: target))
             // Confirmed: a redelivery of this input (a lost ack) is a duplicate, not a second dead letter.
             do {
                 try await engine.recordDeadLettered(message, headerMessageID: result.messageID, route: failedRoute)
             } catch {
                 log.warning(
-                    "could not record the dead letter (a redelivery would dead-letter it again)", metadata: ["error": "\(error)"])
+                    "could not record the dead letter (a redelivery would dead-letter it again)",
+                    metadata: ["error": "\(error)"])
             }
             log.warning(
                 "dead-lettered",
                 metadata: [
-                    "step": "\(step)", "reason": "\(reason)", "to": "\(target?.name ?? settlement.defaultDeadLetterDestination)",
+                    "step": "\(step)", "reason": "\(reason)",
+                    "to": "\(target?.name ?? settlement.defaultDeadLetterDestination)",
                 ])
         case .completed, .duplicate, .filtered:
             log.debug("processed", metadata: ["disposition": "\(result.disposition)"])

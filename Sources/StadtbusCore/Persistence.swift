@@ -23,7 +23,9 @@ public protocol IdempotencyStore: Sendable {
 public struct AuditEvent: Equatable, Sendable, Codable {
     /// The kinds of event in a message's life.
     public enum Kind: String, Sendable, Codable, CaseIterable {
-        case received, matched, step, delivered, duplicate, filtered, retried, deadLettered = "dead-lettered", failed
+        case received, matched, step, delivered, duplicate, filtered, retried
+        case deadLettered = "dead-lettered"
+        case failed
     }
 
     public var messageID: String

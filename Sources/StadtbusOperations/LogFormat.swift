@@ -43,7 +43,8 @@ public final class LogLevelBox: @unchecked Sendable {
 
 /// Writes one line per log event to standard error, rendered by a format function.
 struct LineLogHandler: LogHandler {
-    typealias Render = (_ label: String, _ level: Logger.Level, _ message: String, _ metadata: Logger.Metadata) -> String
+    typealias Render = (_ label: String, _ level: Logger.Level, _ message: String, _ metadata: Logger.Metadata) ->
+        String
 
     let label: String
     let levelBox: LogLevelBox
@@ -77,7 +78,8 @@ struct LineLogHandler: LogHandler {
     }
 
     private static func timestamp() -> String {
-        Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+        Date().formatted(
+            .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
     }
 
     /// Every text that comes from outside (label, keys, values, message) is passed through
@@ -88,7 +90,8 @@ struct LineLogHandler: LogHandler {
             .map { "\(escapingControlCharacters($0.key))=\(escapingControlCharacters("\($0.value)"))" }
             .joined(separator: " ")
         let text = escapingControlCharacters(message)
-        return "\(timestamp()) \(level) \(escapingControlCharacters(label)): \(fields.isEmpty ? "" : fields + " ")\(text)"
+        return
+            "\(timestamp()) \(level) \(escapingControlCharacters(label)): \(fields.isEmpty ? "" : fields + " ")\(text)"
     }
 
     /// `text` with line breaks and other control characters written as escapes: `\n`, `\r`,

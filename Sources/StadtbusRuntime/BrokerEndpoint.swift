@@ -15,7 +15,8 @@ public enum BrokerEndpoint {
             AMQPTLS(caFile: tls.ca ?? "", certFile: tls.certificate, keyFile: tls.key)
         }
         return AMQPEndpoint(
-            host: settings.host, port: settings.port, vhost: settings.vhost, username: settings.user, password: password,
+            host: settings.host, port: settings.port, vhost: settings.vhost, username: settings.user,
+            password: password,
             heartbeat: Int(settings.heartbeat.components.seconds), tls: tls, connectionName: name)
     }
 }

@@ -15,7 +15,8 @@ final class EndpointSink: MessageSink, @unchecked Sendable {
         guard let sink = lock.withLock({ sinks[endpoint.type] }) else {
             throw DeliveryError.permanent(
                 "adapter-unavailable",
-                "endpoint '\(endpoint.name)' has adapter type '\(endpoint.type)', which this Stadtbus build cannot deliver to")
+                "endpoint '\(endpoint.name)' has adapter type '\(endpoint.type)', which this Stadtbus build cannot deliver to"
+            )
         }
         try await sink.deliver(message, to: endpoint)
     }

@@ -2,9 +2,9 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import StadtbusAMQP
+import StadtbusAdapterKit
 import StadtbusConfig
 import StadtbusCore
-import StadtbusAdapterKit
 import StadtbusOperations
 import StadtbusStore
 import UnixSignals
@@ -50,7 +50,8 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
     ///   - adapters: the adapters of this build; endpoint types are looked up here.
     public init(
         options: RuntimeOptions, initial: LoadedConfiguration, loader: ConfigurationLoader, adapters: AdapterRegistry,
-        metrics: StadtbusMetrics, readiness: Readiness, logLevel: LogLevelBox, logger: Logger = Logger(label: "stadtbus")
+        metrics: StadtbusMetrics, readiness: Readiness, logLevel: LogLevelBox,
+        logger: Logger = Logger(label: "stadtbus")
     ) {
         self.options = options
         self.initial = initial
@@ -74,10 +75,14 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
             throw RuntimeError.noBroker(options.configPath)
         }
         let brokerSettings = loaded.settings.brokers.merging([BrokerSettings.mainName: mainSettings]) { $1 }
-        for name in brokerSettings.keys { readiness.expect(Self.readinessName(broker: name), reason: "not connected yet") }
+        for name in brokerSettings.keys {
+            readiness.expect(Self.readinessName(broker: name), reason: "not connected yet")
+        }
         apply(logLevel: loaded.settings.logLevel)
         readiness.satisfy("routes")
-        logger.info("configuration loaded", metadata: ["routes": "\(loaded.table.routes.count)", "version": "\(loaded.table.version)"])
+        logger.info(
+            "configuration loaded",
+            metadata: ["routes": "\(loaded.table.routes.count)", "version": "\(loaded.table.version)"])
 
         let stores = try openStores(loaded.settings.stores)
         let brokers = BrokerConnections(names: Array(brokerSettings.keys))
@@ -89,7 +94,8 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
         }
         let sink = EndpointSink()
         let engine = RoutingEngine(
-            table: loaded.table, sink: sink, idempotency: stores.idempotency, journal: stores.journal, cases: stores.cases,
+            table: loaded.table, sink: sink, idempotency: stores.idempotency, journal: stores.journal,
+            cases: stores.cases,
             logger: logger)
         let context = AdapterContext(
             engine: engine, brokers: brokers, metrics: metrics, readiness: readiness, inFlight: inFlight,
@@ -102,7 +108,9 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
             let main = try await connect(mainEndpoint, broker: BrokerSettings.mainName)
         else { return }  // shut down while connecting
         brokers.attach(main, as: BrokerSettings.mainName)
-        var background: [Task<Void, Never>] = [Task { await self.watch(main, broker: BrokerSettings.mainName, brokers: brokers) }]
+        var background: [Task<Void, Never>] = [
+            Task { await self.watch(main, broker: BrokerSettings.mainName, brokers: brokers) }
+        ]
         for (name, endpoint) in endpoints.sorted(by: { $0.key < $1.key }) where name != BrokerSettings.mainName {
             background.append(
                 Task {
@@ -136,7 +144,8 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
 
         // Wait for SIGTERM/SIGINT (through the service group), then drain.
         try? await gracefulShutdown()
-        logger.info("shutting down: no new messages; waiting for in-flight ones", metadata: ["in_flight": "\(inFlight.value)"])
+        logger.info(
+            "shutting down: no new messages; waiting for in-flight ones", metadata: ["in_flight": "\(inFlight.value)"])
         hangups.cancel()
         watcher.stop()
         readiness.fail("routes", reason: "shutting down")
@@ -162,7 +171,9 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
         let closed = await Deadline.wait(until: .now + Self.closeGrace) {
             for connection in connections { await connection.close() }
         }
-        if !closed { logger.warning("broker connections did not close in time; exiting (the broker requeues unacked messages)") }
+        if !closed {
+            logger.warning("broker connections did not close in time; exiting (the broker requeues unacked messages)")
+        }
         logger.info("stopped")
     }
 
@@ -199,7 +210,8 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
         if let path = settings.idempotency {
             idempotency = try store(path).idempotency
         } else {
-            logger.warning("no idempotency store configured (stores.idempotency): duplicates are only detected in memory")
+            logger.warning(
+                "no idempotency store configured (stores.idempotency): duplicates are only detected in memory")
             idempotency = InMemoryIdempotencyStore()
         }
         if let path = settings.audit {
@@ -252,7 +264,8 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
                 let delay = endpoint.reconnect.delay(attempt: attempt)
                 readiness.fail(condition, reason: "\(error)")
                 logger.warning(
-                    "broker not reachable; retrying", metadata: ["broker": "\(broker)", "error": "\(error)", "delay": "\(delay)"])
+                    "broker not reachable; retrying",
+                    metadata: ["broker": "\(broker)", "error": "\(error)", "delay": "\(delay)"])
                 try? await Task.sleep(for: delay)
             }
         }
@@ -301,7 +314,8 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
                 // Registered here, synchronously: the source satisfies it once it takes messages.
                 readiness.expect(condition, reason: "starting")
                 guard let adapter = adapters[endpoint.type] else {
-                    logger.error("no adapter for source endpoint", metadata: ["endpoint": "\(name)", "type": "\(endpoint.type)"])
+                    logger.error(
+                        "no adapter for source endpoint", metadata: ["endpoint": "\(name)", "type": "\(endpoint.type)"])
                     readiness.fail(condition, reason: "adapter type '\(endpoint.type)' is not part of this build")
                     continue
                 }
@@ -326,7 +340,8 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
         }
         let task = Task {
             do { try await source.run() } catch {
-                self.logger.error("source failed", metadata: ["endpoint": "\(source.endpoint.name)", "error": "\(error)"])
+                self.logger.error(
+                    "source failed", metadata: ["endpoint": "\(source.endpoint.name)", "error": "\(error)"])
                 self.readiness.fail("consumer:\(source.endpoint.name)", reason: "\(error)")
             }
         }
@@ -360,7 +375,9 @@ public final class StadtbusRuntime: Service, @unchecked Sendable {
             logger.info("SIGHUP: reloading configuration")
             if case .failed(let error) = watcher.reload() {
                 metrics.countReload(succeeded: false)
-                logger.error("configuration reload failed; the previous configuration keeps running", metadata: ["errors": "\(error)"])
+                logger.error(
+                    "configuration reload failed; the previous configuration keeps running",
+                    metadata: ["errors": "\(error)"])
             }
         }
     }

@@ -99,13 +99,15 @@ public enum SignatureFailure: Error, Equatable, Sendable, CustomStringConvertibl
         case .revocationUnknown(let detail):
             return "the revocation status cannot be checked (update the CRL in the trust store): \(detail)"
         case .ownAuthor(let kennung):
-            return "the message's author '\(kennung)' is this authority: an own message reflected back is refused (verify: { allow-own-author: true } accepts it)"
+            return
+                "the message's author '\(kennung)' is this authority: an own message reflected back is refused (verify: { allow-own-author: true } accepts it)"
         case .staleMessage(let detail):
             return "the message is too old: \(detail)"
         case .fromTheFuture(let detail):
             return "the message's creation time lies in the future: \(detail)"
         case .noCreationTime(let detail):
-            return "the message header has no usable creation time (erstellungszeitpunkt), so its freshness cannot be checked: \(detail)"
+            return
+                "the message header has no usable creation time (erstellungszeitpunkt), so its freshness cannot be checked: \(detail)"
         case .identityMismatch(let expected, let actual):
             return "the message claims to come from '\(expected)' but is signed by '\(actual)'"
         case .wrappedSignature(let detail):

@@ -31,7 +31,8 @@ struct TrustStoreContents {
         for item in items {
             if let certificate = item.pointee.x509 {
                 guard X509_STORE_add_cert(store, certificate) == 1 else {
-                    throw .trustStoreUnusable(path: path, message: SignatureLibrary.takeOpenSSLErrors() ?? "certificate not added")
+                    throw .trustStoreUnusable(
+                        path: path, message: SignatureLibrary.takeOpenSSLErrors() ?? "certificate not added")
                 }
                 X509_up_ref(certificate)
                 certificates.append(certificate)
@@ -49,7 +50,9 @@ struct TrustStoreContents {
         }
         _ = SignatureLibrary.takeOpenSSLErrors()
         guard found > 0 else {
-            if path.hasSuffix(".crl") { throw .crlUnusable(path: path, message: "neither a PEM nor a DER certificate revocation list") }
+            if path.hasSuffix(".crl") {
+                throw .crlUnusable(path: path, message: "neither a PEM nor a DER certificate revocation list")
+            }
             throw .trustStoreUnusable(path: path, message: "no PEM certificate or CRL in the file")
         }
         files.append(path)
@@ -72,7 +75,9 @@ struct TrustStoreContents {
             guard !candidates.isEmpty else {
                 throw .crlUnusable(
                     path: crl.path,
-                    message: "its issuer '\(issuer)' is not a certificate of the trust store (add the issuing CA's certificate)")
+                    message:
+                        "its issuer '\(issuer)' is not a certificate of the trust store (add the issuing CA's certificate)"
+                )
             }
             guard candidates.contains(where: { X509_CRL_verify(crl.pointer, X509_get0_pubkey($0)) == 1 }) else {
                 _ = SignatureLibrary.takeOpenSSLErrors()
@@ -84,7 +89,8 @@ struct TrustStoreContents {
             if let nextUpdate = crl.nextUpdate, nextUpdate < now {
                 let date = Date(timeIntervalSince1970: TimeInterval(nextUpdate))
                 throw .crlUnusable(
-                    path: crl.path, message: "expired: its nextUpdate \(date) has passed — fetch a current CRL from '\(issuer)'")
+                    path: crl.path,
+                    message: "expired: its nextUpdate \(date) has passed — fetch a current CRL from '\(issuer)'")
             }
         }
     }
@@ -104,7 +110,9 @@ struct TrustStoreContents {
             guard let stack = PEM_X509_INFO_read_bio(bio, nil, nil, nil) else { return [] }
             defer { OPENSSL_sk_free(stack) }
             return (0..<OPENSSL_sk_num(stack)).compactMap { index in
-                OPENSSL_sk_value(stack, index).map { UnsafeMutableRawPointer(mutating: $0).assumingMemoryBound(to: X509_INFO.self) }
+                OPENSSL_sk_value(stack, index).map {
+                    UnsafeMutableRawPointer(mutating: $0).assumingMemoryBound(to: X509_INFO.self)
+                }
             }
         }
     }

@@ -28,7 +28,9 @@ public struct VerificationPolicy: Sendable, Equatable {
     /// such a time is compared with that much tolerance in both directions.
     public static let unzonedTolerance: TimeInterval = 14 * 3_600
 
-    public init(ownKennung: String? = nil, allowsOwnAuthor: Bool = false, maxAge: Duration? = nil, maxFuture: Duration = .zero) {
+    public init(
+        ownKennung: String? = nil, allowsOwnAuthor: Bool = false, maxAge: Duration? = nil, maxFuture: Duration = .zero
+    ) {
         self.ownKennung = ownKennung
         self.allowsOwnAuthor = allowsOwnAuthor
         self.maxAge = maxAge
@@ -44,7 +46,9 @@ public struct VerificationPolicy: Sendable, Equatable {
         }
         guard let maxAge else { return }
         guard let text = header.createdAt?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else {
-            throw .noCreationTime("the \(header.profile) header has no creation time; set 'max-age: off' on this route's verify step to accept such messages")
+            throw .noCreationTime(
+                "the \(header.profile) header has no creation time; set 'max-age: off' on this route's verify step to accept such messages"
+            )
         }
         guard let created = header.creationDate else {
             throw .noCreationTime("'\(Self.excerpt(text))' is not an xs:dateTime")
@@ -56,12 +60,14 @@ public struct VerificationPolicy: Sendable, Equatable {
             throw .staleMessage("created \(text), more than \(Self.describe(maxAge)) ago (max-age)")
         }
         if -age - tolerance > Self.seconds(maxFuture) {
-            throw .fromTheFuture("created \(text), more than \(Self.describe(maxFuture)) ahead of this clock (max-future)")
+            throw .fromTheFuture(
+                "created \(text), more than \(Self.describe(maxFuture)) ahead of this clock (max-future)")
         }
     }
 
     static func sameKennung(_ a: String, _ b: String) -> Bool {
-        a.trimmingCharacters(in: .whitespacesAndNewlines).lowercased() == b.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        a.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+            == b.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
     }
 
     static func hasTimeZone(_ text: String) -> Bool {

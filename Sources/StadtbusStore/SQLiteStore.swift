@@ -116,7 +116,8 @@ public final class SQLiteStore: Sendable {
     /// cases registered more than `caseRetention` before `now`.
     @discardableResult
     public func purgeExpired(
-        retention: TimeInterval = SQLiteStore.defaultRetention, caseRetention: TimeInterval = SQLiteStore.defaultCaseRetention,
+        retention: TimeInterval = SQLiteStore.defaultRetention,
+        caseRetention: TimeInterval = SQLiteStore.defaultCaseRetention,
         now: Date = Date()
     ) throws -> PurgeResult {
         let cutoff = now.addingTimeInterval(-retention)

@@ -43,7 +43,9 @@ public final class HeaderExtractor: Sendable {
                 _ = try XPathExpression(expression, namespaces: ns)  // reports errors against the text as written
                 return try XPathExpression("\(function)(\(expression))", namespaces: ns)
             }
-            func compile(_ expression: String) throws -> XPathExpression { try wrapped(expression, in: "normalize-space") }
+            func compile(_ expression: String) throws -> XPathExpression {
+                try wrapped(expression, in: "normalize-space")
+            }
             func authority(_ paths: HeaderProfile.AuthorityPaths?) throws -> CompiledAuthority? {
                 guard let paths else { return nil }
                 return CompiledAuthority(
@@ -51,8 +53,10 @@ public final class HeaderExtractor: Sendable {
                     name: try paths.name.map(compile))
             }
             let compiled = Compiled(
-                profile: profile, detect: try wrapped(profile.detect, in: "boolean"), identity: try profile.identity.map(compile),
-                messageType: try compile(profile.messageType), messageTypeName: try profile.messageTypeName.map(compile),
+                profile: profile, detect: try wrapped(profile.detect, in: "boolean"),
+                identity: try profile.identity.map(compile),
+                messageType: try compile(profile.messageType),
+                messageTypeName: try profile.messageTypeName.map(compile),
                 createdAt: try profile.createdAt.map(compile), author: try authority(profile.author),
                 reader: try authority(profile.reader))
             if profile.rootNamespaces.isEmpty {

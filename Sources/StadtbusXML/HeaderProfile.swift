@@ -120,8 +120,10 @@ extension HeaderProfile {
     /// XRechnung in UBL syntax: identity is the invoice number plus the seller's name.
     public static let xrechnungUBL = HeaderProfile(
         name: "xrechnung-ubl",
-        rootNamespaces: ["urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
-                         "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2"],
+        rootNamespaces: [
+            "urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
+            "urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2",
+        ],
         namespaces: [
             "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
             "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
@@ -152,8 +154,10 @@ extension HeaderProfile {
         messageTypeName: "/*/rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter/ram:ID",
         createdAt: "/*/rsm:ExchangedDocument/ram:IssueDateTime/udt:DateTimeString",
         author: .init(
-            kennung: "/*/rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:SellerTradeParty/ram:Name"),
-        reader: .init(kennung: "/*/rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:BuyerReference"))
+            kennung:
+                "/*/rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:SellerTradeParty/ram:Name"),
+        reader: .init(
+            kennung: "/*/rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:BuyerReference"))
 
     /// The built-in profiles, most specific first.
     public static let builtIn: [HeaderProfile] = [xdomea, xrechnungUBL, xrechnungCII, xoevG2G, xoevG2GUnqualified]

@@ -86,7 +86,8 @@ public enum HeaderError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unrecognised(let root, let namespace):
-            return "no XÖV header recognised: root element '\(root)' in namespace '\(namespace ?? "(none)")' matches no header profile"
+            return
+                "no XÖV header recognised: root element '\(root)' in namespace '\(namespace ?? "(none)")' matches no header profile"
         case .missingField(let profile, let field, let xpath):
             return "header (\(profile)) lacks '\(field)' (expected at \(xpath))"
         case .evaluationFailed(let profile, let field, let message):

@@ -36,7 +36,9 @@ final class StructuredErrors {
 
     /// The content of the node an error is about, as in the document and whitespace-collapsed.
     private static func values(of node: UnsafeMutableRawPointer?) -> [String] {
-        guard let node = node?.assumingMemoryBound(to: xmlNode.self), let content = xmlNodeGetContent(node) else { return [] }
+        guard let node = node?.assumingMemoryBound(to: xmlNode.self), let content = xmlNodeGetContent(node) else {
+            return []
+        }
         defer { xmlFree(content) }
         let text = String(cString: content)
         guard text.utf8.count <= 65_536 else { return [] }

@@ -15,10 +15,14 @@ enum ValidationMessageMask {
             text = text.replacingOccurrences(of: "'\(value)'", with: placeholder(value))
         }
         // Values libxml2 normalised differently: mask them by the shape of the message.
-        text = text.replacing(#/The value '(.*?)' (?=is not|has a length|is greater|is less|is equal)/#.dotMatchesNewlines()) { match in
+        text = text.replacing(
+            #/The value '(.*?)' (?=is not|has a length|is greater|is less|is equal)/#.dotMatchesNewlines()
+        ) { match in
             "The value \(placeholder(String(match.1))) "
         }
-        text = text.replacing(#/^(Element '[^']*'(?:, attribute '[^']*')?: )'(.*)' (is not a valid value)/#.dotMatchesNewlines()) { match in
+        text = text.replacing(
+            #/^(Element '[^']*'(?:, attribute '[^']*')?: )'(.*)' (is not a valid value)/#.dotMatchesNewlines()
+        ) { match in
             "\(match.1)\(placeholder(String(match.2))) \(match.3)"
         }
         text = text.replacing(#/key-sequence \[(.*?)\] (?=in|of)/#.dotMatchesNewlines()) { match in

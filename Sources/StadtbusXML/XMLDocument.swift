@@ -48,7 +48,8 @@ public final class XMLDocument {
             try XMLPreScan.check(buffer, limits: limits)
             var result = stadtbus_parse_result()
             stadtbus_parse_untrusted(
-                base.assumingMemoryBound(to: CChar.self), Int32(buffer.count), Int32(min(limits.maxDepth, 256)), &result)
+                base.assumingMemoryBound(to: CChar.self), Int32(buffer.count), Int32(min(limits.maxDepth, 256)), &result
+            )
             if let document = result.document { return document }
             throw Self.error(from: &result, limits: limits)
         }
@@ -80,7 +81,9 @@ public final class XMLDocument {
             if code == XML_ERR_INTERNAL_ERROR, message.lowercased().contains("depth") {
                 return .tooDeeplyNested(limit: 256, line: line)
             }
-            return .malformed(message: message.isEmpty ? "parser error \(result.code)" : message, line: line, column: Int(result.column))
+            return .malformed(
+                message: message.isEmpty ? "parser error \(result.code)" : message, line: line,
+                column: Int(result.column))
         }
     }
 

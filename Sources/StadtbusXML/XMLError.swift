@@ -50,14 +50,17 @@ extension XMLError: CustomStringConvertible {
         case .emptyDocument:
             return "document is empty"
         case .doctypeForbidden(let line):
-            return "line \(line): DOCTYPE declarations are not allowed in messages (DTDs and entities are refused to prevent XXE and entity-expansion attacks)"
+            return
+                "line \(line): DOCTYPE declarations are not allowed in messages (DTDs and entities are refused to prevent XXE and entity-expansion attacks)"
         case .tooDeeplyNested(let limit, let line):
             return "line \(line): elements nest deeper than the limit of \(limit) levels"
         case .tooManyAttributes(let element, let count, let limit, let line):
-            return "line \(line): element '\(element)' has \(count) attributes, more than the limit of \(limit) per element "
+            return
+                "line \(line): element '\(element)' has \(count) attributes, more than the limit of \(limit) per element "
                 + "(parse-limits.max-attributes-per-element); refused before parsing"
         case .tooManyAttributesInDocument(let limit, let line):
-            return "line \(line): the document has more than \(limit) attributes (parse-limits.max-attributes); refused before parsing"
+            return
+                "line \(line): the document has more than \(limit) attributes (parse-limits.max-attributes); refused before parsing"
         case .tooManyNodes(let limit, let line):
             return "line \(line): the document has more than \(limit) elements, comments and processing instructions "
                 + "(parse-limits.max-nodes); refused before parsing"

@@ -78,7 +78,8 @@ enum XMLPreScan {
                 guard let (end, attributes) = scanStartTag(from: open + 1, base, count) else { return counts }
                 if attributes > limits.maxAttributesPerElement {
                     throw .tooManyAttributes(
-                        element: elementName(at: open + 1, base, count), count: attributes, limit: limits.maxAttributesPerElement,
+                        element: elementName(at: open + 1, base, count), count: attributes,
+                        limit: limits.maxAttributesPerElement,
                         line: line(of: open, in: base))
                 }
                 counts.attributes += attributes
@@ -126,7 +127,9 @@ enum XMLPreScan {
     private static func find(_ pattern: [UInt8], from start: Int, _ base: UnsafePointer<UInt8>, _ count: Int) -> Int? {
         var index = start
         while index + pattern.count <= count {
-            guard let found = memchr(base + index, Int32(pattern[0]), count - index - pattern.count + 1) else { return nil }
+            guard let found = memchr(base + index, Int32(pattern[0]), count - index - pattern.count + 1) else {
+                return nil
+            }
             let candidate = UnsafePointer<UInt8>(found.assumingMemoryBound(to: UInt8.self)) - base
             if has(pattern, at: candidate, base, count) { return candidate }
             index = candidate + 1
@@ -139,7 +142,9 @@ enum XMLPreScan {
         var end = start
         while end < count, end - start < 100 {
             let byte = base[end]
-            if byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D || byte == greaterThan || byte == UInt8(ascii: "/") {
+            if byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D || byte == greaterThan
+                || byte == UInt8(ascii: "/")
+            {
                 break
             }
             end += 1

@@ -45,7 +45,8 @@ public final class XMLSchema: @unchecked Sendable {
                 let file = entry.file.map { "\($0):\(entry.line): " } ?? ""
                 return file + entry.message
             }
-            throw XMLError.schemaCompilationFailed(path: absolute, messages: messages.isEmpty ? ["unknown error"] : messages)
+            throw XMLError.schemaCompilationFailed(
+                path: absolute, messages: messages.isEmpty ? ["unknown error"] : messages)
         }
         self.schema = compiled
         self.path = absolute

@@ -75,7 +75,8 @@ public final class XPathExpression: @unchecked Sendable {
         let errors = StructuredErrors()
         let result: xmlXPathObjectPtr? = errors.capturingGlobal { xmlXPathCompiledEval(compiled, context) }
         guard let result else {
-            throw XMLError.xpathEvaluationFailed(expression: expression, message: errors.summary(default: "evaluation error"))
+            throw XMLError.xpathEvaluationFailed(
+                expression: expression, message: errors.summary(default: "evaluation error"))
         }
         defer { xmlXPathFreeObject(result) }
         return Self.value(of: result)

@@ -32,18 +32,23 @@ public final class XSLTStylesheet: @unchecked Sendable {
     public convenience init(xml: String, name: String, baseURL: String? = nil) throws {
         if xml.contains("<!DOCTYPE") {
             throw XMLError.stylesheetCompilationFailed(
-                path: name, messages: ["DOCTYPE declarations are not allowed in stylesheets (a DTD or entity could read local files)"])
+                path: name,
+                messages: [
+                    "DOCTYPE declarations are not allowed in stylesheets (a DTD or entity could read local files)"
+                ])
         }
         try self.init(source: name) {
             let bytes = Array(xml.utf8)
             let options = Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOCDATA.rawValue | XML_PARSE_BIG_LINES.rawValue)
-            guard let document = bytes.withUnsafeBufferPointer({ buffer -> xmlDocPtr? in
-                buffer.baseAddress.flatMap { base in
-                    base.withMemoryRebound(to: CChar.self, capacity: buffer.count) {
-                        xmlReadMemory($0, Int32(buffer.count), baseURL ?? name, "UTF-8", options)
+            guard
+                let document = bytes.withUnsafeBufferPointer({ buffer -> xmlDocPtr? in
+                    buffer.baseAddress.flatMap { base in
+                        base.withMemoryRebound(to: CChar.self, capacity: buffer.count) {
+                            xmlReadMemory($0, Int32(buffer.count), baseURL ?? name, "UTF-8", options)
+                        }
                     }
-                }
-            }) else { return nil }
+                })
+            else { return nil }
             // Generated stylesheets follow the same rule as files: no DTD, no entities.
             if document.pointee.intSubset != nil || document.pointee.extSubset != nil {
                 xmlFreeDoc(document)
@@ -76,11 +81,13 @@ public final class XSLTStylesheet: @unchecked Sendable {
         let text = withUnsafeBytes(of: &buffer.text) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         messages += text.split(separator: "\n").map { String($0) }.filter { !$0.isEmpty }
         guard let compiled else {
-            throw XMLError.stylesheetCompilationFailed(path: source, messages: messages.isEmpty ? ["unknown error"] : messages)
+            throw XMLError.stylesheetCompilationFailed(
+                path: source, messages: messages.isEmpty ? ["unknown error"] : messages)
         }
         if compiled.pointee.errors > 0 {
             xsltFreeStylesheet(compiled)
-            throw XMLError.stylesheetCompilationFailed(path: source, messages: messages.isEmpty ? ["compilation errors"] : messages)
+            throw XMLError.stylesheetCompilationFailed(
+                path: source, messages: messages.isEmpty ? ["compilation errors"] : messages)
         }
         self.stylesheet = compiled
         self.source = source

@@ -7,7 +7,8 @@ struct Stadtbus: AsyncParsableCommand {
         commandName: "stadtbus",
         abstract: "Stadtbus — routes XÖV messages between municipal systems over RabbitMQ.",
         subcommands: [
-            RunCommand.self, CheckCommand.self, DryRunCommand.self, TraceCommand.self, SignCommand.self, VerifyCommand.self, StatusCommand.self, DeadLetterCommand.self,
+            RunCommand.self, CheckCommand.self, DryRunCommand.self, TraceCommand.self, SignCommand.self,
+            VerifyCommand.self, StatusCommand.self, DeadLetterCommand.self,
             AdaptersCommand.self,
         ])
 }

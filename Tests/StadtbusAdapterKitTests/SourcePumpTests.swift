@@ -33,7 +33,10 @@ final class SourcePumpTests: XCTestCase {
     }
 
     /// A small message with an XÖV g2g header.
-    private func message(uuid: String = UUID().uuidString.lowercased(), author: String = "ags:01061046", attempt: Int = 1, redelivered: Bool = false) -> Message {
+    private func message(
+        uuid: String = UUID().uuidString.lowercased(), author: String = "ags:01061046", attempt: Int = 1,
+        redelivered: Bool = false
+    ) -> Message {
         let body = Array(
             """
             <?xml version="1.0" encoding="UTF-8"?>
@@ -50,7 +53,9 @@ final class SourcePumpTests: XCTestCase {
               <t:inhalt><t:betreff>Bebauungsplan Nr. 7</t:betreff></t:inhalt>
             </t:antrag>
             """.utf8)
-        return Message(body: body, headers: [:], properties: MessageProperties(messageID: "amqp-1"), source: "in", attempt: attempt,
+        return Message(
+            body: body, headers: [:], properties: MessageProperties(messageID: "amqp-1"), source: "in",
+            attempt: attempt,
             redelivered: redelivered)
     }
 
@@ -100,14 +105,18 @@ final class SourcePumpTests: XCTestCase {
 
     func testTransientFailureIsRetriedThenCompleted() async throws {
         let rig = try rig(
-            policy: ErrorPolicy(retry: RetryPolicy(maxAttempts: 3, minDelay: .seconds(2), maxDelay: .seconds(300)), deadLetter: "dlq"))
+            policy: ErrorPolicy(
+                retry: RetryPolicy(maxAttempts: 3, minDelay: .seconds(2), maxDelay: .seconds(300)), deadLetter: "dlq"))
         rig.sink.failAlways("a", with: .transient("http-503", "Service Unavailable"))
         let settlement = settlement(rig)
         await rig.pump.pump(message(), settlement: settlement)
         XCTAssertEqual(
             settlement.calls,
             [
-                .retry(RetryRequest(attempt: 2, delay: .seconds(2), reason: "http-503: a: Service Unavailable", step: "deliver", route: "r")),
+                .retry(
+                    RetryRequest(
+                        attempt: 2, delay: .seconds(2), reason: "http-503: a: Service Unavailable", step: "deliver",
+                        route: "r")),
                 .complete,
             ])
     }
@@ -118,7 +127,9 @@ final class SourcePumpTests: XCTestCase {
         let settlement = settlement(rig, failing: ["deadLetter"])
         await rig.pump.pump(message(), settlement: settlement)
         XCTAssertEqual(settlement.calls.count, 2, "\(settlement.calls)")
-        guard case .deadLetter = settlement.calls.first else { return XCTFail("expected a dead letter first, got \(settlement.calls)") }
+        guard case .deadLetter = settlement.calls.first else {
+            return XCTFail("expected a dead letter first, got \(settlement.calls)")
+        }
         XCTAssertEqual(settlement.calls.last, .giveBack)
         XCTAssertFalse(settlement.calls.contains(.complete))
         XCTAssertEqual(rig.inFlight.value, 0)
@@ -139,12 +150,15 @@ final class SourcePumpTests: XCTestCase {
 
     func testRetryPublishThatFailsGivesBackAndNeverCompletes() async throws {
         let rig = try rig(
-            policy: ErrorPolicy(retry: RetryPolicy(maxAttempts: 3, minDelay: .seconds(2), maxDelay: .seconds(300)), deadLetter: "dlq"))
+            policy: ErrorPolicy(
+                retry: RetryPolicy(maxAttempts: 3, minDelay: .seconds(2), maxDelay: .seconds(300)), deadLetter: "dlq"))
         rig.sink.failAlways("a", with: .transient("http-503", "Service Unavailable"))
         let settlement = settlement(rig, failing: ["retry"])
         await rig.pump.pump(message(), settlement: settlement)
         XCTAssertEqual(settlement.calls.count, 2, "\(settlement.calls)")
-        guard case .retry = settlement.calls.first else { return XCTFail("expected a retry first, got \(settlement.calls)") }
+        guard case .retry = settlement.calls.first else {
+            return XCTFail("expected a retry first, got \(settlement.calls)")
+        }
         XCTAssertEqual(settlement.calls.last, .giveBack)
     }
 

@@ -20,7 +20,9 @@ final class BrokenConfigTests: XCTestCase {
         for name in fixtures {
             let relative = "broken/" + name
             let text = try String(contentsOfFile: ConfigFixtures.path(relative), encoding: .utf8)
-            let expected = text.split(separator: "\n").filter { $0.hasPrefix("# expect: ") }.map { String($0.dropFirst("# expect: ".count)) }
+            let expected = text.split(separator: "\n").filter { $0.hasPrefix("# expect: ") }.map {
+                String($0.dropFirst("# expect: ".count))
+            }
             XCTAssertFalse(expected.isEmpty, "\(relative) has no '# expect:' lines")
             guard let actual = ConfigFixtures.diagnostics(relative) else {
                 XCTFail("\(relative) loaded although it is broken")

@@ -7,10 +7,13 @@ import XCTest
 /// Paths and helpers for the configuration tests.
 enum ConfigFixtures {
     /// `Tests/StadtbusConfigTests/Fixtures`.
-    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "Fixtures"
+    ).path
 
     /// The package root.
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
 
     /// `$STADTBUS_SHARED`, or `<package root>/../shared`.
     static var shared: String {
@@ -24,7 +27,9 @@ enum ConfigFixtures {
     /// files and the invoice folder, in a temporary directory (remove it when done), and the
     /// environment that points the example there.
     static func exampleInstallation() throws -> (directory: String, environment: [String: String]) {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-example-\(UUID().uuidString)").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "stadtbus-example-\(UUID().uuidString)"
+        ).path
         let fileManager = FileManager.default
         for folder in ["certs/out/authorities", "certs/trust", "run/secrets", "run/inbox/rechnungen"] {
             try fileManager.createDirectory(atPath: directory + "/" + folder, withIntermediateDirectories: true)
@@ -33,7 +38,8 @@ enum ConfigFixtures {
             fileManager.createFile(atPath: directory + "/certs/out/authorities/" + file, contents: Data("test".utf8))
         }
         for name in ["portal", "eakte", "zahlung"] {
-            fileManager.createFile(atPath: directory + "/run/secrets/\(name).token", contents: Data("a-test-token-of-\(name)-1234".utf8))
+            fileManager.createFile(
+                atPath: directory + "/run/secrets/\(name).token", contents: Data("a-test-token-of-\(name)-1234".utf8))
         }
         return (directory, ["STADTBUS_CERTS": directory + "/certs", "STADTBUS_RUN": directory + "/run"])
     }
@@ -41,7 +47,8 @@ enum ConfigFixtures {
     /// A loader with a fixed environment (tests do not depend on the caller's).
     static func loader(_ environment: [String: String] = [:]) -> ConfigurationLoader {
         ConfigurationLoader(
-            environment: ["STADTBUS_SHARED": shared].merging(environment) { $1 }, adapterTypes: StandardAdapters.registry.types)
+            environment: ["STADTBUS_SHARED": shared].merging(environment) { $1 },
+            adapterTypes: StandardAdapters.registry.types)
     }
 
     /// The diagnostics of loading `relative`, with the fixture directory shortened so they read
@@ -66,7 +73,9 @@ enum ConfigFixtures {
     }
 
     /// A small g2g message (like the engine tests').
-    static func g2g(uuid: String = UUID().uuidString.lowercased(), type: String = "0401", reader: String = "ags:01061017") -> [UInt8] {
+    static func g2g(
+        uuid: String = UUID().uuidString.lowercased(), type: String = "0401", reader: String = "ags:01061017"
+    ) -> [UInt8] {
         Array(
             """
             <?xml version="1.0" encoding="UTF-8"?>

@@ -8,7 +8,9 @@ import XCTest
 final class DryRunTests: XCTestCase {
     private func sharedMessage(_ relative: String) throws -> String {
         let path = ConfigFixtures.shared + "/xoev/" + relative
-        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("missing \(path); set STADTBUS_SHARED") }
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw XCTSkip("missing \(path); set STADTBUS_SHARED")
+        }
         return path
     }
 
@@ -21,7 +23,8 @@ final class DryRunTests: XCTestCase {
     func testARealXBeteiligungMessageThroughTheValidConfig() async throws {
         let message = try sharedMessage("xbeteiligung-1.2/examples/kommunal.Initiieren.0401.xml")
         let (text, disposition) = await DryRun.run(
-            config: ConfigFixtures.path("valid/stadtbus.yaml"), route: "beteiligung", messagePath: message, maxLines: 3, loader: loader)
+            config: ConfigFixtures.path("valid/stadtbus.yaml"), route: "beteiligung", messagePath: message, maxLines: 3,
+            loader: loader)
         XCTAssertEqual(disposition, .completed)
         let lines = text.split(separator: "\n").map(String.init)
         XCTAssertTrue(lines[0].hasPrefix("dry run of route 'beteiligung' on "), lines[0])
@@ -46,7 +49,11 @@ final class DryRunTests: XCTestCase {
         let input = try XMLDocument(parsing: Array(try XCTUnwrap(FileManager.default.contents(atPath: message))))
         let mapped = try XSLTStylesheet(path: ConfigFixtures.path("support/wrap.xsl")).transform(input)
         XCTAssertEqual(
-            lines.suffix(2), ["result: completed — would deliver:", "  → eakte [route beteiligung]: \(try mapped.serialized().count) bytes"])
+            lines.suffix(2),
+            [
+                "result: completed — would deliver:",
+                "  → eakte [route beteiligung]: \(try mapped.serialized().count) bytes",
+            ])
     }
 
     func testARealInvalidMessageEndsInADeadLetterWithTheValidatorsLines() async throws {
@@ -58,24 +65,32 @@ final class DryRunTests: XCTestCase {
         }
         XCTAssertTrue(reason.hasPrefix("schema-invalid: not valid against schema 'xwasser': line "), reason)
         XCTAssertTrue(text.contains("step 1 [wasser] validate xwasser: FAILED (permanent) — schema-invalid: "), text)
-        XCTAssertTrue(text.contains("result: DEAD LETTER to dlq — route wasser, step validate:\n  schema-invalid: "), text)
+        XCTAssertTrue(
+            text.contains("result: DEAD LETTER to dlq — route wasser, step validate:\n  schema-invalid: "), text)
     }
 
     func testAMessageTheRouteDoesNotAcceptSaysWhy() async throws {
         let message = try sharedMessage("xdomea-3.0.0/examples/Aussonderung.Aussonderung.0503.xml")
         let (text, disposition) = await DryRun.run(
-            config: ConfigFixtures.path("valid/stadtbus.yaml"), route: "beteiligung", messagePath: message, loader: loader)
+            config: ConfigFixtures.path("valid/stadtbus.yaml"), route: "beteiligung", messagePath: message,
+            loader: loader)
         XCTAssertTrue(text.contains("profile xdomea"), text)
         XCTAssertTrue(text.contains("when: xpath /xbet:kommunal.Initiieren.0401 → NOT matched"), text)
-        guard case .deadLetter(_, "route", _, _) = disposition else { return XCTFail("got \(String(describing: disposition))") }
+        guard case .deadLetter(_, "route", _, _) = disposition else {
+            return XCTFail("got \(String(describing: disposition))")
+        }
     }
 
     func testUnknownRouteAndBrokenConfigAreReported() async throws {
         let message = try sharedMessage("xbeteiligung-1.2/examples/kommunal.Initiieren.0401.xml")
-        let unknown = await DryRun.run(config: ConfigFixtures.path("valid/stadtbus.yaml"), route: "beteiligng", messagePath: message, loader: loader)
+        let unknown = await DryRun.run(
+            config: ConfigFixtures.path("valid/stadtbus.yaml"), route: "beteiligng", messagePath: message,
+            loader: loader)
         XCTAssertNil(unknown.disposition)
-        XCTAssertEqual(unknown.text, "no route named 'beteiligng' — routes: antrag, kopie, verteilung, beteiligung, wasser\n")
-        let broken = await DryRun.run(config: ConfigFixtures.path("broken/unknown-step.yaml"), route: "r", messagePath: message, loader: loader)
+        XCTAssertEqual(
+            unknown.text, "no route named 'beteiligng' — routes: antrag, kopie, verteilung, beteiligung, wasser\n")
+        let broken = await DryRun.run(
+            config: ConfigFixtures.path("broken/unknown-step.yaml"), route: "r", messagePath: message, loader: loader)
         XCTAssertNil(broken.disposition)
         XCTAssertTrue(broken.text.hasPrefix("configuration has errors:\n"), broken.text)
         XCTAssertTrue(broken.text.contains("unknown step 'valdate' — did you mean 'validate'?"), broken.text)
@@ -83,18 +98,22 @@ final class DryRunTests: XCTestCase {
 
     func testTheExampleConfigWithTheRealMapping() async throws {
         let mapping = ConfigFixtures.packageRoot + "/mappings/beteiligung-to-xdomea.xsl"
-        guard FileManager.default.fileExists(atPath: mapping) else { throw XCTSkip("the mapping module's stylesheet is not in this checkout yet") }
+        guard FileManager.default.fileExists(atPath: mapping) else {
+            throw XCTSkip("the mapping module's stylesheet is not in this checkout yet")
+        }
         let message = try sharedMessage("xbeteiligung-1.2/examples/kommunal.Initiieren.0401.xml")
         let (directory, environment) = try ConfigFixtures.exampleInstallation()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let (text, disposition) = await DryRun.run(
-            config: ConfigFixtures.packageRoot + "/config/itzehoe.yaml", route: "beteiligung-initiieren", messagePath: message,
+            config: ConfigFixtures.packageRoot + "/config/itzehoe.yaml", route: "beteiligung-initiieren",
+            messagePath: message,
             loader: ConfigFixtures.loader(environment))
         XCTAssertEqual(disposition, .completed, text)
         XCTAssertTrue(text.contains("step 5 [beteiligung-initiieren] validate xdomea: ok"), text)
         XCTAssertTrue(text.contains("<xdomea:FVDaten.SGOErstellen.0604"), text)
         XCTAssertTrue(text.contains("would register case"), text)
         XCTAssertTrue(text.contains("  → eakte.dms [route beteiligung-initiieren]: "), text)
-        XCTAssertTrue(text.contains("  → audit.copies (wire tap, inbound body) [route beteiligung-initiieren]: 6716 bytes"), text)
+        XCTAssertTrue(
+            text.contains("  → audit.copies (wire tap, inbound body) [route beteiligung-initiieren]: 6716 bytes"), text)
     }
 }

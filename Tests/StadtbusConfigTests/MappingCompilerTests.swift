@@ -52,7 +52,8 @@ final class MappingCompilerTests: XCTestCase {
         XCTAssertEqual(
             try output(yaml, "<in/>"),
             #"<t:Nachricht xmlns:t="urn:test:target"><t:Kopf><t:Typ liste="urn:liste"><code>0401</code></t:Typ><t:Leer/></t:Kopf>"#
-                + #"<t:Inhalt><t:Text>  mit Leerzeichen  </t:Text></t:Inhalt><t:Kopf><t:Spaet>spät</t:Spaet></t:Kopf></t:Nachricht>"#)
+                + #"<t:Inhalt><t:Text>  mit Leerzeichen  </t:Text></t:Inhalt><t:Kopf><t:Spaet>spät</t:Spaet></t:Kopf></t:Nachricht>"#
+        )
     }
 
     func testFromReadsXPathRelativeToTheSourceRootAndSkipsEmptyValues() throws {
@@ -76,7 +77,8 @@ final class MappingCompilerTests: XCTestCase {
             """
         let xml = #"<s:root xmlns:s="urn:test:source" id="r1"><s:person><s:name>Muster</s:name></s:person></s:root>"#
         XCTAssertEqual(
-            try output(yaml, xml), "<out><name>Muster</name><upper>MUSTER</upper><count>1</count><absolute>r1</absolute></out>")
+            try output(yaml, xml),
+            "<out><name>Muster</name><upper>MUSTER</upper><count>1</count><absolute>r1</absolute></out>")
     }
 
     func testFromAlternativesTakeTheFirstNonEmptyValue() throws {
@@ -89,8 +91,10 @@ final class MappingCompilerTests: XCTestCase {
                 from: [$zeit, zeit, "'fallback'"]
             """
         XCTAssertEqual(
-            try output(yaml, "<in><zeit>aus der Nachricht</zeit></in>", parameters: ["zeit": "vom Bus"]), "<out><zeit>vom Bus</zeit></out>")
-        XCTAssertEqual(try output(yaml, "<in><zeit>aus der Nachricht</zeit></in>"), "<out><zeit>aus der Nachricht</zeit></out>")
+            try output(yaml, "<in><zeit>aus der Nachricht</zeit></in>", parameters: ["zeit": "vom Bus"]),
+            "<out><zeit>vom Bus</zeit></out>")
+        XCTAssertEqual(
+            try output(yaml, "<in><zeit>aus der Nachricht</zeit></in>"), "<out><zeit>aus der Nachricht</zeit></out>")
         XCTAssertEqual(try output(yaml, "<in/>"), "<out><zeit>fallback</zeit></out>")
 
         let required = """
@@ -105,7 +109,9 @@ final class MappingCompilerTests: XCTestCase {
         XCTAssertEqual(try output(required, "<in><zeit>z</zeit></in>"), "<out><zeit>z</zeit></out>")
         let message = try transformError(required, "<in/>")
         XCTAssertTrue(
-            message.contains("mapping 'alternatives': required value for 'zeit' is missing (from: $zeit, zeit, rules line 5)"), message)
+            message.contains(
+                "mapping 'alternatives': required value for 'zeit' is missing (from: $zeit, zeit, rules line 5)"),
+            message)
     }
 
     func testValueMapsTranslateCodesWithDefault() throws {
@@ -137,7 +143,8 @@ final class MappingCompilerTests: XCTestCase {
             """
         XCTAssertEqual(try output(yaml, "<in><code>1000</code></in>"), "<out><status>in Bearbeitung</status></out>")
         let message = try transformError(yaml, "<in><code>7</code></in>")
-        XCTAssertTrue(message.contains("mapping 'strict-map': value map 'status' has no entry for '7' and no default"), message)
+        XCTAssertTrue(
+            message.contains("mapping 'strict-map': value map 'status' has no entry for '7' and no default"), message)
     }
 
     func testRequiredValueStopsWhenMissing() throws {
@@ -151,7 +158,9 @@ final class MappingCompilerTests: XCTestCase {
             """
         XCTAssertEqual(try output(yaml, "<in><id>42</id></in>"), "<out><id>42</id></out>")
         let message = try transformError(yaml, "<in/>")
-        XCTAssertTrue(message.contains("mapping 'required': required value for 'id' is missing (from: id, rules line 4)"), message)
+        XCTAssertTrue(
+            message.contains("mapping 'required': required value for 'id' is missing (from: id, rules line 4)"), message
+        )
     }
 
     func testWhenMakesElementsAttributesAndGroupsConditional() throws {
@@ -213,7 +222,8 @@ final class MappingCompilerTests: XCTestCase {
         XCTAssertEqual(
             try output(yaml, xml),
             #"<akte><titel>T</titel><dokumente><dokument nr="1"><name>A</name><seite><text>1</text><akte>T</akte></seite>"#
-                + #"<seite><text>2</text><akte>T</akte></seite></dokument><dokument nr="3"><name>C</name></dokument></dokumente></akte>"#)
+                + #"<seite><text>2</text><akte>T</akte></seite></dokument><dokument nr="3"><name>C</name></dokument></dokumente></akte>"#
+        )
     }
 
     func testAttributesConstantAndFromOnRootAndNestedElements() throws {
@@ -259,7 +269,8 @@ final class MappingCompilerTests: XCTestCase {
             "<out><zeit>2026-11-25T10:00:00Z</zeit><kanal>http</kanal></out>")
         XCTAssertEqual(
             try output(
-                "mapping: list\ntarget: { root: out }\nparams: [p]\nfields:\n  - target: p\n    from: $p\n", "<in/>", parameters: ["p": "x"]
+                "mapping: list\ntarget: { root: out }\nparams: [p]\nfields:\n  - target: p\n    from: $p\n", "<in/>",
+                parameters: ["p": "x"]
             ), "<out><p>x</p></out>")
     }
 
@@ -295,7 +306,9 @@ final class MappingCompilerTests: XCTestCase {
                 + #"<mapped>v"'&lt;&amp;{}]]&gt;</mapped><fallback>x"'&lt;&amp;{}</fallback><param>d"'&lt;&amp;{}</param>"#
                 + #"<literal>&lt;&amp;'"{}</literal></out>"#)
         XCTAssertEqual(
-            try output(yaml, #"<in><k>a"'&lt;&amp;{}</k></in>"#, parameters: ["p": "') or document('/etc/passwd') or ('"]).contains(
+            try output(
+                yaml, #"<in><k>a"'&lt;&amp;{}</k></in>"#, parameters: ["p": "') or document('/etc/passwd') or ('"]
+            ).contains(
                 "<param>') or document('/etc/passwd') or ('</param>"), true)
     }
 
@@ -337,7 +350,9 @@ final class MappingCompilerTests: XCTestCase {
         XCTAssertEqual(try output(yaml, #"<a xmlns="urn:s"/>"#), "<out><root>a</root></out>")
         XCTAssertEqual(try output(yaml, #"<x:b xmlns:x="urn:s"/>"#), "<out><root>b</root></out>")
         let message = try transformError(yaml, #"<a xmlns="urn:other"/>"#)
-        XCTAssertTrue(message.contains("mapping 'roots': expected a source message s:a or s:b, got 'a' in namespace 'urn:other'"), message)
+        XCTAssertTrue(
+            message.contains("mapping 'roots': expected a source message s:a or s:b, got 'a' in namespace 'urn:other'"),
+            message)
     }
 
     func testSourceNamespacesDoNotLeakIntoTheOutput() throws {

@@ -18,10 +18,13 @@ final class MappingRealMappingTests: XCTestCase {
 
     private func fromRules() throws -> XSLTStylesheet {
         let path = Support.mapping("beteiligung-to-xdomea.yaml")
-        return try MappingRules.parse(yaml: try Support.read(path), file: "mappings/beteiligung-to-xdomea.yaml").compile()
+        return try MappingRules.parse(yaml: try Support.read(path), file: "mappings/beteiligung-to-xdomea.yaml")
+            .compile()
     }
 
-    private func bothOutputs(_ source: XMLDocument, parameters: [String: String] = [:]) throws -> (xslt: String, rules: String) {
+    private func bothOutputs(_ source: XMLDocument, parameters: [String: String] = [:]) throws -> (
+        xslt: String, rules: String
+    ) {
         (
             try handWritten().transform(source, parameters: parameters).serializedString(),
             try fromRules().transform(source, parameters: parameters).serializedString()
@@ -41,7 +44,9 @@ final class MappingRealMappingTests: XCTestCase {
         let source = try Support.document(at: Support.shared(Self.initiieren))
         let result = try fromRules().transform(source, parameters: [:])
         let ns: XMLNamespaces = ["x": "urn:xoev-de:xdomea:schema:3.0.0"]
-        func value(_ path: String) throws -> String { try result.evaluate("string(\(path))", namespaces: ns).stringValue }
+        func value(_ path: String) throws -> String {
+            try result.evaluate("string(\(path))", namespaces: ns).stringValue
+        }
         XCTAssertEqual(try value("/*/x:Kopf/x:ProzessID"), "60f6667b-fa45-4bd7-b717-f4d6c65e5edb")
         XCTAssertEqual(try value("/*/x:Kopf/x:Nachrichtentyp/code"), "0604")
         XCTAssertEqual(try value("/*/x:Kopf/x:Erstellungszeitpunkt"), "2025-02-20T16:41:19.880Z")
@@ -50,12 +55,16 @@ final class MappingRealMappingTests: XCTestCase {
         XCTAssertEqual(try value("/*/x:Kopf/x:Absender/x:Institution/x:Name"), "behoerde1")
         XCTAssertEqual(try value("/*/x:Kopf/x:Empfaenger/x:Behoerdenkennung/x:Behoerdenschluessel/code"), "0002")
         XCTAssertEqual(try value("/*/x:Kopf/x:Empfaenger/x:Institution/x:Name"), "behoerde2")
-        XCTAssertEqual(try value("/*/x:Kopf/x:Hinweis"), "Verfahrensschritt 4000: frühzeitige Öffentlichkeitsbeteiligung")
+        XCTAssertEqual(
+            try value("/*/x:Kopf/x:Hinweis"), "Verfahrensschritt 4000: frühzeitige Öffentlichkeitsbeteiligung")
         XCTAssertEqual(try value("/*/x:Kopf/x:Erstellerkennung"), "xyz:0001")
         let vorgang = "/*/x:SchriftgutobjektZumErstellen/x:Schriftgutobjekt/x:Vorgang"
-        XCTAssertEqual(try value("/*/x:SchriftgutobjektZumErstellen/x:FachverfahrenObjektID"), "ID_3d4d41e8-0088-451e-bf88-2aaeb3eb45c9")
+        XCTAssertEqual(
+            try value("/*/x:SchriftgutobjektZumErstellen/x:FachverfahrenObjektID"),
+            "ID_3d4d41e8-0088-451e-bf88-2aaeb3eb45c9")
         XCTAssertEqual(try value("\(vorgang)/x:AllgemeineMetadaten/x:Betreff"), "TestAdrian33")
-        XCTAssertEqual(try value("\(vorgang)/x:AllgemeineMetadaten/x:Kennzeichen"), "ID_0f8d6117-043f-4b83-941b-e219390e7c68")
+        XCTAssertEqual(
+            try value("\(vorgang)/x:AllgemeineMetadaten/x:Kennzeichen"), "ID_0f8d6117-043f-4b83-941b-e219390e7c68")
         XCTAssertEqual(try value("\(vorgang)/x:AllgemeineMetadaten/x:Federfuehrung"), "Musterzuständigkeit")
         XCTAssertEqual(try value("\(vorgang)/x:Aktenbetreff"), "XBeteiligung_Test1")
         XCTAssertEqual(try value("\(vorgang)/x:Typ"), "Bebauungsplan")
@@ -63,7 +72,8 @@ final class MappingRealMappingTests: XCTestCase {
 
         let stamped = try fromRules().transform(source, parameters: ["eingangszeit": "2026-11-25T14:30:00Z"])
         XCTAssertEqual(
-            try stamped.evaluate("string(/*/x:Kopf/x:Erstellungszeitpunkt)", namespaces: ns).stringValue, "2026-11-25T14:30:00Z")
+            try stamped.evaluate("string(/*/x:Kopf/x:Erstellungszeitpunkt)", namespaces: ns).stringValue,
+            "2026-11-25T14:30:00Z")
     }
 
     func testOutputValidatesAgainstXdomeaSchema() throws {
@@ -91,10 +101,16 @@ final class MappingRealMappingTests: XCTestCase {
             try result.evaluate("\(dokument)/x:Identifikation/x:ID", namespaces: ns),
             .nodes(["693a4b4a-8431-4b29-9aef-456ff3a63bef", "5b0e1f3c-2d4a-4c8e-9f61-7a2b3c4d5e6f"]))
         XCTAssertEqual(
-            try result.evaluate("string(\(dokument)[1]/x:Version/x:Format/x:Primaerdokument/x:Dateiname)", namespaces: ns).stringValue,
+            try result.evaluate(
+                "string(\(dokument)[1]/x:Version/x:Format/x:Primaerdokument/x:Dateiname)", namespaces: ns
+            ).stringValue,
             "693a4b4a-8431-4b29-9aef-456ff3a63bef_test-dokument.pdf")
-        XCTAssertEqual(try result.evaluate("string(\(dokument)[1]/x:Version/x:Format/x:Name/code)", namespaces: ns).stringValue, "044")
-        XCTAssertEqual(try result.evaluate("string(\(dokument)[2]/x:Version/x:Format/x:Name/code)", namespaces: ns).stringValue, "045")
+        XCTAssertEqual(
+            try result.evaluate("string(\(dokument)[1]/x:Version/x:Format/x:Name/code)", namespaces: ns).stringValue,
+            "044")
+        XCTAssertEqual(
+            try result.evaluate("string(\(dokument)[2]/x:Version/x:Format/x:Name/code)", namespaces: ns).stringValue,
+            "045")
     }
 
     /// kommunal.Aktualisieren.0402 updates a procedure that is already filed: filing it
@@ -119,18 +135,22 @@ final class MappingRealMappingTests: XCTestCase {
         for stylesheet in [try handWritten(), try fromRules()] {
             XCTAssertThrowsError(try stylesheet.transform(source)) { error in
                 XCTAssertTrue(
-                    "\(error)".contains("value map 'mime-to-dateiformat' has no entry for 'image/x-unknown' and no default"), "\(error)")
+                    "\(error)".contains(
+                        "value map 'mime-to-dateiformat' has no entry for 'image/x-unknown' and no default"), "\(error)"
+                )
             }
         }
     }
 
     func testGeneratedStylesheetNamesItsSourceFile() throws {
         let rules = try MappingRules.parse(
-            yaml: try Support.read(Support.mapping("beteiligung-to-xdomea.yaml")), file: "mappings/beteiligung-to-xdomea.yaml")
+            yaml: try Support.read(Support.mapping("beteiligung-to-xdomea.yaml")),
+            file: "mappings/beteiligung-to-xdomea.yaml")
         let xslt = MappingRulesCompiler.xslt(for: rules)
         XCTAssertTrue(
             xslt.contains(
-                "Generated by Stadtbus from mappings/beteiligung-to-xdomea.yaml (mapping beteiligung-initiieren-to-xdomea-sgo-erstellen)"),
+                "Generated by Stadtbus from mappings/beteiligung-to-xdomea.yaml (mapping beteiligung-initiieren-to-xdomea-sgo-erstellen)"
+            ),
             xslt)
     }
 }

@@ -123,7 +123,8 @@ final class MappingRuleErrorTests: XCTestCase {
     func testErrorsCarryTheirPartsForTheRouteLoader() throws {
         do {
             _ = try MappingRules.parse(
-                yaml: "mapping: x\ntarget: { root: out }\nfields:\n  - target: a\n    value: 1\n    colour: red\n", file: "r.yaml")
+                yaml: "mapping: x\ntarget: { root: out }\nfields:\n  - target: a\n    value: 1\n    colour: red\n",
+                file: "r.yaml")
             XCTFail("expected errors")
         } catch {
             XCTAssertEqual(
@@ -132,18 +133,21 @@ final class MappingRuleErrorTests: XCTestCase {
                     MappingRuleError(
                         file: "r.yaml", line: 6, column: 5,
                         message:
-                            "unknown key 'colour' in a field; expected one of: target, value, from, map, when, required, for-each, fields")
+                            "unknown key 'colour' in a field; expected one of: target, value, from, map, when, required, for-each, fields"
+                    )
                 ])
             XCTAssertEqual(
                 error.description,
-                "r.yaml:6:5: unknown key 'colour' in a field; expected one of: target, value, from, map, when, required, for-each, fields")
+                "r.yaml:6:5: unknown key 'colour' in a field; expected one of: target, value, from, map, when, required, for-each, fields"
+            )
         }
     }
 
     func testEmptyAndNonMappingDocuments() {
         XCTAssertEqual(Support.errors("", file: "e.yaml"), ["e.yaml:1:1: the mapping file is empty"])
         XCTAssertEqual(
-            Support.errors("- a\n- b\n", file: "l.yaml"), ["l.yaml:1:1: the mapping rules must be a mapping of 'key: value' lines"])
+            Support.errors("- a\n- b\n", file: "l.yaml"),
+            ["l.yaml:1:1: the mapping rules must be a mapping of 'key: value' lines"])
     }
 
     func testTheReferenceExampleInTheREADMEIsValid() throws {

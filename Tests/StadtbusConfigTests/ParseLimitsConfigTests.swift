@@ -6,7 +6,8 @@ import XCTest
 /// Issue 12 items 2 and 5: `parse-limits:` sets every limit the intake parses under.
 final class ParseLimitsConfigTests: XCTestCase {
     private func load(_ yaml: String) throws -> LoadedConfiguration {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-parse-limits-\(UUID().uuidString).yaml")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "stadtbus-parse-limits-\(UUID().uuidString).yaml")
         try Data(yaml.utf8).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
         return try ConfigFixtures.loader().load(path: file.path)

@@ -11,7 +11,8 @@ final class ReloadTests: XCTestCase {
     private var stamp = Date(timeIntervalSinceNow: -3600)
 
     override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-reload-\(UUID().uuidString)").path
+        directory =
+            FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-reload-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try write("endpoints.yaml", Self.endpoints)
         try write("main.yaml", Self.config(route: "v1", header: "1"))
@@ -54,7 +55,8 @@ final class ReloadTests: XCTestCase {
         let loader = ConfigurationLoader(environment: [:], adapterTypes: StandardAdapters.registry.types)
         let loaded = try loader.load(path: mainPath)
         let sink = CollectingSink()
-        let engine = RoutingEngine(table: loaded.table, sink: sink, idempotency: InMemoryIdempotencyStore(), journal: InMemoryAuditJournal())
+        let engine = RoutingEngine(
+            table: loaded.table, sink: sink, idempotency: InMemoryIdempotencyStore(), journal: InMemoryAuditJournal())
         return (engine, ConfigurationWatcher(path: mainPath, current: loaded, loader: loader, engine: engine), sink)
     }
 
@@ -64,7 +66,9 @@ final class ReloadTests: XCTestCase {
 
         try write("main.yaml", Self.config(route: "v2", header: "2", step: "set-heder"))
         XCTAssertTrue(watcher.hasChanged())
-        guard case .failed(let error) = watcher.reload() else { return XCTFail("an invalid config must not be swapped in") }
+        guard case .failed(let error) = watcher.reload() else {
+            return XCTFail("an invalid config must not be swapped in")
+        }
         XCTAssertEqual(error.diagnostics.map(\.message), ["unknown step 'set-heder' — did you mean 'set-header'?"])
         XCTAssertEqual(engine.table.routes.map(\.name), ["v1"])
         XCTAssertFalse(watcher.hasChanged(), "the same broken state is not reported again")
@@ -98,7 +102,10 @@ final class ReloadTests: XCTestCase {
             """
         }
         try write("map.xsl", stylesheet("eins"))
-        try write("main.yaml", "include: [endpoints.yaml]\nroutes:\n  - { name: r, from: in, steps: [ { map: { xslt: map.xsl } } ], to: out }\n")
+        try write(
+            "main.yaml",
+            "include: [endpoints.yaml]\nroutes:\n  - { name: r, from: in, steps: [ { map: { xslt: map.xsl } } ], to: out }\n"
+        )
         let (engine, watcher, sink) = try setUpEngine()
         _ = await engine.process(Message(body: ConfigFixtures.g2g(), source: "in"))
         try write("map.xsl", stylesheet("zwei"))
@@ -150,7 +157,9 @@ final class ReloadTests: XCTestCase {
         // so it is not asserted. The engine test swaps at a fixed point.)
         // Every message ran on exactly one table: its route and header agree, and none ran on the invalid one.
         for (_, message) in sink.deliveries {
-            XCTAssertTrue([("v1", "1"), ("v3", "3")].contains { $0.0 == message.route && $0.1 == message.headers["x-version"] }, "\(message.route)")
+            XCTAssertTrue(
+                [("v1", "1"), ("v3", "3")].contains { $0.0 == message.route && $0.1 == message.headers["x-version"] },
+                "\(message.route)")
         }
     }
 }

@@ -40,7 +40,9 @@ final class RecordingSigner: MessageSigner, @unchecked Sendable {
 /// remembers which file it was given.
 struct FakeMappingCompiler: MappingRulesCompiling {
     func compile(node: Yams.Node, file: String) throws -> XSLTStylesheet {
-        guard node["target"] != nil else { throw ConfigDiagnostic(SourcePosition(file: file, line: 1, column: 1), "rules need 'target'") }
+        guard node["target"] != nil else {
+            throw ConfigDiagnostic(SourcePosition(file: file, line: 1, column: 1), "rules need 'target'")
+        }
         return try XSLTStylesheet(path: ConfigFixtures.path("support/wrap.xsl"))
     }
 }
@@ -67,7 +69,8 @@ final class ValidConfigTests: XCTestCase {
         let loaded = try load()
         let settings = loaded.settings
         XCTAssertEqual(loaded.files.map { ($0 as NSString).lastPathComponent }, ["stadtbus.yaml", "endpoints.yaml"])
-        XCTAssertEqual(settings.identity, IdentitySettings(kennung: "ags:01061046", name: "Stadt Itzehoe", directory: "DVDV"))
+        XCTAssertEqual(
+            settings.identity, IdentitySettings(kennung: "ags:01061046", name: "Stadt Itzehoe", directory: "DVDV"))
         let broker = try XCTUnwrap(settings.broker)
         XCTAssertEqual(broker.host, "rabbit.itzehoe.internal")
         XCTAssertEqual(broker.port, 5671)
@@ -77,7 +80,8 @@ final class ValidConfigTests: XCTestCase {
         XCTAssertEqual(settings.keys["itzehoe"]?.passphrase, .environment("ITZEHOE_KEY_PASSPHRASE"))
         XCTAssertEqual(settings.stores.retention, .seconds(30 * 86_400))
         XCTAssertEqual(
-            settings.stores.idempotency, URL(fileURLWithPath: ConfigFixtures.directory + "/../run/idempotency.sqlite").standardizedFileURL.path)
+            settings.stores.idempotency,
+            URL(fileURLWithPath: ConfigFixtures.directory + "/../run/idempotency.sqlite").standardizedFileURL.path)
         XCTAssertEqual(settings.http.port, 8081)
         XCTAssertEqual(settings.workers, 8)
         XCTAssertEqual(settings.logLevel, "debug")
@@ -97,23 +101,28 @@ final class ValidConfigTests: XCTestCase {
         XCTAssertEqual(
             antrag.errorPolicy,
             ErrorPolicy(
-                retry: RetryPolicy(maxAttempts: 3, minDelay: .milliseconds(500), maxDelay: .seconds(10), retryOn: ["timeout", "http-503"]),
+                retry: RetryPolicy(
+                    maxAttempts: 3, minDelay: .milliseconds(500), maxDelay: .seconds(10),
+                    retryOn: ["timeout", "http-503"]),
                 deadLetter: "dlq"))
         XCTAssertEqual(
             table.route(named: "kopie")?.errorPolicy,
-            ErrorPolicy(retry: RetryPolicy(maxAttempts: 4, minDelay: .seconds(1), maxDelay: .seconds(60)), deadLetter: "dlq"))
+            ErrorPolicy(
+                retry: RetryPolicy(maxAttempts: 4, minDelay: .seconds(1), maxDelay: .seconds(60)), deadLetter: "dlq"))
         XCTAssertEqual(table.route(named: "beteiligung")?.errorPolicy.retry.maxAttempts, 1)
         XCTAssertNil(table.route(named: "kopie")?.source)
         XCTAssertEqual(table.defaultDeadLetter, "dlq")
         XCTAssertEqual(
             "\(antrag.condition)",
-            "message-type ['0401', '0402'] and author 'ags:01061*' and header x-source 'portal' and xpath /t:antrag/t:inhalt/t:az")
+            "message-type ['0401', '0402'] and author 'ags:01061*' and header x-source 'portal' and xpath /t:antrag/t:inhalt/t:az"
+        )
     }
 
     func testTheCompiledConfigurationRoutesMessages() async throws {
         let table = try load().table
         let sink = CollectingSink()
-        let engine = RoutingEngine(table: table, sink: sink, idempotency: InMemoryIdempotencyStore(), journal: InMemoryAuditJournal())
+        let engine = RoutingEngine(
+            table: table, sink: sink, idempotency: InMemoryIdempotencyStore(), journal: InMemoryAuditJournal())
         let uuid = UUID().uuidString.lowercased()
         let message = Message(body: ConfigFixtures.g2g(uuid: uuid), headers: ["x-source": "portal"], source: "portal")
         let disposition = await engine.process(message)
@@ -130,10 +139,12 @@ final class ValidConfigTests: XCTestCase {
 
         // Content-based routing of 0403.
         for (reader, expected) in [
-            ("ags:01061017", ["breitenburg"]), ("ags:01061034", ["eakte", "heiligenstedten"]), ("ags:01061056", ["clearing"]),
+            ("ags:01061017", ["breitenburg"]), ("ags:01061034", ["eakte", "heiligenstedten"]),
+            ("ags:01061056", ["clearing"]),
         ] {
             let before = sink.deliveries.count
-            let result = await engine.process(Message(body: ConfigFixtures.g2g(type: "0403", reader: reader), source: "portal"))
+            let result = await engine.process(
+                Message(body: ConfigFixtures.g2g(type: "0403", reader: reader), source: "portal"))
             XCTAssertEqual(result, .completed)
             XCTAssertEqual(sink.deliveries.dropFirst(before).map(\.0).sorted(), expected, reader)
         }
@@ -142,7 +153,8 @@ final class ValidConfigTests: XCTestCase {
     func testTheRealXBeteiligungMessageTakesTheXPathRoute() async throws {
         let table = try load().table
         let sink = CollectingSink()
-        let engine = RoutingEngine(table: table, sink: sink, idempotency: InMemoryIdempotencyStore(), journal: InMemoryAuditJournal())
+        let engine = RoutingEngine(
+            table: table, sink: sink, idempotency: InMemoryIdempotencyStore(), journal: InMemoryAuditJournal())
         let path = ConfigFixtures.shared + "/xoev/xbeteiligung-1.2/examples/kommunal.Initiieren.0401.xml"
         let body = try XCTUnwrap(FileManager.default.contents(atPath: path), "set STADTBUS_SHARED")
         // Not from the test author's authority and no x-source header: route `antrag` does not match.
@@ -164,7 +176,8 @@ final class ValidConfigTests: XCTestCase {
         // invoice folder): the installation helper gives it stand-ins in a temporary directory.
         let (directory, environment) = try ConfigFixtures.exampleInstallation()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let loaded = try ConfigFixtures.loader(environment).load(path: ConfigFixtures.packageRoot + "/config/itzehoe.yaml")
+        let loaded = try ConfigFixtures.loader(environment).load(
+            path: ConfigFixtures.packageRoot + "/config/itzehoe.yaml")
         XCTAssertEqual(loaded.settings.identity?.kennung, "ags:01061046")
         XCTAssertEqual(
             loaded.table.routes.map(\.name),

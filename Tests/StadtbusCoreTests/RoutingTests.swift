@@ -14,23 +14,30 @@ final class RoutingTests: XCTestCase {
         XCTAssertEqual(h.sink.delivered(to: "a").first?.messageID, uuid)
         XCTAssertEqual(try h.kinds(uuid), [.received, .matched, .delivered])
         let events = try h.journal.trail(of: uuid)
-        XCTAssertTrue(events.allSatisfy { $0.messageType == "0401" && $0.author == "ags:01061046" && $0.reader == "ags:01061017" })
+        XCTAssertTrue(
+            events.allSatisfy { $0.messageType == "0401" && $0.author == "ags:01061046" && $0.reader == "ags:01061017" }
+        )
         // Metadata only: nothing of the body (the Betreff) in any field.
         let dump = events.map { "\($0)" }.joined()
         XCTAssertFalse(dump.contains("Bebauungsplan"))
     }
 
     func testConditionsOnHeaderTransportAndXPathWithNamespaces() async throws {
-        let inhalt = try XPathExpression("/t:antrag/t:inhalt/t:betreff[starts-with(., 'Bebauungsplan')]", namespaces: Fixtures.namespaces)
+        let inhalt = try XPathExpression(
+            "/t:antrag/t:inhalt/t:betreff[starts-with(., 'Bebauungsplan')]", namespaces: Fixtures.namespaces)
         let routes = [
-            Route(name: "wrong-type", source: "in", condition: .messageType([ValuePattern("0402")]), routing: .to([.endpoint("c")])),
+            Route(
+                name: "wrong-type", source: "in", condition: .messageType([ValuePattern("0402")]),
+                routing: .to([.endpoint("c")])),
             Route(
                 name: "portal", source: "in",
                 condition: .all([
                     .messageType([ValuePattern("0401")]), .author([ValuePattern("ags:01061*")]),
                     .transportHeader(name: "x-source", values: [ValuePattern("portal")]), .xpath(inhalt),
                 ]), routing: .to([.endpoint("a")])),
-            Route(name: "fallback", source: "in", condition: .not(.reader([ValuePattern("nobody")])), routing: .to([.endpoint("b")])),
+            Route(
+                name: "fallback", source: "in", condition: .not(.reader([ValuePattern("nobody")])),
+                routing: .to([.endpoint("b")])),
         ]
         let h = try Harness(routes)
         let fromPortal = await h.engine.process(Fixtures.message(Fixtures.g2g(), headers: ["x-source": "portal"]))
@@ -41,37 +48,53 @@ final class RoutingTests: XCTestCase {
         XCTAssertEqual(h.sink.delivered(to: "b").count, 1)
         // XPath false (other Betreff) → fallback too.
         let other = Fixtures.g2g(inhalt: "<t:betreff>Hundesteuer</t:betreff>")
-        await assertDisposition(await h.engine.process(Fixtures.message(other, headers: ["x-source": "portal"])), .completed)
+        await assertDisposition(
+            await h.engine.process(Fixtures.message(other, headers: ["x-source": "portal"])), .completed)
         XCTAssertEqual(h.sink.delivered(to: "b").count, 2)
         XCTAssertEqual(h.sink.delivered(to: "c").count, 0)
     }
 
     func testNoRouteIsDeadLetteredWithTheHeaderInTheReason() async throws {
-        let h = try Harness([Route(name: "r", source: "in", condition: .messageType([ValuePattern("0402")]), routing: .to([.endpoint("a")]))])
+        let h = try Harness([
+            Route(
+                name: "r", source: "in", condition: .messageType([ValuePattern("0402")]), routing: .to([.endpoint("a")])
+            )
+        ])
         let disposition = await h.engine.process(Fixtures.message(Fixtures.g2g(type: "0499")))
-        await assertDeadLetter(disposition, step: "route", reasonContains: "no-route: no route from 'in' matches message type '0499'")
+        await assertDeadLetter(
+            disposition, step: "route", reasonContains: "no-route: no route from 'in' matches message type '0499'")
         guard case .deadLetter(_, _, let route, let endpoint) = disposition else { return }
         XCTAssertNil(route)
         XCTAssertEqual(endpoint, "dlq")
         // A message on an endpoint without routes, too.
-        await assertDeadLetter(await h.engine.process(Fixtures.message(Fixtures.g2g(), source: "b")), step: "route", reasonContains: "no-route")
+        await assertDeadLetter(
+            await h.engine.process(Fixtures.message(Fixtures.g2g(), source: "b")), step: "route",
+            reasonContains: "no-route")
     }
 
     func testChoiceAndOtherwise() async throws {
         let branches = [
             ChoiceBranch(condition: .reader([ValuePattern("ags:01061017")]), destinations: [.endpoint("a")]),
-            ChoiceBranch(condition: .xpath(try XPathExpression("//t:eilig", namespaces: Fixtures.namespaces)), destinations: [.endpoint("b")]),
+            ChoiceBranch(
+                condition: .xpath(try XPathExpression("//t:eilig", namespaces: Fixtures.namespaces)),
+                destinations: [.endpoint("b")]),
             ChoiceBranch(condition: nil, destinations: [.endpoint("c")]),
         ]
         let h = try Harness([Route(name: "r", source: "in", routing: .choice(branches))])
-        await assertDisposition(await h.engine.process(Fixtures.message(Fixtures.g2g(reader: "ags:01061017"))), .completed)
-        await assertDisposition(await h.engine.process(Fixtures.message(Fixtures.g2g(reader: "ags:01061034", inhalt: "<t:eilig/>"))), .completed)
-        await assertDisposition(await h.engine.process(Fixtures.message(Fixtures.g2g(reader: "ags:01061034"))), .completed)
+        await assertDisposition(
+            await h.engine.process(Fixtures.message(Fixtures.g2g(reader: "ags:01061017"))), .completed)
+        await assertDisposition(
+            await h.engine.process(Fixtures.message(Fixtures.g2g(reader: "ags:01061034", inhalt: "<t:eilig/>"))),
+            .completed)
+        await assertDisposition(
+            await h.engine.process(Fixtures.message(Fixtures.g2g(reader: "ags:01061034"))), .completed)
         XCTAssertEqual(h.sink.deliveries.map(\.endpoint), ["a", "b", "c"])
     }
 
     func testChoiceWithoutMatchIsDeadLetteredNotDropped() async throws {
-        let branches = [ChoiceBranch(condition: .reader([ValuePattern("ags:01061017")]), destinations: [.endpoint("a")])]
+        let branches = [
+            ChoiceBranch(condition: .reader([ValuePattern("ags:01061017")]), destinations: [.endpoint("a")])
+        ]
         let h = try Harness([Route(name: "r", source: "in", routing: .choice(branches))])
         let disposition = await h.engine.process(Fixtures.message(Fixtures.g2g(reader: "ags:09999999")))
         await assertDeadLetter(disposition, step: "choice", reasonContains: "no-choice")
@@ -79,11 +102,15 @@ final class RoutingTests: XCTestCase {
     }
 
     func testMulticastRetryResendsOnlyTheFailedDestination() async throws {
-        let h = try Harness([Route(name: "r", source: "in", routing: .to([.endpoint("a"), .endpoint("b"), .endpoint("c")]))])
+        let h = try Harness([
+            Route(name: "r", source: "in", routing: .to([.endpoint("a"), .endpoint("b"), .endpoint("c")]))
+        ])
         h.sink.fail("b", times: 1)
         let body = Fixtures.g2g()
         let first = await h.engine.process(Fixtures.message(body))
-        guard case .retry(let attempt, let delay, let reason, let step) = first else { return XCTFail("expected retry, got \(first)") }
+        guard case .retry(let attempt, let delay, let reason, let step) = first else {
+            return XCTFail("expected retry, got \(first)")
+        }
         XCTAssertEqual(attempt, 2)
         XCTAssertEqual(delay, .seconds(2))
         XCTAssertEqual(step, "deliver")
@@ -101,7 +128,9 @@ final class RoutingTests: XCTestCase {
 
     func testWireTapGetsTheInboundBody() async throws {
         let map = MapStep(source: "wrap.xsl", stylesheet: try Fixtures.wrappingStylesheet())
-        let h = try Harness([Route(name: "r", source: "in", steps: [map], routing: .to([.endpoint("a")]), wireTaps: ["audit"])])
+        let h = try Harness([
+            Route(name: "r", source: "in", steps: [map], routing: .to([.endpoint("a")]), wireTaps: ["audit"])
+        ])
         let body = Fixtures.g2g()
         await assertDisposition(await h.engine.process(Fixtures.message(body)), .completed)
         let tap = try XCTUnwrap(h.sink.delivered(to: "audit").first)
@@ -115,7 +144,10 @@ final class RoutingTests: XCTestCase {
         // Single quotes, a comment and odd spacing: libxml2's serialisation would change all three.
         let body = Array(
             String(decoding: Fixtures.g2g(), as: UTF8.self)
-                .replacingOccurrences(of: "<?xml version=\"1.0\" encoding=\"UTF-8\"?>", with: "<?xml version='1.0' encoding='UTF-8'?><!-- Eingang -->")
+                .replacingOccurrences(
+                    of: "<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
+                    with: "<?xml version='1.0' encoding='UTF-8'?><!-- Eingang -->"
+                )
                 .replacingOccurrences(of: "<t:inhalt>", with: "<t:inhalt   >").utf8)
         let readOnly: [any RouteStep] = [
             SetHeaderStep(assignments: [("x-art", try Template("{header.messageType}"))]),
@@ -136,7 +168,8 @@ final class RoutingTests: XCTestCase {
         await assertDisposition(await h.engine.process(Fixtures.message(body, source: "c")), .completed)
         let mapped = try XCTUnwrap(h.sink.delivered(to: "c").first?.body)
         XCTAssertTrue(String(decoding: mapped, as: UTF8.self).contains("t:gemappt"))
-        XCTAssertEqual(h.sink.delivered(to: "audit").first?.body, mapped, "a copy made after a map carries the mapped document")
+        XCTAssertEqual(
+            h.sink.delivered(to: "audit").first?.body, mapped, "a copy made after a map carries the mapped document")
     }
 
     func testTheStoreIsAskedOncePerDestinationAndMessage() async throws {
@@ -204,13 +237,15 @@ final class RoutingTests: XCTestCase {
         XCTAssertThrowsError(
             try RoutingTable(
                 routes: [
-                    Route(name: "x", source: "a", routing: .to([.route("y")])), Route(name: "y", source: nil, routing: .to([.route("z")])),
+                    Route(name: "x", source: "a", routing: .to([.route("y")])),
+                    Route(name: "y", source: nil, routing: .to([.route("z")])),
                     Route(name: "z", source: nil, routing: .to([.route("x")])),
                 ], endpoints: endpoints, headerExtractor: extractor)
         ) { error in XCTAssertEqual("\(error)", "routes form a cycle: x → y → z → x") }
         XCTAssertThrowsError(
             try RoutingTable(
-                routes: [Route(name: "x", source: "a", routing: .to([.endpoint("nowhere")]))], endpoints: endpoints, headerExtractor: extractor)
+                routes: [Route(name: "x", source: "a", routing: .to([.endpoint("nowhere")]))], endpoints: endpoints,
+                headerExtractor: extractor)
         ) { error in XCTAssertEqual("\(error)", "route 'x' sends to unknown endpoint 'nowhere'") }
     }
 }

@@ -6,12 +6,15 @@ import XCTest
 /// Every built-in step, custom steps and templates.
 final class StepTests: XCTestCase {
     private func single(_ steps: [any RouteStep], to: [Destination] = [.endpoint("a")]) throws -> Harness {
-        try Harness([Route(name: "r", source: "in", steps: steps, routing: .to(to), errorPolicy: ErrorPolicy(deadLetter: "dlq"))])
+        try Harness([
+            Route(name: "r", source: "in", steps: steps, routing: .to(to), errorPolicy: ErrorPolicy(deadLetter: "dlq"))
+        ])
     }
 
     func testValidateAcceptsARealXBeteiligungMessage() async throws {
         let body = try Fixtures.sharedFile("xbeteiligung-1.2/examples/kommunal.Initiieren.0401.xml")
-        let schema = try XMLSchema(path: Fixtures.shared + "/xoev/xbeteiligung-1.2/schemas/xbeteiligung-kommunaleBauleitplanung.xsd")
+        let schema = try XMLSchema(
+            path: Fixtures.shared + "/xoev/xbeteiligung-1.2/schemas/xbeteiligung-kommunaleBauleitplanung.xsd")
         let h = try single([ValidateStep(schemaName: "xbeteiligung", schema: schema)])
         await assertDisposition(await h.engine.process(Fixtures.message(body)), .completed)
         let uuid = "60f6667b-fa45-4bd7-b717-f4d6c65e5edb"
@@ -26,7 +29,8 @@ final class StepTests: XCTestCase {
         let schema = try XMLSchema(path: Fixtures.shared + "/xoev/xwasser-1.0.0/schemas/xwasser.xsd")
         let h = try single([ValidateStep(schemaName: "xwasser", schema: schema)])
         let disposition = await h.engine.process(Fixtures.message(body))
-        await assertDeadLetter(disposition, step: "validate", reasonContains: "schema-invalid: not valid against schema 'xwasser': line ")
+        await assertDeadLetter(
+            disposition, step: "validate", reasonContains: "schema-invalid: not valid against schema 'xwasser': line ")
         guard case .deadLetter(let reason, _, let route, let endpoint) = disposition else { return }
         XCTAssertEqual(route, "r")
         XCTAssertEqual(endpoint, "dlq")
@@ -36,12 +40,14 @@ final class StepTests: XCTestCase {
 
     func testMapReplacesTheDocumentWithParameters() async throws {
         let map = MapStep(
-            source: "wrap.xsl", stylesheet: try Fixtures.wrappingStylesheet(), parameters: ["ort": try Template("Itzehoe/{header.messageType}")])
+            source: "wrap.xsl", stylesheet: try Fixtures.wrappingStylesheet(),
+            parameters: ["ort": try Template("Itzehoe/{header.messageType}")])
         let h = try single([map])
         await assertDisposition(await h.engine.process(Fixtures.message(Fixtures.g2g())), .completed)
         let out = try XMLDocument(parsing: try XCTUnwrap(h.sink.delivered(to: "a").first).body)
         XCTAssertEqual(out.rootName, "gemappt")
-        XCTAssertEqual(try out.evaluate("string(/t:gemappt/@ort)", namespaces: Fixtures.namespaces).stringValue, "Itzehoe/0401")
+        XCTAssertEqual(
+            try out.evaluate("string(/t:gemappt/@ort)", namespaces: Fixtures.namespaces).stringValue, "Itzehoe/0401")
     }
 
     func testMapFailureIsPermanent() async throws {
@@ -52,7 +58,8 @@ final class StepTests: XCTestCase {
                 </xsl:stylesheet>
                 """, name: "failing.xsl")
         let h = try single([MapStep(source: "failing.xsl", stylesheet: failing)])
-        await assertDeadLetter(await h.engine.process(Fixtures.message(Fixtures.g2g())), step: "map", reasonContains: "mapping-failed")
+        await assertDeadLetter(
+            await h.engine.process(Fixtures.message(Fixtures.g2g())), step: "map", reasonContains: "mapping-failed")
     }
 
     func testSignAndVerifyGoThroughTheProtocols() async throws {
@@ -62,21 +69,30 @@ final class StepTests: XCTestCase {
         XCTAssertEqual(signer.signedRoots, ["antrag"])
 
         let refused = try single([
-            VerifyStep(verifier: MockVerifier(failure: SignatureError(code: "digest-mismatch", message: "reference #kopf changed")))
+            VerifyStep(
+                verifier: MockVerifier(
+                    failure: SignatureError(code: "digest-mismatch", message: "reference #kopf changed")))
         ])
         await assertDeadLetter(
             await refused.engine.process(Fixtures.message(Fixtures.g2g())), step: "verify",
             reasonContains: "digest-mismatch: reference #kopf changed")
 
         let broken = try single([
-            SignStep(keyName: "itzehoe", signer: MockSigner(failure: SignatureError(code: "key-unavailable", message: "passphrase wrong")))
+            SignStep(
+                keyName: "itzehoe",
+                signer: MockSigner(failure: SignatureError(code: "key-unavailable", message: "passphrase wrong")))
         ])
         await assertDeadLetter(
-            await broken.engine.process(Fixtures.message(Fixtures.g2g())), step: "sign", reasonContains: "key 'itzehoe': key-unavailable")
+            await broken.engine.process(Fixtures.message(Fixtures.g2g())), step: "sign",
+            reasonContains: "key 'itzehoe': key-unavailable")
         let hsm = try single([
-            SignStep(keyName: "hsm", signer: MockSigner(failure: SignatureError(code: "hsm-busy", message: "try later", isTransient: true)))
+            SignStep(
+                keyName: "hsm",
+                signer: MockSigner(failure: SignatureError(code: "hsm-busy", message: "try later", isTransient: true)))
         ])
-        guard case .retry(_, _, _, let step) = await hsm.engine.process(Fixtures.message(Fixtures.g2g())) else { return XCTFail("expected retry") }
+        guard case .retry(_, _, _, let step) = await hsm.engine.process(Fixtures.message(Fixtures.g2g())) else {
+            return XCTFail("expected retry")
+        }
         XCTAssertEqual(step, "sign")
     }
 
@@ -89,7 +105,9 @@ final class StepTests: XCTestCase {
         ])
         let h = try single([step])
         let uuid = UUID().uuidString.lowercased()
-        await assertDisposition(await h.engine.process(Fixtures.message(Fixtures.g2g(uuid: uuid), headers: ["x-source": "portal"])), .completed)
+        await assertDisposition(
+            await h.engine.process(Fixtures.message(Fixtures.g2g(uuid: uuid), headers: ["x-source": "portal"])),
+            .completed)
         let headers = try XCTUnwrap(h.sink.delivered(to: "a").first).headers
         XCTAssertEqual(headers["x-case"], "Bebauungsplan Nr. 7")
         XCTAssertEqual(headers["x-id"], uuid)
@@ -99,9 +117,13 @@ final class StepTests: XCTestCase {
     }
 
     func testTemplateErrors() {
-        XCTAssertThrowsError(try Template("{header.nachrichtenUUID}")) { XCTAssertTrue("\($0)".hasPrefix("unknown header field 'nachrichtenUUID'")) }
+        XCTAssertThrowsError(try Template("{header.nachrichtenUUID}")) {
+            XCTAssertTrue("\($0)".hasPrefix("unknown header field 'nachrichtenUUID'"))
+        }
         XCTAssertThrowsError(try Template("{foo}")) { XCTAssertTrue("\($0)".hasPrefix("unknown placeholder '{foo}'")) }
-        XCTAssertThrowsError(try Template("open {header.messageID")) { XCTAssertTrue("\($0)".hasPrefix("unclosed '{'")) }
+        XCTAssertThrowsError(try Template("open {header.messageID")) {
+            XCTAssertTrue("\($0)".hasPrefix("unclosed '{'"))
+        }
         XCTAssertThrowsError(try Template("{xpath:///}")) { XCTAssertTrue("\($0)".contains("invalid XPath")) }
     }
 
@@ -109,9 +131,11 @@ final class StepTests: XCTestCase {
         let filter = FilterStep(condition: .author([ValuePattern("ags:01061*")]))
         let h = try single([filter])
         let uuid = UUID().uuidString.lowercased()
-        await assertDisposition(await h.engine.process(Fixtures.message(Fixtures.g2g(uuid: uuid, author: "ags:09162000"))), .filtered)
+        await assertDisposition(
+            await h.engine.process(Fixtures.message(Fixtures.g2g(uuid: uuid, author: "ags:09162000"))), .filtered)
         XCTAssertEqual(try h.kinds(uuid), [.received, .matched, .step, .filtered])
-        await assertDisposition(await h.engine.process(Fixtures.message(Fixtures.g2g(author: "ags:01061017"))), .completed)
+        await assertDisposition(
+            await h.engine.process(Fixtures.message(Fixtures.g2g(author: "ags:01061017"))), .completed)
         XCTAssertEqual(h.sink.deliveries.count, 1)
     }
 

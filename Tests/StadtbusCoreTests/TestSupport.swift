@@ -8,7 +8,8 @@ enum Fixtures {
     /// `$STADTBUS_SHARED`, or `<package root>/../shared`.
     static var shared: String {
         if let path = ProcessInfo.processInfo.environment["STADTBUS_SHARED"], !path.isEmpty { return path }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         return root.deletingLastPathComponent().appendingPathComponent("shared").path
     }
 
@@ -28,7 +29,8 @@ enum Fixtures {
     /// A small message with a qualified XÖV g2g header (like XBeteiligung) in namespace `urn:stadtbus:test`.
     static func g2g(
         uuid: String = UUID().uuidString.lowercased(), type: String = "0401", name: String = "test.Antrag.0401",
-        author: String = "ags:01061046", reader: String = "ags:01061017", inhalt: String = "<t:betreff>Bebauungsplan Nr. 7</t:betreff>"
+        author: String = "ags:01061046", reader: String = "ags:01061017",
+        inhalt: String = "<t:betreff>Bebauungsplan Nr. 7</t:betreff>"
     ) -> [UInt8] {
         Array(
             """
@@ -48,15 +50,20 @@ enum Fixtures {
             """.utf8)
     }
 
-    static func message(_ body: [UInt8], source: String = "in", attempt: Int = 1, headers: [String: String] = [:]) -> Message {
-        Message(body: body, headers: headers, properties: MessageProperties(messageID: "amqp-1"), source: source, attempt: attempt)
+    static func message(_ body: [UInt8], source: String = "in", attempt: Int = 1, headers: [String: String] = [:])
+        -> Message
+    {
+        Message(
+            body: body, headers: headers, properties: MessageProperties(messageID: "amqp-1"), source: source,
+            attempt: attempt)
     }
 
     /// A table over `routes` with endpoints `in`, `a`, `b`, `c`, `audit`, `dlq` and any extra.
     static func table(_ routes: [Route], endpoints extra: [String] = []) throws -> RoutingTable {
         let names = ["in", "a", "b", "c", "audit", "dlq"] + extra
         return try RoutingTable(
-            routes: routes, endpoints: names.map { Endpoint(name: $0, type: "amqp") }, headerExtractor: try HeaderExtractor(),
+            routes: routes, endpoints: names.map { Endpoint(name: $0, type: "amqp") },
+            headerExtractor: try HeaderExtractor(),
             defaultDeadLetter: "dlq", version: "test")
     }
 
@@ -83,7 +90,10 @@ final class ScriptedSink: MessageSink, @unchecked Sendable {
     private var attempts: [String: Int] = [:]
 
     /// The next `count` deliveries to `endpoint` fail with `error`.
-    func fail(_ endpoint: String, times count: Int = 1, with error: DeliveryError = .transient("timeout", "no answer within 20s")) {
+    func fail(
+        _ endpoint: String, times count: Int = 1,
+        with error: DeliveryError = .transient("timeout", "no answer within 20s")
+    ) {
         lock.withLock { scripted[endpoint, default: []] += Array(repeating: error, count: count) }
     }
 
@@ -107,7 +117,9 @@ final class ScriptedSink: MessageSink, @unchecked Sendable {
 
     var deliveries: [(endpoint: String, message: OutgoingMessage)] { lock.withLock { stored } }
 
-    func delivered(to endpoint: String) -> [OutgoingMessage] { deliveries.filter { $0.endpoint == endpoint }.map(\.message) }
+    func delivered(to endpoint: String) -> [OutgoingMessage] {
+        deliveries.filter { $0.endpoint == endpoint }.map(\.message)
+    }
 
     func attemptCount(_ endpoint: String) -> Int { lock.withLock { attempts[endpoint] ?? 0 } }
 }
@@ -182,7 +194,8 @@ struct Harness {
         sink = ScriptedSink()
         store = InMemoryIdempotencyStore()
         journal = InMemoryAuditJournal()
-        engine = RoutingEngine(table: try Fixtures.table(routes, endpoints: endpoints), sink: sink, idempotency: store, journal: journal)
+        engine = RoutingEngine(
+            table: try Fixtures.table(routes, endpoints: endpoints), sink: sink, idempotency: store, journal: journal)
     }
 
     func kinds(_ messageID: String) throws -> [AuditEvent.Kind] { try journal.trail(of: messageID).map(\.kind) }
@@ -190,7 +203,8 @@ struct Harness {
 
 /// `XCTAssertEqual` for a disposition computed asynchronously.
 func assertDisposition(
-    _ expression: @autoclosure () async throws -> Disposition, _ expected: Disposition, _ message: String = "", file: StaticString = #filePath,
+    _ expression: @autoclosure () async throws -> Disposition, _ expected: Disposition, _ message: String = "",
+    file: StaticString = #filePath,
     line: UInt = #line
 ) async rethrows {
     let disposition = try await expression()
@@ -199,7 +213,8 @@ func assertDisposition(
 
 /// Asserts a dead letter from `step` whose reason contains `fragment`.
 func assertDeadLetter(
-    _ expression: @autoclosure () async throws -> Disposition, step expectedStep: String, reasonContains fragment: String,
+    _ expression: @autoclosure () async throws -> Disposition, step expectedStep: String,
+    reasonContains fragment: String,
     file: StaticString = #filePath, line: UInt = #line
 ) async rethrows {
     let disposition = try await expression()
@@ -208,5 +223,6 @@ func assertDeadLetter(
         return
     }
     XCTAssertEqual(step, expectedStep, file: file, line: line)
-    XCTAssertTrue(reason.contains(fragment), "reason '\(reason)' does not contain '\(fragment)'", file: file, line: line)
+    XCTAssertTrue(
+        reason.contains(fragment), "reason '\(reason)' does not contain '\(fragment)'", file: file, line: line)
 }

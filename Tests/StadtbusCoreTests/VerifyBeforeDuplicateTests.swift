@@ -15,7 +15,8 @@ final class VerifyBeforeDuplicateTests: XCTestCase {
         func verify(document: XMLDocument, header: MessageHeader) throws {
             let text = try document.serializedString()
             guard text.contains("<t:betreff>\(signedBetreff)</t:betreff>") else {
-                throw SignatureError(code: "bad-digest", message: "the signed content was modified after signing (digest mismatch)")
+                throw SignatureError(
+                    code: "bad-digest", message: "the signed content was modified after signing (digest mismatch)")
             }
         }
     }
@@ -33,7 +34,9 @@ final class VerifyBeforeDuplicateTests: XCTestCase {
 
     private func harness(extraSteps: [any RouteStep] = []) throws -> Harness {
         let verify = VerifyStep(verifier: ContentBoundVerifier(signedBetreff: betreff))
-        return try Harness([Route(name: "von-nachbarn", source: "in", steps: [verify] + extraSteps, routing: .to([.endpoint("a")]))])
+        return try Harness([
+            Route(name: "von-nachbarn", source: "in", steps: [verify] + extraSteps, routing: .to([.endpoint("a")]))
+        ])
     }
 
     func testATamperedCopyOfADeliveredMessageIsDeadLetteredNotAckedAsDuplicate() async throws {
@@ -54,7 +57,9 @@ final class VerifyBeforeDuplicateTests: XCTestCase {
     /// Only the steps up to the last `verify` run before the duplicate check; the rest (here a
     /// mapping) does not run for a duplicate.
     func testARedeliveryRunsTheVerificationButNotTheLaterSteps() async throws {
-        let map = MapStep(source: "wrap.xsl", stylesheet: try Fixtures.wrappingStylesheet(), parameters: ["ort": try Template("Itzehoe")])
+        let map = MapStep(
+            source: "wrap.xsl", stylesheet: try Fixtures.wrappingStylesheet(),
+            parameters: ["ort": try Template("Itzehoe")])
         let h = try harness(extraSteps: [map])
         await assertDisposition(await h.engine.process(original()), .completed)
         let stepsBefore = try h.journal.trail(of: uuid).filter { $0.kind == .step }.map(\.detail)

@@ -41,7 +41,8 @@ final class DeadLetterReplayRuleTests: EndToEndTestCase {
         let unrouted = UUID().uuidString.lowercased()
         try await plant(unrouted, route: .string("(none)"), originalQueue: stadtbus.outQueue, client, stadtbus)
         let unknownRoute = UUID().uuidString.lowercased()
-        try await plant(unknownRoute, route: .string("gibt-es-nicht"), originalQueue: stadtbus.outQueue, client, stadtbus)
+        try await plant(
+            unknownRoute, route: .string("gibt-es-nicht"), originalQueue: stadtbus.outQueue, client, stadtbus)
         let noRoute = UUID().uuidString.lowercased()
         try await plant(noRoute, route: nil, originalQueue: stadtbus.outQueue, client, stadtbus)
         // A dead letter as Stadtbus writes it: back to the route's source queue, to be verified again.
@@ -53,9 +54,11 @@ final class DeadLetterReplayRuleTests: EndToEndTestCase {
         XCTAssertTrue(output.contains("replayed 1 of 5 dead letters; refused 4"), output)
         XCTAssertTrue(
             output.contains(
-                "x-stadtbus-original-queue '\(stadtbus.outQueue)' is not the source of route 'von-nachbarn' (queue '\(stadtbus.inQueue)')"),
+                "x-stadtbus-original-queue '\(stadtbus.outQueue)' is not the source of route 'von-nachbarn' (queue '\(stadtbus.inQueue)')"
+            ),
             output)
-        XCTAssertTrue(output.contains("unrouted dead letter names queue '\(stadtbus.outQueue)', which no route"), output)
+        XCTAssertTrue(
+            output.contains("unrouted dead letter names queue '\(stadtbus.outQueue)', which no route"), output)
         XCTAssertTrue(output.contains("route 'gibt-es-nicht' is not in the configuration"), output)
         XCTAssertTrue(output.contains("no x-stadtbus-route header"), output)
         XCTAssertTrue(output.contains("→ \(stadtbus.inQueue)"), output)
@@ -90,7 +93,8 @@ final class DeadLetterReplayRuleTests: EndToEndTestCase {
 
     /// Publishes an unsigned application to the dead-letter queue with dead-letter headers.
     private func plant(
-        _ uuid: String, route: AMQPHeaderValue?, originalQueue: String, _ client: TestClient, _ stadtbus: StadtbusProcess
+        _ uuid: String, route: AMQPHeaderValue?, originalQueue: String, _ client: TestClient,
+        _ stadtbus: StadtbusProcess
     ) async throws {
         var headers: [String: AMQPHeaderValue] = [
             "x-stadtbus-original-queue": .string(originalQueue),

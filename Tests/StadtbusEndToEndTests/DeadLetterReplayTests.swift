@@ -13,7 +13,9 @@ final class DeadLetterReplayTests: EndToEndTestCase {
         try await stadtbus.startReady(with: client)
 
         // An xdomea message (type 0501): the configuration has a route for 0401 only.
-        let xdomea = try Data(contentsOf: Paths.shared.appendingPathComponent("xoev/xdomea-3.0.0/examples/Aussonderung.Anbieteverzeichnis.0501.xml"))
+        let xdomea = try Data(
+            contentsOf: Paths.shared.appendingPathComponent(
+                "xoev/xdomea-3.0.0/examples/Aussonderung.Anbieteverzeichnis.0501.xml"))
         try await client.publish(Array(xdomea), to: stadtbus.inQueue)
         try await waitFor("the xdomea message dead-lettered") {
             try await stadtbus.metric(#"stadtbus_messages_dead_lettered_total{route="unrouted"}"#) >= 1
@@ -27,7 +29,8 @@ final class DeadLetterReplayTests: EndToEndTestCase {
         XCTAssertTrue(shown.contains("<xdomea:Kopf>"), shown)
 
         // The operator adds the missing route and reloads.
-        try stadtbus.appendRoute("""
+        try stadtbus.appendRoute(
+            """
               - name: aussonderung
                 from: portal
                 when: { message-type: "0501" }

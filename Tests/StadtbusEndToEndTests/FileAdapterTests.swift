@@ -9,7 +9,8 @@ import XCTest
 /// done/ or failed/ (with the reason); deliveries appear atomically under the message's id.
 final class FileAdapterTests: EndToEndTestCase {
     func testFolderInFolderOut() async throws {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-files-\(UUID().uuidString.prefix(8))")
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "stadtbus-files-\(UUID().uuidString.prefix(8))")
         let inbox = base.appendingPathComponent("eingang")
         let outbox = base.appendingPathComponent("ablage")
         try FileManager.default.createDirectory(at: inbox, withIntermediateDirectories: true)
@@ -35,7 +36,8 @@ final class FileAdapterTests: EndToEndTestCase {
         let bad = UUID().uuidString.lowercased()
         // A producer writes under a temporary name and renames: only complete files are taken.
         try Data(Applications.make(uuid: good)).write(to: inbox.appendingPathComponent("antrag-1.xml.part"))
-        try FileManager.default.moveItem(at: inbox.appendingPathComponent("antrag-1.xml.part"), to: inbox.appendingPathComponent("antrag-1.xml"))
+        try FileManager.default.moveItem(
+            at: inbox.appendingPathComponent("antrag-1.xml.part"), to: inbox.appendingPathComponent("antrag-1.xml"))
         try Data(Applications.invalid(uuid: bad)).write(to: inbox.appendingPathComponent("antrag-2.xml"))
         try Data("not for us".utf8).write(to: inbox.appendingPathComponent("notiz.txt"))
 
@@ -47,9 +49,11 @@ final class FileAdapterTests: EndToEndTestCase {
         let manager = FileManager.default
         XCTAssertTrue(manager.fileExists(atPath: inbox.appendingPathComponent("done/antrag-1.xml").path))
         XCTAssertTrue(manager.fileExists(atPath: inbox.appendingPathComponent("failed/antrag-2.xml").path))
-        let reason = try String(contentsOf: inbox.appendingPathComponent("failed/antrag-2.xml.reason.txt"), encoding: .utf8)
+        let reason = try String(
+            contentsOf: inbox.appendingPathComponent("failed/antrag-2.xml.reason.txt"), encoding: .utf8)
         XCTAssertTrue(reason.contains("step: validate") && reason.contains("planname"), reason)
-        XCTAssertTrue(manager.fileExists(atPath: inbox.appendingPathComponent("notiz.txt").path), "other files are left alone")
+        XCTAssertTrue(
+            manager.fileExists(atPath: inbox.appendingPathComponent("notiz.txt").path), "other files are left alone")
         let filed = try manager.contentsOfDirectory(atPath: outbox.path)
         XCTAssertEqual(filed, ["\(good).xml"], "delivered atomically, no temporary file left")
         let copy = try String(contentsOf: outbox.appendingPathComponent("\(good).xml"), encoding: .utf8)
@@ -62,7 +66,8 @@ final class FileAdapterTests: EndToEndTestCase {
     /// and a file that cannot be moved (done/ blocked by a plain file) is delivered once — not once
     /// per poll — and moved as soon as that is possible again.
     func testRemovedOrBlockedDoneAndFailedFoldersNeitherLoseNorRepeatAFile() async throws {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-files-\(UUID().uuidString.prefix(8))")
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "stadtbus-files-\(UUID().uuidString.prefix(8))")
         let inbox = base.appendingPathComponent("eingang")
         let manager = FileManager.default
         try manager.createDirectory(at: inbox, withIntermediateDirectories: true)
@@ -90,13 +95,17 @@ final class FileAdapterTests: EndToEndTestCase {
 
         let good = UUID().uuidString.lowercased()
         try Data(Applications.make(uuid: good)).write(to: inbox.appendingPathComponent("antrag-1.xml"))
-        try Data(Applications.invalid(uuid: UUID().uuidString.lowercased())).write(to: inbox.appendingPathComponent("antrag-2.xml"))
+        try Data(Applications.invalid(uuid: UUID().uuidString.lowercased())).write(
+            to: inbox.appendingPathComponent("antrag-2.xml"))
 
         // Twelve polls after the delivery: still exactly one, although the file could not be moved.
-        let delivered = try await client.drain(stadtbus.outQueue, expected: 1, idle: .seconds(10), settle: .milliseconds(2_500))
+        let delivered = try await client.drain(
+            stadtbus.outQueue, expected: 1, idle: .seconds(10), settle: .milliseconds(2_500))
         XCTAssertEqual(delivered.map(\.uuid), [good], stadtbus.log)
-        XCTAssertTrue(manager.fileExists(atPath: inbox.appendingPathComponent("antrag-1.xml").path), "left in place, not lost")
-        XCTAssertTrue(manager.fileExists(atPath: failed.appendingPathComponent("antrag-2.xml").path), "failed/ was created again")
+        XCTAssertTrue(
+            manager.fileExists(atPath: inbox.appendingPathComponent("antrag-1.xml").path), "left in place, not lost")
+        XCTAssertTrue(
+            manager.fileExists(atPath: failed.appendingPathComponent("antrag-2.xml").path), "failed/ was created again")
         XCTAssertTrue(manager.fileExists(atPath: failed.appendingPathComponent("antrag-2.xml.reason.txt").path))
         XCTAssertEqual(stadtbus.log.components(separatedBy: "cannot move processed file").count - 1, 1, stadtbus.log)
 
@@ -120,7 +129,8 @@ final class FileInboxLinkTests: EndToEndTestCase {
 
     override func setUp() async throws {
         try await super.setUp()
-        base = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-files-\(UUID().uuidString.prefix(8))")
+        base = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "stadtbus-files-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
     }
 
@@ -145,7 +155,8 @@ final class FileInboxLinkTests: EndToEndTestCase {
         XCTAssertEqual(InboxFile.read(fifo.path), .refused(reason: "a FIFO, not a regular file; it was not read"))
         let folder = base.appendingPathComponent("folder.xml")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false)
-        XCTAssertEqual(InboxFile.read(folder.path), .refused(reason: "a directory, not a regular file; it was not read"))
+        XCTAssertEqual(
+            InboxFile.read(folder.path), .refused(reason: "a directory, not a regular file; it was not read"))
 
         XCTAssertEqual(InboxFile.read(secret.path), .content(Array("geheim".utf8)))
         guard case .unavailable = InboxFile.read(base.appendingPathComponent("gone.xml").path) else {
@@ -176,7 +187,8 @@ final class FileInboxLinkTests: EndToEndTestCase {
         let outside = base.appendingPathComponent("fremd.xml")
         try Data(Applications.make(uuid: secret)).write(to: outside)
         XCTAssertEqual(chmod(outside.path, 0o600), 0)
-        try FileManager.default.createSymbolicLink(at: inbox.appendingPathComponent("antrag-1.xml"), withDestinationURL: outside)
+        try FileManager.default.createSymbolicLink(
+            at: inbox.appendingPathComponent("antrag-1.xml"), withDestinationURL: outside)
         // A regular file after it in name order, so that its delivery shows the link's turn is over.
         let good = UUID().uuidString.lowercased()
         try Data(Applications.make(uuid: good)).write(to: inbox.appendingPathComponent("antrag-2.xml"))
@@ -184,10 +196,13 @@ final class FileInboxLinkTests: EndToEndTestCase {
         let delivered = try await client.drain(stadtbus.outQueue, expected: 1, idle: .seconds(30), settle: .seconds(1))
         XCTAssertEqual(delivered.map(\.uuid), [good], stadtbus.log)
         let reasonFile = inbox.appendingPathComponent("failed/antrag-1.xml.reason.txt")
-        try await waitFor("the link's reason file in failed/") { FileManager.default.fileExists(atPath: reasonFile.path) }
+        try await waitFor("the link's reason file in failed/") {
+            FileManager.default.fileExists(atPath: reasonFile.path)
+        }
         let reason = try String(contentsOf: reasonFile, encoding: .utf8)
         XCTAssertTrue(reason.hasPrefix("refused: a symbolic link"), reason)
-        let moved = try FileManager.default.destinationOfSymbolicLink(atPath: inbox.appendingPathComponent("failed/antrag-1.xml").path)
+        let moved = try FileManager.default.destinationOfSymbolicLink(
+            atPath: inbox.appendingPathComponent("failed/antrag-1.xml").path)
         XCTAssertEqual(moved, outside.path, "the link itself was moved")
         XCTAssertTrue(FileManager.default.fileExists(atPath: outside.path), "its target is untouched")
         XCTAssertTrue(stadtbus.log.contains("file refused, not read"), stadtbus.log)

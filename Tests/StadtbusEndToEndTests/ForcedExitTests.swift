@@ -37,7 +37,10 @@ final class ForcedExitTests: EndToEndTestCase {
             guard !chunk.isEmpty else { throw EndToEndFailure("the receiver exited before listening") }
             announced += String(decoding: chunk, as: UTF8.self)
         }
-        guard let port = announced.split(separator: " ").last.flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
+        guard
+            let port = announced.split(separator: " ").last.flatMap({
+                Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            })
         else { throw EndToEndFailure("the receiver announced no port: \(announced)") }
 
         let stadtbus = try StadtbusProcess(
@@ -45,7 +48,9 @@ final class ForcedExitTests: EndToEndTestCase {
                   - name: langsam
                     from: portal
                     to: [langsamer-empfaenger]
-                """, extraEndpoints: "  langsamer-empfaenger: { type: http-out, url: \"http://127.0.0.1:\(port)/\", timeout: 60s }")
+                """,
+            extraEndpoints:
+                "  langsamer-empfaenger: { type: http-out, url: \"http://127.0.0.1:\(port)/\", timeout: 60s }")
         let client = try await TestClient.connect()
         defer { Task { await client.connection.close() } }
         try await stadtbus.startReady(with: client)
@@ -65,7 +70,8 @@ final class ForcedExitTests: EndToEndTestCase {
         try stadtbus.signal(SIGTERM)
         let status = await stadtbus.terminate()
         XCTAssertEqual(status, 1, stadtbus.log)
-        XCTAssertLessThan(ContinuousClock.now - forcedAt, .seconds(10), "the second SIGTERM does not wait for the receiver")
+        XCTAssertLessThan(
+            ContinuousClock.now - forcedAt, .seconds(10), "the second SIGTERM does not wait for the receiver")
 
         // Not acked: the application is back in the portal queue.
         let back = try await client.drain(stadtbus.inQueue, expected: 1, idle: .seconds(5))

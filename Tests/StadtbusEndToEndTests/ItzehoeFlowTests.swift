@@ -33,7 +33,8 @@ final class ItzehoeFlowTests: EndToEndTestCase {
         let applications = try installation.submitApplications(3)
         XCTAssertEqual(applications.count, 3)
         try await installation.eventually("the portal has a status for each application") {
-            let statuses = try await installation.received(installation.portalPort)["statuses"] as? [[String: Any]] ?? []
+            let statuses =
+                try await installation.received(installation.portalPort)["statuses"] as? [[String: Any]] ?? []
             return statuses.count >= 3
         }
         let eakte = try await installation.received(installation.eaktePort)
@@ -41,7 +42,8 @@ final class ItzehoeFlowTests: EndToEndTestCase {
         XCTAssertEqual(eakte["duplicates"] as? Int, 0, "\(eakte)")
         XCTAssertEqual(eakte["invalid"] as? Int, 0, "\(eakte)")
         let statuses = try await installation.received(installation.portalPort)["statuses"] as? [[String: Any]] ?? []
-        let referenced = Set(statuses.flatMap { ($0["references"] as? [String]) ?? [($0["references"] as? String) ?? ""] })
+        let referenced = Set(
+            statuses.flatMap { ($0["references"] as? [String]) ?? [($0["references"] as? String) ?? ""] })
         XCTAssertTrue(Set(applications).isSubset(of: referenced), "statuses \(statuses) for \(applications)")
         XCTAssertTrue(statuses.allSatisfy { ($0["type"] as? String)?.contains("0411") ?? false }, "\(statuses)")
     }
@@ -51,7 +53,8 @@ final class ItzehoeFlowTests: EndToEndTestCase {
         try await installation.control(installation.eaktePort, ["mode": "down"])
         let applications = try installation.submitApplications(2)
         try await installation.eventually("Stadtbus retried the eAkte") {
-            try await installation.stadtbus.metric(#"stadtbus_messages_retried_total{route="beteiligung-initiieren"}"#) >= 2
+            try await installation.stadtbus.metric(#"stadtbus_messages_retried_total{route="beteiligung-initiieren"}"#)
+                >= 2
         }
         try await installation.control(installation.eaktePort, ["mode": "ok"])
         try await installation.eventually("both cases filed", seconds: 60) {
@@ -76,15 +79,18 @@ final class ItzehoeFlowTests: EndToEndTestCase {
             text = text.replacingOccurrences(of: "123456XX", with: number)
             let temporary = installation.inbox.appendingPathComponent(".\(number).part")
             try text.write(to: temporary, atomically: true, encoding: .utf8)
-            try FileManager.default.moveItem(at: temporary, to: installation.inbox.appendingPathComponent("\(number).xml"))
+            try FileManager.default.moveItem(
+                at: temporary, to: installation.inbox.appendingPathComponent("\(number).xml"))
         }
         try await installation.eventually("the cash system received both invoices") {
             try await installation.received(installation.paymentPort)["unique"] as? Int == 2
         }
         try await installation.eventually("the eAkte received a payment entry for each", seconds: 40) {
-            try await installation.stadtbus.metric(#"stadtbus_messages_delivered_total{route="zahlung-bestaetigt"}"#) >= 2
+            try await installation.stadtbus.metric(#"stadtbus_messages_delivered_total{route="zahlung-bestaetigt"}"#)
+                >= 2
         }
-        let done = try FileManager.default.contentsOfDirectory(atPath: installation.inbox.appendingPathComponent("done").path)
+        let done = try FileManager.default.contentsOfDirectory(
+            atPath: installation.inbox.appendingPathComponent("done").path)
         XCTAssertEqual(Set(done), ["RE-E2E-1.xml", "RE-E2E-2.xml"])
         // Each invoice became a case of its own (0604) and got the payment as a log entry (0607).
         let eakte = try await installation.received(installation.eaktePort)
@@ -114,7 +120,8 @@ final class ItzehoeFlowTests: EndToEndTestCase {
         let installation = try XCTUnwrap(installation)
         try await installation.control(installation.paymentPort, ["emit-unknown": "KASSENZEICHEN-4711"])
         try await installation.eventually("a dead letter") {
-            try await installation.stadtbus.metric(#"stadtbus_messages_dead_lettered_total{route="zahlung-bestaetigt"}"#) >= 1
+            try await installation.stadtbus.metric(
+                #"stadtbus_messages_dead_lettered_total{route="zahlung-bestaetigt"}"#) >= 1
         }
         let deadLetters = try await client.drain("itzehoe.dlq", expected: 1)
         XCTAssertEqual(deadLetters.count, 1)
@@ -147,9 +154,13 @@ final class ItzehoeFlowTests: EndToEndTestCase {
 
     func testSignedReportsFromBreitenburgAreVerifiedAndATamperedOneIsRejected() async throws {
         let installation = try XCTUnwrap(installation)
-        _ = try installation.simulator(["simulators/neighbour.py", "send", "--count", "2", "--broker-port", "\(ChaosBroker.port)", "--user", "guest"])
         _ = try installation.simulator([
-            "simulators/neighbour.py", "send", "--count", "1", "--tamper", "--broker-port", "\(ChaosBroker.port)", "--user", "guest",
+            "simulators/neighbour.py", "send", "--count", "2", "--broker-port", "\(ChaosBroker.port)", "--user",
+            "guest",
+        ])
+        _ = try installation.simulator([
+            "simulators/neighbour.py", "send", "--count", "1", "--tamper", "--broker-port", "\(ChaosBroker.port)",
+            "--user", "guest",
         ])
         let accepted = try await client.drain("itzehoe.gesundheitsamt", expected: 2, idle: .seconds(15))
         XCTAssertEqual(accepted.count, 2)
@@ -166,7 +177,8 @@ enum XWasserReports {
     static func make(reader: String) throws -> String {
         let url = Paths.shared.appendingPathComponent("xoev/xwasser-1.0.0/examples/quality_report_minimal.xml")
         var text = try String(contentsOf: url, encoding: .utf8)
-        text = text.replacingOccurrences(of: "693c64d6-456f-4d14-abe7-fe9681c74aae", with: UUID().uuidString.lowercased())
+        text = text.replacingOccurrences(
+            of: "693c64d6-456f-4d14-abe7-fe9681c74aae", with: UUID().uuidString.lowercased())
         text = text.replacingOccurrences(of: "<kennung>psw:11113110</kennung>", with: "<kennung>\(reader)</kennung>")
         return text
     }

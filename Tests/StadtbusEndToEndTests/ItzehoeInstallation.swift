@@ -39,9 +39,12 @@ final class ItzehoeInstallation {
     ]
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-itzehoe-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent("secrets"), withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent("inbox/rechnungen"), withIntermediateDirectories: true)
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "stadtbus-itzehoe-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(
+            at: directory.appendingPathComponent("secrets"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: directory.appendingPathComponent("inbox/rechnungen"), withIntermediateDirectories: true)
         for name in ["portal", "eakte", "zahlung"] {
             try "token-\(name)-\(UUID().uuidString)".write(
                 to: directory.appendingPathComponent("secrets/\(name).token"), atomically: true, encoding: .utf8)
@@ -61,7 +64,7 @@ final class ItzehoeInstallation {
                 "STADTBUS_PEER_PASSWORD": "guest",
                 "STADTBUS_HTTP_PORT": "0",  // the kernel chooses; StadtbusProcess reads the port from the log
                 "STADTBUS_HTTP_IN": Self.httpInListen,  // likewise; `start` reads it with httpInPort(listen:)
-                // STADTBUS_PORTAL_URL, _EAKTE_URL and _PAYMENT_URL: set by `start` once the simulators run.
+                    // STADTBUS_PORTAL_URL, _EAKTE_URL and _PAYMENT_URL: set by `start` once the simulators run.
             ])
     }
 
@@ -121,7 +124,9 @@ final class ItzehoeInstallation {
         // The answer is JSON on stdout; the simulator's event lines go to stderr (kept apart).
         let quoted = ([python] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
         let errors = directory.appendingPathComponent("simulator-command.log").path
-        let output = try shell(["sh", "-c", "STADTBUS_BROKER_PASSWORD=guest " + quoted.joined(separator: " ") + " 2>>'\(errors)'"])
+        let output = try shell([
+            "sh", "-c", "STADTBUS_BROKER_PASSWORD=guest " + quoted.joined(separator: " ") + " 2>>'\(errors)'",
+        ])
         guard let start = output.firstIndex(of: "{"),
             let object = try? JSONSerialization.jsonObject(with: Data(output[start...].utf8)) as? [String: Any]
         else { throw EndToEndFailure("no JSON answer from \(arguments): \(output)") }
@@ -131,7 +136,8 @@ final class ItzehoeInstallation {
     /// Portal applications over HTTPS; returns their nachrichtenUUIDs.
     func submitApplications(_ count: Int, payFees: Bool = false) throws -> [String] {
         var arguments = [
-            "simulators/portal.py", "submit", "--count", "\(count)", "--url", "http://127.0.0.1:\(httpInPort)/eingang/portal",
+            "simulators/portal.py", "submit", "--count", "\(count)", "--url",
+            "http://127.0.0.1:\(httpInPort)/eingang/portal",
             "--token-file", token("portal"),
         ]
         if payFees { arguments += ["--pay-fees", "--payment-url", "http://127.0.0.1:\(paymentPort)"] }
@@ -181,6 +187,7 @@ final class ItzehoeInstallation {
             if try await condition() { return }
             try await Task.sleep(for: .milliseconds(200))
         }
-        throw EndToEndFailure("timed out waiting for: \(what)\n--- stadtbus log (tail) ---\n\(stadtbus.log.suffix(4000))")
+        throw EndToEndFailure(
+            "timed out waiting for: \(what)\n--- stadtbus log (tail) ---\n\(stadtbus.log.suffix(4000))")
     }
 }

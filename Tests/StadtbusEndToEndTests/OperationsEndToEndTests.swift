@@ -24,7 +24,9 @@ final class OperationsEndToEndTests: EndToEndTestCase {
         XCTAssertEqual(Set(dead.map(\.uuid)), Set(invalid))
         for letter in dead {
             XCTAssertEqual(letter.headers["x-stadtbus-error-step"]?.stringValue, "validate")
-            XCTAssertTrue(letter.headers["x-stadtbus-error-reason"]?.stringValue?.contains("planname") ?? false, "\(letter.headers)")
+            XCTAssertTrue(
+                letter.headers["x-stadtbus-error-reason"]?.stringValue?.contains("planname") ?? false,
+                "\(letter.headers)")
             XCTAssertEqual(letter.headers["x-stadtbus-route"]?.stringValue, "antrag")
         }
         // A message is in its queue once the publish is confirmed; the counters move a moment
@@ -42,7 +44,8 @@ final class OperationsEndToEndTests: EndToEndTestCase {
         XCTAssertEqual(value2, 40)
         let value3 = try await stadtbus.metric(#"stadtbus_messages_dead_lettered_total{route="antrag"}"#)
         XCTAssertEqual(value3, 2)
-        let validations = try await stadtbus.metric(#"stadtbus_step_duration_seconds_count{route="antrag",step="validate"}"#)
+        let validations = try await stadtbus.metric(
+            #"stadtbus_step_duration_seconds_count{route="antrag",step="validate"}"#)
         XCTAssertEqual(validations, 42)
         let value4 = try await stadtbus.metric("stadtbus_in_flight_messages")
         XCTAssertEqual(value4, 0)
@@ -52,10 +55,13 @@ final class OperationsEndToEndTests: EndToEndTestCase {
         for uuid in valid + invalid { XCTAssertFalse(metrics.contains(uuid), "a message UUID leaked into /metrics") }
 
         // `stadtbus status` reads the same endpoints into a table.
-        let status = try shell([Paths.executable.path, "status", "--url", "http://127.0.0.1:\(stadtbus.httpPort)", "--interval", "0.2"])
+        let status = try shell([
+            Paths.executable.path, "status", "--url", "http://127.0.0.1:\(stadtbus.httpPort)", "--interval", "0.2",
+        ])
         XCTAssertTrue(status.contains("READY"), status)
         let row = status.split(separator: "\n").first { $0.hasPrefix("antrag ") }.map(String.init) ?? ""
-        XCTAssertEqual(row.split(separator: " ").map(String.init), ["antrag", "0.0", "42", "40", "0", "2", "0"], status)
+        XCTAssertEqual(
+            row.split(separator: " ").map(String.init), ["antrag", "0.0", "42", "40", "0", "2", "0"], status)
         let value6 = await stadtbus.terminate()
         XCTAssertEqual(value6, 0, stadtbus.log)
     }
@@ -109,7 +115,8 @@ final class OperationsEndToEndTests: EndToEndTestCase {
         let deliveredBeforeStop = try await stadtbus.metric(#"stadtbus_messages_delivered_total{route="antrag"}"#)
         let value9 = await stadtbus.terminate()
         XCTAssertEqual(value9, 0, stadtbus.log)
-        XCTAssertLessThan(deliveredBeforeStop, Double(uuids.count), "the stop must land mid-stream for this test to mean anything")
+        XCTAssertLessThan(
+            deliveredBeforeStop, Double(uuids.count), "the stop must land mid-stream for this test to mean anything")
 
         try await stadtbus.start()
         let delivered = try await client.drain(stadtbus.outQueue, expected: uuids.count, idle: .seconds(15))

@@ -48,7 +48,8 @@ final class PoisonMessageTests: EndToEndTestCase {
         let client = try await TestClient.connect()
         defer { Task { await client.connection.close() } }
         try await stadtbus.startReady(with: client)
-        let python = try shell(["bash", "-c", "source scripts/lib.sh && ensure_pika"])
+        let python =
+            try shell(["bash", "-c", "source scripts/lib.sh && ensure_pika"])
             .split(separator: "\n").last.map(String.init) ?? "python3"
         let script = """
             import sys, pika

@@ -30,11 +30,13 @@ final class RetryTests: EndToEndTestCase {
 
         // The eAkte comes back: its queue is bound; the waiting retries are delivered.
         try await client.connection.declare(
-            AMQPTopology(bindings: [AMQPBinding(exchange: exchange, queue: stadtbus.outQueue, routingKey: "vorgaenge")]))
+            AMQPTopology(bindings: [AMQPBinding(exchange: exchange, queue: stadtbus.outQueue, routingKey: "vorgaenge")])
+        )
         let delivered = try await client.drain(stadtbus.outQueue, expected: uuids.count, idle: .seconds(10))
         XCTAssertEqual(delivered.map(\.uuid).sorted(), uuids.sorted(), "each message delivered exactly once")
         for message in delivered {
-            XCTAssertGreaterThanOrEqual(Int(message.headers["x-stadtbus-attempt"]?.description ?? "") ?? 0, 2, "\(message.headers)")
+            XCTAssertGreaterThanOrEqual(
+                Int(message.headers["x-stadtbus-attempt"]?.description ?? "") ?? 0, 2, "\(message.headers)")
             XCTAssertNil(message.headers["x-stadtbus-error-reason"], "an earlier attempt's error does not travel on")
             XCTAssertEqual(message.headers["x-stadtbus-route"]?.stringValue, "antrag")
         }
@@ -63,7 +65,8 @@ final class RetryTests: EndToEndTestCase {
         XCTAssertEqual(dead.map(\.uuid), [uuid])
         XCTAssertEqual(dead.first?.headers["x-stadtbus-attempt"]?.description, "3")
         XCTAssertEqual(dead.first?.headers["x-stadtbus-error-step"]?.stringValue, "deliver")
-        XCTAssertTrue(dead.first?.headers["x-stadtbus-error-reason"]?.stringValue?.contains("unroutable") ?? false, "\(dead)")
+        XCTAssertTrue(
+            dead.first?.headers["x-stadtbus-error-reason"]?.stringValue?.contains("unroutable") ?? false, "\(dead)")
         let retried = try await stadtbus.metric(#"stadtbus_messages_retried_total{route="antrag"}"#)
         XCTAssertEqual(retried, 2)
         let status = await stadtbus.terminate()

@@ -17,7 +17,8 @@ final class SignedTransportTests: XCTestCase {
     /// A real XBeteiligung application whose author is the authority `kennung`.
     private func application(author kennung: String, uuid: String) -> String {
         String(decoding: Applications.make(uuid: uuid), as: UTF8.self)
-            .replacingOccurrences(of: "<ns3:kennung>xyz:0001</ns3:kennung>", with: "<ns3:kennung>\(kennung)</ns3:kennung>")
+            .replacingOccurrences(
+                of: "<ns3:kennung>xyz:0001</ns3:kennung>", with: "<ns3:kennung>\(kennung)</ns3:kennung>")
     }
 
     private func sign(_ xml: String, as authority: String, in directory: URL) throws -> [UInt8] {
@@ -51,20 +52,26 @@ final class SignedTransportTests: XCTestCase {
         let work = stadtbus.directory
         // Breitenburg signs its own application: delivered.
         try await client.publish(
-            try sign(application(author: "ags:01061017", uuid: genuine), as: "breitenburg", in: work), to: stadtbus.inQueue)
+            try sign(application(author: "ags:01061017", uuid: genuine), as: "breitenburg", in: work),
+            to: stadtbus.inQueue)
         // Signed, then changed on the way: the digest no longer matches.
-        let changed = String(decoding: try sign(application(author: "ags:01061017", uuid: tampered), as: "breitenburg", in: work), as: UTF8.self)
-            .replacingOccurrences(of: "behoerde2", with: "behoerde9")
+        let changed = String(
+            decoding: try sign(application(author: "ags:01061017", uuid: tampered), as: "breitenburg", in: work),
+            as: UTF8.self
+        )
+        .replacingOccurrences(of: "behoerde2", with: "behoerde9")
         try await client.publish(Array(changed.utf8), to: stadtbus.inQueue)
         // Breitenburg's key on a message claiming to come from Itzehoe.
         try await client.publish(
-            try sign(application(author: "ags:01061046", uuid: impostor), as: "breitenburg", in: work), to: stadtbus.inQueue)
+            try sign(application(author: "ags:01061046", uuid: impostor), as: "breitenburg", in: work),
+            to: stadtbus.inQueue)
         try await client.publish(Array(application(author: "ags:01061017", uuid: unsigned).utf8), to: stadtbus.inQueue)
 
         let delivered = try await client.drain(stadtbus.outQueue, expected: 1)
         XCTAssertEqual(delivered.map(\.uuid), [genuine])
         let dead = try await client.drain(stadtbus.deadLetterQueue, expected: 3)
-        let reasons = Dictionary(uniqueKeysWithValues: dead.map { ($0.uuid, $0.headers["x-stadtbus-error-reason"]?.stringValue ?? "") })
+        let reasons = Dictionary(
+            uniqueKeysWithValues: dead.map { ($0.uuid, $0.headers["x-stadtbus-error-reason"]?.stringValue ?? "") })
         XCTAssertTrue(reasons[tampered]?.hasPrefix("bad-digest: ") ?? false, "\(reasons)")
         XCTAssertTrue(reasons[impostor]?.hasPrefix("identity-mismatch: ") ?? false, "\(reasons)")
         XCTAssertTrue(reasons[unsigned]?.hasPrefix("no-signature: ") ?? false, "\(reasons)")
@@ -90,7 +97,8 @@ final class SignedTransportTests: XCTestCase {
         try await stadtbus.startReady(with: client)
 
         let uuid = UUID().uuidString.lowercased()
-        let genuine = try sign(application(author: "ags:01061017", uuid: uuid), as: "breitenburg", in: stadtbus.directory)
+        let genuine = try sign(
+            application(author: "ags:01061017", uuid: uuid), as: "breitenburg", in: stadtbus.directory)
         try await client.publish(genuine, to: stadtbus.inQueue)
         let delivered = try await client.drain(stadtbus.outQueue, expected: 1)
         XCTAssertEqual(delivered.map(\.uuid), [uuid])

@@ -1,6 +1,6 @@
 import Foundation
-import StadtbusCore
 import HTTPOutAdapter
+import StadtbusCore
 import StadtbusTestSupport
 import XCTest
 
@@ -24,7 +24,9 @@ final class HTTPSinkTLSTests: XCTestCase {
         make.waitUntilExit()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", root.appendingPathComponent("Tests/StadtbusHTTPTests/tls_receiver.py").path, "0", certs]
+        process.arguments = [
+            "python3", root.appendingPathComponent("Tests/StadtbusHTTPTests/tls_receiver.py").path, "0", certs,
+        ]
         let output = Pipe()
         process.standardOutput = output
         try process.run()
@@ -38,7 +40,8 @@ final class HTTPSinkTLSTests: XCTestCase {
         }
         let words = String(decoding: line, as: UTF8.self).split(whereSeparator: \.isWhitespace)
         guard words.count == 2, words[0] == "ready", let bound = Int(words[1]) else {
-            throw EndToEndFailure("the TLS receiver did not report its port: '\(String(decoding: line, as: UTF8.self))'")
+            throw EndToEndFailure(
+                "the TLS receiver did not report its port: '\(String(decoding: line, as: UTF8.self))'")
         }
         port = bound
     }
@@ -48,7 +51,9 @@ final class HTTPSinkTLSTests: XCTestCase {
     }
 
     private func endpoint(ca: String?, certificate: Bool, pin: String? = nil) -> Endpoint {
-        var settings: [String: ConfigValue] = ["url": .string("https://localhost:\(port)/eingang"), "timeout": .duration(.seconds(5))]
+        var settings: [String: ConfigValue] = [
+            "url": .string("https://localhost:\(port)/eingang"), "timeout": .duration(.seconds(5)),
+        ]
         if let ca { settings["ca"] = .path(ca) }
         if certificate {
             settings["certificate"] = .path("\(certs)/broker/client.pem")
@@ -74,7 +79,9 @@ final class HTTPSinkTLSTests: XCTestCase {
 
     func testWrongPinnedKeyIsRefusedPermanently() async throws {
         let error = await failure(
-            endpoint(ca: "\(certs)/ca/ca.pem", certificate: true, pin: "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="))
+            endpoint(
+                ca: "\(certs)/ca/ca.pem", certificate: true, pin: "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+            ))
         XCTAssertEqual(error?.code, "tls-pin", "\(String(describing: error))")
     }
 

@@ -1,10 +1,11 @@
 import Foundation
 import Hummingbird
-import StadtbusCore
-@testable import HTTPOutAdapter
 import StadtbusAdapterKit
+import StadtbusCore
 import StadtbusTestSupport
 import XCTest
+
+@testable import HTTPOutAdapter
 
 /// `http-out` against a real HTTP server on loopback: what is durable, what is retried, what
 /// is refused for good.
@@ -32,7 +33,9 @@ final class HTTPSinkTests: XCTestCase {
         router.post("up") { _, _ -> HTTPResponse.Status in .ok }
         router.post("down") { _, _ -> HTTPResponse.Status in .serviceUnavailable }
         router.post("invalid") { _, _ -> Response in
-            Response(status: .badRequest, body: .init(byteBuffer: ByteBuffer(string: "Schemafehler in Zeile 3: Element 'Betreff' fehlt")))
+            Response(
+                status: .badRequest,
+                body: .init(byteBuffer: ByteBuffer(string: "Schemafehler in Zeile 3: Element 'Betreff' fehlt")))
         }
         router.post("slow") { _, _ -> HTTPResponse.Status in
             try await Task.sleep(for: .seconds(3))
@@ -90,7 +93,8 @@ final class HTTPSinkTests: XCTestCase {
     func testServerErrorsAndTimeoutsAreTransient() async throws {
         try await withServer { port, _ in
             await assertFailure(HTTPSink(), endpoint(port, "down"), kind: .transient, code: "http-503")
-            await assertFailure(HTTPSink(), endpoint(port, "slow", timeout: .milliseconds(500)), kind: .transient, code: "timeout")
+            await assertFailure(
+                HTTPSink(), endpoint(port, "slow", timeout: .milliseconds(500)), kind: .transient, code: "timeout")
         }
     }
 

@@ -34,7 +34,10 @@ final class DeploymentFilesTests: XCTestCase {
         // docker-compose v1 lists every service here whatever its profile.
         XCTAssertEqual(
             Set(text.split(separator: "\n").map(String.init)),
-            ["rabbitmq", "stadtbus", "prometheus", "grafana", "portal-sim", "eakte-sim", "payment-sim", "neighbour-sim"],
+            [
+                "rabbitmq", "stadtbus", "prometheus", "grafana", "portal-sim", "eakte-sim", "payment-sim",
+                "neighbour-sim",
+            ],
             text)
     }
 
@@ -42,7 +45,9 @@ final class DeploymentFilesTests: XCTestCase {
         let data = try Data(contentsOf: root.appendingPathComponent("deploy/grafana/stadtbus-dashboard.json"))
         let dashboard = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let panels = try XCTUnwrap(dashboard["panels"] as? [[String: Any]])
-        let expressions = panels.flatMap { ($0["targets"] as? [[String: Any]] ?? []).compactMap { $0["expr"] as? String } }
+        let expressions = panels.flatMap {
+            ($0["targets"] as? [[String: Any]] ?? []).compactMap { $0["expr"] as? String }
+        }
         XCTAssertGreaterThanOrEqual(expressions.count, 10)
 
         let metrics = StadtbusMetrics()
@@ -68,7 +73,8 @@ final class DeploymentFilesTests: XCTestCase {
     }
 
     func testPrometheusScrapesTheStadtbusService() throws {
-        let text = try String(contentsOf: root.appendingPathComponent("deploy/prometheus/prometheus.yml"), encoding: .utf8)
+        let text = try String(
+            contentsOf: root.appendingPathComponent("deploy/prometheus/prometheus.yml"), encoding: .utf8)
         XCTAssertTrue(text.contains("stadtbus:8080"))
         XCTAssertTrue(text.contains("/metrics"))
     }

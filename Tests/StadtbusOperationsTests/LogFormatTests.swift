@@ -19,7 +19,10 @@ final class LogFormatTests: XCTestCase {
         XCTAssertTrue(line.contains(#"route=antrag\n2026-12-03T10:00:00.000+0000 error stadtbus: level=error"#), line)
         XCTAssertTrue(line.contains(#"forged\r\nmore"#), line)
         XCTAssertTrue(line.contains(#"reason\nlevel=x"#), line)
-        XCTAssertTrue(line.hasSuffix(#"delivered antrag\n2026-12-03T10:00:00.000+0000 error stadtbus: level=error route=antrag forged\r\nmore"#), line)
+        XCTAssertTrue(
+            line.hasSuffix(
+                #"delivered antrag\n2026-12-03T10:00:00.000+0000 error stadtbus: level=error route=antrag forged\r\nmore"#
+            ), line)
     }
 
     func testHumanFormatEscapesOtherControlCharacters() {
@@ -29,7 +32,8 @@ final class LogFormatTests: XCTestCase {
     }
 
     func testHumanFormatLeavesOrdinaryTextAlone() {
-        let line = LineLogHandler.human("stadtbus", .notice, "message delivered", ["route": "antrag", "ort": "Itzehoe – Süd"])
+        let line = LineLogHandler.human(
+            "stadtbus", .notice, "message delivered", ["route": "antrag", "ort": "Itzehoe – Süd"])
         XCTAssertTrue(line.hasSuffix(" notice stadtbus: ort=Itzehoe – Süd route=antrag message delivered"), line)
     }
 

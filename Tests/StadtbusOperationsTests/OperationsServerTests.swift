@@ -27,7 +27,8 @@ final class OperationsServerTests: XCTestCase {
                 XCTAssertEqual(response.status, .serviceUnavailable)
                 let report = try JSONDecoder().decode(Readiness.Report.self, from: Data(buffer: response.body))
                 XCTAssertFalse(report.ready)
-                XCTAssertEqual(report.reasons, ["broker:main: connection refused (127.0.0.1:5672)", "routes: starting"])
+                XCTAssertEqual(
+                    report.reasons, ["broker:main: connection refused (127.0.0.1:5672)", "routes: starting"])
             }
             readiness.satisfy("routes")
             readiness.satisfy("broker:main")
@@ -60,7 +61,10 @@ final class OperationsServerTests: XCTestCase {
                 XCTAssertTrue(text.contains(#"stadtbus_messages_received_total{route="antrag-to-eakte"} 3"#), text)
                 XCTAssertTrue(text.contains(#"stadtbus_messages_delivered_total{route="antrag-to-eakte"} 2"#), text)
                 XCTAssertTrue(text.contains(#"stadtbus_messages_dead_lettered_total{route="antrag-to-eakte"} 1"#), text)
-                XCTAssertTrue(text.contains(#"stadtbus_step_duration_seconds_bucket{route="antrag-to-eakte",step="validate",le="0.005"} 1"#), text)
+                XCTAssertTrue(
+                    text.contains(
+                        #"stadtbus_step_duration_seconds_bucket{route="antrag-to-eakte",step="validate",le="0.005"} 1"#),
+                    text)
                 XCTAssertTrue(text.contains(#"stadtbus_config_reloads_total{result="failed"} 1"#), text)
             }
         }

@@ -22,7 +22,8 @@ final class FreshnessTests: XCTestCase {
     private func message(offset: TimeInterval? = nil, zoned: Bool = true, literal: String? = nil) throws -> String {
         var text = try Fixtures.xbeteiligung(author: "ags:01061017")
         let element = try XCTUnwrap(
-            text.range(of: #"<bn-g2g:erstellungszeitpunkt>[^<]*</bn-g2g:erstellungszeitpunkt>"#, options: .regularExpression))
+            text.range(
+                of: #"<bn-g2g:erstellungszeitpunkt>[^<]*</bn-g2g:erstellungszeitpunkt>"#, options: .regularExpression))
         if let offset {
             let formatter = ISO8601DateFormatter()
             formatter.formatOptions = [.withInternetDateTime]
@@ -64,14 +65,20 @@ final class FreshnessTests: XCTestCase {
     func testATimeWithoutZoneGetsFourteenHoursEitherWay() throws {
         let verifier = try verifier()
         XCTAssertNoThrow(try Fixtures.verify(try message(offset: 2 * 3_600, zoned: false), with: verifier))
-        assertRejected("from-the-future") { try Fixtures.verify(try self.message(offset: day, zoned: false), with: verifier) }
-        assertRejected("stale-message") { try Fixtures.verify(try self.message(offset: -8 * day, zoned: false), with: verifier) }
+        assertRejected("from-the-future") {
+            try Fixtures.verify(try self.message(offset: day, zoned: false), with: verifier)
+        }
+        assertRejected("stale-message") {
+            try Fixtures.verify(try self.message(offset: -8 * day, zoned: false), with: verifier)
+        }
     }
 
     func testAMessageWithoutUsableCreationTimeIsRefusedUnlessMaxAgeIsOff() throws {
         let missing = try message()
         assertRejected("no-creation-time") { try Fixtures.verify(missing, with: try self.verifier()) }
-        assertRejected("no-creation-time") { try Fixtures.verify(try self.message(literal: "2024-05-24"), with: try self.verifier()) }
+        assertRejected("no-creation-time") {
+            try Fixtures.verify(try self.message(literal: "2024-05-24"), with: try self.verifier())
+        }
         XCTAssertNoThrow(try Fixtures.verify(missing, with: try verifier(maxAge: nil)))
     }
 

@@ -13,14 +13,18 @@ final class RevocationTests: XCTestCase {
     func testTheReferenceToolsAgreeOnTheFixtures() throws {
         let ca = try TestPKI.path("ca.pem")
         let crl = try TestPKI.path("ca.crl.pem")
-        XCTAssertNoThrow(try Fixtures.run("openssl verify -crl_check -CAfile '\(ca)' -CRLfile '\(crl)' '\(try TestPKI.path("good.pem"))'"))
+        XCTAssertNoThrow(
+            try Fixtures.run(
+                "openssl verify -crl_check -CAfile '\(ca)' -CRLfile '\(crl)' '\(try TestPKI.path("good.pem"))'"))
         XCTAssertThrowsError(
-            try Fixtures.run("openssl verify -crl_check -CAfile '\(ca)' -CRLfile '\(crl)' '\(try TestPKI.path("revoked.pem"))'"))
+            try Fixtures.run(
+                "openssl verify -crl_check -CAfile '\(ca)' -CRLfile '\(crl)' '\(try TestPKI.path("revoked.pem"))'"))
         // xmlsec1 (1.2.37 has no CRL option) finds both signatures valid: only revocation sets them apart.
         for name in ["good", "revoked"] {
             let path = try TestPKI.path("signed-\(name).xml")
             try signed(by: name).write(toFile: path, atomically: true, encoding: .utf8)
-            let output = try Fixtures.run("xmlsec1 --verify --trusted-pem '\(ca)' --enabled-reference-uris empty '\(path)' 2>&1")
+            let output = try Fixtures.run(
+                "xmlsec1 --verify --trusted-pem '\(ca)' --enabled-reference-uris empty '\(path)' 2>&1")
             XCTAssertTrue(output.contains("OK"), output)
         }
     }
@@ -46,7 +50,8 @@ final class RevocationTests: XCTestCase {
     func testACAWithoutCRLIsNotAffected() throws {
         let store = try TrustStore(directory: try TestPKI.trustDirectory(["ca.crl": "ca.crl"], withDevelopmentCA: true))
         let verifier = try SignatureVerifier(trustStore: store)
-        let itzehoe = try Fixtures.sign(try Fixtures.xbeteiligung(author: "ags:01061046"), with: try Fixtures.key("itzehoe-ec"))
+        let itzehoe = try Fixtures.sign(
+            try Fixtures.xbeteiligung(author: "ags:01061046"), with: try Fixtures.key("itzehoe-ec"))
         XCTAssertNoThrow(try Fixtures.verify(itzehoe, with: verifier))
         assertRejected("certificate-revoked") { try Fixtures.verify(try self.signed(by: "revoked"), with: verifier) }
     }

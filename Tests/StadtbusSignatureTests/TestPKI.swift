@@ -25,13 +25,17 @@ enum TestPKI {
     /// A new trust store directory holding the test CA and copies of `files` of the PKI
     /// directory (each under the name given).
     static func trustDirectory(_ files: [String: String] = [:], withDevelopmentCA: Bool = false) throws -> String {
-        let trust = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-trust-\(UUID().uuidString)").path
+        let trust = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-trust-\(UUID().uuidString)")
+            .path
         try FileManager.default.createDirectory(atPath: trust, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: try path("ca.pem"), toPath: trust + "/test-ca.pem")
-        for (source, name) in files { try FileManager.default.copyItem(atPath: try path(source), toPath: trust + "/" + name) }
+        for (source, name) in files {
+            try FileManager.default.copyItem(atPath: try path(source), toPath: trust + "/" + name)
+        }
         if withDevelopmentCA {
             _ = try Fixtures.extraDirectory()  // runs certs/make-dev-certs
-            try FileManager.default.copyItem(atPath: Fixtures.trustDirectory + "/dev-ca.pem", toPath: trust + "/dev-ca.pem")
+            try FileManager.default.copyItem(
+                atPath: Fixtures.trustDirectory + "/dev-ca.pem", toPath: trust + "/dev-ca.pem")
         }
         return trust
     }

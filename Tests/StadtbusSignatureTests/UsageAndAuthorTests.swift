@@ -18,7 +18,8 @@ final class UsageAndAuthorTests: XCTestCase {
         // Independently of Stadtbus: OpenSSL itself finds the certificate unfit for signing mail/documents.
         XCTAssertThrowsError(
             try Fixtures.run(
-                "openssl verify -purpose smimesign -CAfile '\(try TestPKI.path("ca.pem"))' '\(try TestPKI.path("tls.pem"))'"))
+                "openssl verify -purpose smimesign -CAfile '\(try TestPKI.path("ca.pem"))' '\(try TestPKI.path("tls.pem"))'"
+            ))
         let verifier = try testPKIVerifier()
         let message = try signed(try TestPKI.key("tls"))
         assertRejected("wrong-extended-key-usage") { try Fixtures.verify(message, with: verifier) }
@@ -54,7 +55,9 @@ final class UsageAndAuthorTests: XCTestCase {
         let reflected = try signed(try Fixtures.key("itzehoe-ec"))
         assertRejected("own-author") { try Fixtures.verify(reflected, with: try self.ownAuthorVerifier()) }
         // Case and blanks in the configured kennung do not matter.
-        assertRejected("own-author") { try Fixtures.verify(reflected, with: try self.ownAuthorVerifier(own: " AGS:01061046")) }
+        assertRejected("own-author") {
+            try Fixtures.verify(reflected, with: try self.ownAuthorVerifier(own: " AGS:01061046"))
+        }
     }
 
     func testOwnAuthorIsAcceptedWhenAllowedOrNoIdentityIsConfigured() throws {

@@ -33,7 +33,8 @@ final class ConcurrencyTests: XCTestCase {
                         for _ in 0..<2 {
                             if try idempotency.wasDelivered(route: "r", messageID: id, destination: "d") {
                                 duplicates += 1
-                                try await audit.record([AuditEvent(messageID: id, route: "r", kind: .duplicate, at: t0)])
+                                try await audit.record([AuditEvent(messageID: id, route: "r", kind: .duplicate, at: t0)]
+                                )
                                 continue
                             }
                             try await idempotency.recordDelivered(route: "r", messageID: id, destination: "d", at: t0)

@@ -30,9 +30,11 @@ final class GroupCommitTests: XCTestCase {
             for task in 0..<tasks {
                 group.addTask {
                     for i in 0..<perTask {
-                        try await idempotency.recordDelivered(route: "r", messageID: "t\(task)-m\(i)", destination: "d", at: t0)
+                        try await idempotency.recordDelivered(
+                            route: "r", messageID: "t\(task)-m\(i)", destination: "d", at: t0)
                         // Returned: committed, so visible at once.
-                        guard try idempotency.wasDelivered(route: "r", messageID: "t\(task)-m\(i)", destination: "d") else {
+                        guard try idempotency.wasDelivered(route: "r", messageID: "t\(task)-m\(i)", destination: "d")
+                        else {
                             throw NotVisible(messageID: "t\(task)-m\(i)")
                         }
                     }
@@ -43,7 +45,8 @@ final class GroupCommitTests: XCTestCase {
         XCTAssertEqual(try idempotency.count(), tasks * perTask)
         let transactions = store.groupCommit.transactions
         XCTAssertGreaterThan(transactions, 0)
-        XCTAssertLessThan(transactions, tasks * perTask, "64 concurrent writers must share transactions (one fsync per group)")
+        XCTAssertLessThan(
+            transactions, tasks * perTask, "64 concurrent writers must share transactions (one fsync per group)")
     }
 
     func testAuditEventsAndRecordsOfOneGroupAreOnDiskForAnotherConnection() async throws {
@@ -77,16 +80,20 @@ final class GroupCommitTests: XCTestCase {
         @Sendable func record(_ id: String) -> GroupCommit.Write {
             { connection in
                 try connection.run(
-                    SQLiteIdempotencyStore.insertSQL, [.text("r"), .text(id), .text("d"), .real(t0.timeIntervalSinceReferenceDate)])
+                    SQLiteIdempotencyStore.insertSQL,
+                    [.text("r"), .text(id), .text("d"), .real(t0.timeIntervalSinceReferenceDate)])
             }
         }
         // One group: a write, a failing write (it inserts a row, then fails), another write.
         let results = try store.groupCommit.commitGroup([
             (.full, record("vorher")),
-            (.full, { connection in
-                try record("halb")(connection)
-                try connection.run("INSERT INTO no_such_table VALUES (1)")
-            }),
+            (
+                .full,
+                { connection in
+                    try record("halb")(connection)
+                    try connection.run("INSERT INTO no_such_table VALUES (1)")
+                }
+            ),
             (.normal, record("nachher")),
         ])
         XCTAssertNoThrow(try results[0].get())
@@ -94,12 +101,16 @@ final class GroupCommitTests: XCTestCase {
         XCTAssertNoThrow(try results[2].get())
         let idempotency = store.idempotency
         XCTAssertTrue(try idempotency.wasDelivered(route: "r", messageID: "vorher", destination: "d"))
-        XCTAssertFalse(try idempotency.wasDelivered(route: "r", messageID: "halb", destination: "d"), "rolled back to its savepoint")
+        XCTAssertFalse(
+            try idempotency.wasDelivered(route: "r", messageID: "halb", destination: "d"),
+            "rolled back to its savepoint")
         XCTAssertTrue(try idempotency.wasDelivered(route: "r", messageID: "nachher", destination: "d"))
 
         // Through the asynchronous path: the failing caller gets its error, the next write works.
         do {
-            try await store.groupCommit.commit(.full) { connection in try connection.run("INSERT INTO no_such_table VALUES (1)") }
+            try await store.groupCommit.commit(.full) { connection in
+                try connection.run("INSERT INTO no_such_table VALUES (1)")
+            }
             XCTFail("the failing write must throw")
         } catch {
             XCTAssertTrue("\(error)".contains("no_such_table"), "\(error)")

@@ -20,10 +20,14 @@ public enum Shell {
     /// output and error together.
     @discardableResult
     public static func run(_ arguments: [String], in directory: URL) throws -> String {
-        let outPath = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-shell-\(UUID().uuidString).out").path
+        let outPath = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "stadtbus-shell-\(UUID().uuidString).out"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: outPath) }
         func quote(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-        let command = "cd \(quote(directory.path)) && " + arguments.map(quote).joined(separator: " ") + " </dev/null >\(quote(outPath)) 2>&1"
+        let command =
+            "cd \(quote(directory.path)) && " + arguments.map(quote).joined(separator: " ")
+            + " </dev/null >\(quote(outPath)) 2>&1"
         var pid: pid_t = 0
         let parts: [String] = ["/bin/sh", "-c", command]
         var argv: [UnsafeMutablePointer<CChar>?] = parts.map { strdup($0) }

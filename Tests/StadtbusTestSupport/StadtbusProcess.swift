@@ -158,7 +158,9 @@ public final class StadtbusProcess {
         while ContinuousClock.now < deadline {
             // Read the exit state before the log, so the last lines of an exited process are seen.
             let exited = process.map { !$0.isRunning } ?? false
-            if let found = logEvents(after: offset).lazy.filter({ $0["msg"] as? String == message }).compactMap(extract).first {
+            if let found = logEvents(after: offset).lazy.filter({ $0["msg"] as? String == message }).compactMap(extract)
+                .first
+            {
                 return found
             }
             if exited { throw EndToEndFailure("stadtbus exited before logging '\(message)': \(log)") }

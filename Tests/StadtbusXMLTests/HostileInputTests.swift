@@ -68,7 +68,8 @@ final class HostileInputTests: XCTestCase {
         bytes.reserveCapacity(51 * 1024 * 1024)
         while bytes.count < 50 * 1024 * 1024 { bytes += record }
         bytes += Array("</liste>".utf8)
-        let document = try XMLDocument(parsing: bytes, limits: XMLParseLimits(maxBytes: 64 * 1024 * 1024, maxNodes: 3_000_000))
+        let document = try XMLDocument(
+            parsing: bytes, limits: XMLParseLimits(maxBytes: 64 * 1024 * 1024, maxNodes: 3_000_000))
         XCTAssertEqual(document.rootName, "liste")
     }
 
@@ -83,7 +84,8 @@ final class HostileInputTests: XCTestCase {
     }
 
     func testInvalidUTF8IsAnEncodingError() {
-        let bytes: [UInt8] = Array("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<a>".utf8) + [0xC3, 0x28, 0xFF] + Array("</a>".utf8)
+        let bytes: [UInt8] =
+            Array("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<a>".utf8) + [0xC3, 0x28, 0xFF] + Array("</a>".utf8)
         guard case .invalidEncoding(_, let line, _)? = refusal(bytes) else {
             return XCTFail("expected an encoding error, got \(String(describing: refusal(bytes)))")
         }

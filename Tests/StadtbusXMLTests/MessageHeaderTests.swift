@@ -80,7 +80,8 @@ final class MessageHeaderTests: XCTestCase {
             XCTAssertEqual(error as? HeaderError, .unrecognised(rootElement: "antrag", namespace: "urn:example:antrag"))
             XCTAssertEqual(
                 "\(error)",
-                "no XÖV header recognised: root element 'antrag' in namespace 'urn:example:antrag' matches no header profile")
+                "no XÖV header recognised: root element 'antrag' in namespace 'urn:example:antrag' matches no header profile"
+            )
         }
     }
 
@@ -102,7 +103,9 @@ final class MessageHeaderTests: XCTestCase {
             </g2g:identifikation.nachricht></g2g:nachrichtenkopf.g2g></m:x>
             """
         XCTAssertThrowsError(try extractor.header(of: try XMLDocument(parsing: xml))) { error in
-            guard case .missingField(let profile, let field, _) = error as? HeaderError else { return XCTFail("\(error)") }
+            guard case .missingField(let profile, let field, _) = error as? HeaderError else {
+                return XCTFail("\(error)")
+            }
             XCTAssertEqual(profile, "xoev-g2g")
             XCTAssertEqual(field, "identity")
         }
@@ -111,11 +114,14 @@ final class MessageHeaderTests: XCTestCase {
     func testConfiguredProfileExtendsBuiltIns() throws {
         let custom = HeaderProfile(
             name: "fachverfahren", rootNamespaces: ["urn:example:fv"], namespaces: ["fv": "urn:example:fv"],
-            detect: "/fv:meldung/fv:kopf", identity: ["/fv:meldung/fv:kopf/fv:id"], messageType: "/fv:meldung/fv:kopf/fv:typ",
+            detect: "/fv:meldung/fv:kopf", identity: ["/fv:meldung/fv:kopf/fv:id"],
+            messageType: "/fv:meldung/fv:kopf/fv:typ",
             author: .init(kennung: "/fv:meldung/fv:kopf/fv:von"))
         let extractor = try HeaderExtractor(profiles: [custom] + HeaderProfile.builtIn)
         let document = try XMLDocument(
-            parsing: "<meldung xmlns=\"urn:example:fv\"><kopf><id>42</id><typ>A1</typ><von>ags:01061046</von></kopf></meldung>")
+            parsing:
+                "<meldung xmlns=\"urn:example:fv\"><kopf><id>42</id><typ>A1</typ><von>ags:01061046</von></kopf></meldung>"
+        )
         let header = try extractor.header(of: document)
         XCTAssertEqual(header.profile, "fachverfahren")
         XCTAssertEqual(header.messageID, "42")

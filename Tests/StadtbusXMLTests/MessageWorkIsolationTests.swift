@@ -101,7 +101,9 @@ private enum Probe {
     }
 
     /// Holds the thread like a parse of many seconds would, until released.
-    static func blockLikeALongParse(_ executor: XMLWorkExecutor, started: DispatchSemaphore, release: DispatchSemaphore) async -> Bool {
+    static func blockLikeALongParse(_ executor: XMLWorkExecutor, started: DispatchSemaphore, release: DispatchSemaphore)
+        async -> Bool
+    {
         let onExecutor = executor.isCurrentThread
         started.signal()
         release.wait()

@@ -14,7 +14,9 @@ final class PreScanLimitTests: XCTestCase {
         }
     }
 
-    private func refusal(_ xml: String, limits: XMLParseLimits = .default) -> XMLError? { refusal(Array(xml.utf8), limits: limits) }
+    private func refusal(_ xml: String, limits: XMLParseLimits = .default) -> XMLError? {
+        refusal(Array(xml.utf8), limits: limits)
+    }
 
     /// 40,000 attributes on one element took libxml2 3.3 s; the pre-scan refuses them at once.
     func testFortyThousandAttributesOnOneElementAreRefusedBeforeParsing() {
@@ -99,7 +101,8 @@ final class PreScanLimitTests: XCTestCase {
     func testRealMessagesPassWithTheDefaults() throws {
         let folders = [
             "xoev/xbeteiligung-1.2/examples", "xoev/xdomea-3.0.0/examples", "xoev/xwasser-1.0.0/examples",
-            "xoev/xrechnung-testsuite/examples", "xoev/einvoice/en16931-examples/ubl", "xoev/einvoice/en16931-examples/cii",
+            "xoev/xrechnung-testsuite/examples", "xoev/einvoice/en16931-examples/ubl",
+            "xoev/einvoice/en16931-examples/cii",
         ]
         var checked = 0
         for folder in folders where FileManager.default.fileExists(atPath: SharedMaterial.path(folder)) {

@@ -64,11 +64,11 @@ final class SchemaValidationTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: directory) }
         let schema = directory.appendingPathComponent("remote.xsd")
         try """
-            <xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:test" xmlns:o="urn:other">
-              <xs:import namespace="urn:other" schemaLocation="http://schemas.example.invalid/other.xsd"/>
-              <xs:element name="a" type="o:T"/>
-            </xs:schema>
-            """.write(to: schema, atomically: true, encoding: .utf8)
+        <xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:test" xmlns:o="urn:other">
+          <xs:import namespace="urn:other" schemaLocation="http://schemas.example.invalid/other.xsd"/>
+          <xs:element name="a" type="o:T"/>
+        </xs:schema>
+        """.write(to: schema, atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try XMLSchema(path: schema.path)) { error in
             guard case XMLError.schemaCompilationFailed(_, let messages) = error else {
                 return XCTFail("unexpected \(error)")
@@ -79,7 +79,8 @@ final class SchemaValidationTests: XCTestCase {
 
     func testMissingSchemaFileIsAClearError() {
         XCTAssertThrowsError(try XMLSchema(path: "/nonexistent/schema.xsd")) { error in
-            XCTAssertEqual("\(error)", "schema /nonexistent/schema.xsd does not compile: file not found or not readable")
+            XCTAssertEqual(
+                "\(error)", "schema /nonexistent/schema.xsd does not compile: file not found or not readable")
         }
     }
 

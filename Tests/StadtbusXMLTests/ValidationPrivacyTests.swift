@@ -4,11 +4,15 @@ import XCTest
 /// Issue 12 item 8: schema-error reasons go to logs, the audit store and dead-letter headers;
 /// they keep line, element and rule, never the document's (possibly personal) values.
 final class ValidationPrivacyTests: XCTestCase {
-    private static let schema = Result { try XMLSchema(path: SharedMaterial.path("xoev/xbeteiligung-1.2/schemas/xbeteiligung.xsd")) }
+    private static let schema = Result {
+        try XMLSchema(path: SharedMaterial.path("xoev/xbeteiligung-1.2/schemas/xbeteiligung.xsd"))
+    }
 
     /// The real kommunal.Initiieren.0401 with `change` applied.
     private func issues(_ change: (String) -> String) throws -> [ValidationIssue] {
-        let original = String(decoding: try SharedMaterial.bytes("xoev/xbeteiligung-1.2/examples/kommunal.Initiieren.0401.xml"), as: UTF8.self)
+        let original = String(
+            decoding: try SharedMaterial.bytes("xoev/xbeteiligung-1.2/examples/kommunal.Initiieren.0401.xml"),
+            as: UTF8.self)
         let changed = change(original)
         XCTAssertNotEqual(changed, original)
         return try Self.schema.get().validate(try XMLDocument(parsing: changed))
@@ -20,8 +24,14 @@ final class ValidationPrivacyTests: XCTestCase {
         XCTAssertEqual(found.map(\.line), [37, 56])
         for issue in found {
             let reason = issue.description
-            XCTAssertTrue(reason.hasPrefix("line \(issue.line): Element '{http://xoev.de/schemata/basisnachricht/kommunikation/1_1}kennung'"), reason)
-            XCTAssertTrue(reason.contains("[facet 'pattern'] The value [value of \(address.count) characters] is not accepted by the pattern"), reason)
+            XCTAssertTrue(
+                reason.hasPrefix(
+                    "line \(issue.line): Element '{http://xoev.de/schemata/basisnachricht/kommunikation/1_1}kennung'"),
+                reason)
+            XCTAssertTrue(
+                reason.contains(
+                    "[facet 'pattern'] The value [value of \(address.count) characters] is not accepted by the pattern"),
+                reason)
             XCTAssertFalse(reason.contains("mustermann"), reason)
             XCTAssertLessThan(reason.count, 300, reason)
         }
@@ -39,7 +49,8 @@ final class ValidationPrivacyTests: XCTestCase {
 
     func testAValueWithSurroundingWhitespaceIsMaskedToo() throws {
         let found = try issues {
-            $0.replacingOccurrences(of: "<ns3:name>behoerde1</ns3:name>", with: "<ns3:name>\n   Erika Müller \u{1F600}\n </ns3:name>")
+            $0.replacingOccurrences(
+                of: "<ns3:name>behoerde1</ns3:name>", with: "<ns3:name>\n   Erika Müller \u{1F600}\n </ns3:name>")
         }
         XCTAssertFalse(found.isEmpty)
         for issue in found { XCTAssertFalse(issue.message.contains("Müller"), issue.message) }

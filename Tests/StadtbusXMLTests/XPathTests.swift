@@ -10,7 +10,8 @@ final class XPathTests: XCTestCase {
     func testEvaluatesWithPrefixMapOnRealMessage() throws {
         let document = try XMLDocument(
             parsing: try SharedMaterial.bytes("xoev/xbeteiligung-1.2/examples/kommunal.Initiieren.0401.xml"))
-        let uuid = try document.evaluate("string(/xbet:*/g2g:nachrichtenkopf.g2g//g2g:nachrichtenUUID)", namespaces: namespaces)
+        let uuid = try document.evaluate(
+            "string(/xbet:*/g2g:nachrichtenkopf.g2g//g2g:nachrichtenUUID)", namespaces: namespaces)
         XCTAssertEqual(uuid, .string("60f6667b-fa45-4bd7-b717-f4d6c65e5edb"))
         let isInitiieren = try document.evaluate("boolean(/xbet:kommunal.Initiieren.0401)", namespaces: namespaces)
         XCTAssertEqual(isInitiieren, .boolean(true))

@@ -17,21 +17,24 @@ final class XSLTTests: XCTestCase {
             <xsl:param name="eingang"/>
             <xsl:template match="/antrag"><akte eingang="{$eingang}"><xsl:value-of select="name"/></akte></xsl:template>
             """)
-        let result = try xsl.transform(try XMLDocument(parsing: "<antrag><name>Muster</name></antrag>"),
-                                       parameters: ["eingang": "2026-11-25T10:00:00Z"])
+        let result = try xsl.transform(
+            try XMLDocument(parsing: "<antrag><name>Muster</name></antrag>"),
+            parameters: ["eingang": "2026-11-25T10:00:00Z"])
         XCTAssertEqual(try result.evaluate("string(/akte)"), .string("Muster"))
         XCTAssertEqual(try result.evaluate("string(/akte/@eingang)"), .string("2026-11-25T10:00:00Z"))
     }
 
     func testParametersAreStringsNotExpressions() throws {
-        let xsl = try stylesheet(#"<xsl:param name="p"/><xsl:template match="/"><r><xsl:value-of select="$p"/></r></xsl:template>"#)
+        let xsl = try stylesheet(
+            #"<xsl:param name="p"/><xsl:template match="/"><r><xsl:value-of select="$p"/></r></xsl:template>"#)
         let hostile = "') or document('/etc/passwd') or ('"
         let result = try xsl.transform(try XMLDocument(parsing: "<a/>"), parameters: ["p": hostile])
         XCTAssertEqual(try result.evaluate("string(/r)"), .string(hostile))
     }
 
     func testDocumentFunctionCannotReadFiles() throws {
-        let xsl = try stylesheet(#"<xsl:template match="/"><r><xsl:copy-of select="document('/etc/passwd')"/></r></xsl:template>"#)
+        let xsl = try stylesheet(
+            #"<xsl:template match="/"><r><xsl:copy-of select="document('/etc/passwd')"/></r></xsl:template>"#)
         XCTAssertThrowsError(try xsl.transform(try XMLDocument(parsing: "<a/>"))) { error in
             guard case .transformationFailed(_, let message) = error as? XMLError else { return XCTFail("\(error)") }
             XCTAssertTrue(message.contains("forbidden") || message.contains("denied"), message)
@@ -40,7 +43,8 @@ final class XSLTTests: XCTestCase {
 
     func testDocumentFunctionCannotReachTheNetwork() throws {
         let xsl = try stylesheet(
-            #"<xsl:template match="/"><r><xsl:copy-of select="document('http://attacker.example.invalid/x.xml')"/></r></xsl:template>"#)
+            #"<xsl:template match="/"><r><xsl:copy-of select="document('http://attacker.example.invalid/x.xml')"/></r></xsl:template>"#
+        )
         XCTAssertThrowsError(try xsl.transform(try XMLDocument(parsing: "<a/>")))
     }
 
@@ -56,14 +60,16 @@ final class XSLTTests: XCTestCase {
 
     func testTerminatingMessageBecomesTheErrorText() throws {
         let xsl = try stylesheet(
-            #"<xsl:template match="/"><xsl:message terminate="yes">Statuscode 99 ist unbekannt</xsl:message></xsl:template>"#)
+            #"<xsl:template match="/"><xsl:message terminate="yes">Statuscode 99 ist unbekannt</xsl:message></xsl:template>"#
+        )
         XCTAssertThrowsError(try xsl.transform(try XMLDocument(parsing: "<a/>"))) { error in
             XCTAssertTrue("\(error)".contains("Statuscode 99 ist unbekannt"), "\(error)")
         }
     }
 
     func testCompileErrorsAreReported() {
-        XCTAssertThrowsError(try stylesheet(#"<xsl:template match="/"><xsl:value-of select="((("/></xsl:template>"#)) { error in
+        XCTAssertThrowsError(try stylesheet(#"<xsl:template match="/"><xsl:value-of select="((("/></xsl:template>"#)) {
+            error in
             guard case .stylesheetCompilationFailed(let name, let messages) = error as? XMLError else {
                 return XCTFail("\(error)")
             }
@@ -71,13 +77,15 @@ final class XSLTTests: XCTestCase {
             XCTAssertFalse(messages.isEmpty)
         }
         XCTAssertThrowsError(try XSLTStylesheet(path: "/nonexistent/mapping.xsl")) { error in
-            XCTAssertEqual("\(error)", "stylesheet /nonexistent/mapping.xsl does not compile: file not found or not readable")
+            XCTAssertEqual(
+                "\(error)", "stylesheet /nonexistent/mapping.xsl does not compile: file not found or not readable")
         }
     }
 
     func testStylesheetCacheCompilesOnce() throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-\(UUID()).xsl")
-        try #"<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"><xsl:template match="/"><ok/></xsl:template></xsl:stylesheet>"#
+        try
+            #"<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"><xsl:template match="/"><ok/></xsl:template></xsl:stylesheet>"#
             .write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
         let cache = XSLTStylesheetCache()
@@ -85,7 +93,8 @@ final class XSLTTests: XCTestCase {
     }
 
     func testSharedStylesheetTransformsConcurrently() throws {
-        let xsl = try stylesheet(#"<xsl:param name="n"/><xsl:template match="/a"><b n="{$n}"><xsl:value-of select="."/></b></xsl:template>"#)
+        let xsl = try stylesheet(
+            #"<xsl:param name="n"/><xsl:template match="/a"><b n="{$n}"><xsl:value-of select="."/></b></xsl:template>"#)
         let failures = ManagedAtomicCounter()
         DispatchQueue.concurrentPerform(iterations: 200) { index in
             guard let input = try? XMLDocument(parsing: "<a>\(index)</a>"),
@@ -106,7 +115,8 @@ final class ConfiguredXMLEntityTests: XCTestCase {
     private let secretText = "SECRET-\(UUID().uuidString)"
 
     override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("stadtbus-entity-\(UUID().uuidString)")
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "stadtbus-entity-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         secret = directory.appendingPathComponent("secret.txt")
         try Data(secretText.utf8).write(to: secret)
@@ -200,7 +210,8 @@ final class ConfiguredXMLEntityTests: XCTestCase {
             XCTAssertFalse("\(error)".contains(secretText), "\(error)")
         }
         // The catalog-free loader still loads ordinary schema documents.
-        let plain = try write("plain.xsd", #"<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:element name="v"/></xs:schema>"#)
+        let plain = try write(
+            "plain.xsd", #"<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:element name="v"/></xs:schema>"#)
         XCTAssertNoThrow(try XMLSchema(path: plain))
     }
 }

@@ -23,11 +23,13 @@ public struct AMQPAdapter: Adapter {
                     "queue", .checked("a queue name", { AMQPNames.problem($0, limit: AMQPNames.maxQueue) }),
                     help: "queue to consume from or publish to (default exchange)"),
                 .init(
-                    "exchange", .checked("an exchange name", { AMQPNames.problem($0, limit: AMQPPublishLimits.shortString) }),
+                    "exchange",
+                    .checked("an exchange name", { AMQPNames.problem($0, limit: AMQPPublishLimits.shortString) }),
                     help: "exchange to publish to"),
                 .init("exchange-type", .oneOf(["direct", "topic", "fanout", "headers"]), default: .string("direct")),
                 .init(
-                    "routing-key", .checked("a routing key", { AMQPNames.problem($0, limit: AMQPPublishLimits.shortString) }),
+                    "routing-key",
+                    .checked("a routing key", { AMQPNames.problem($0, limit: AMQPPublishLimits.shortString) }),
                     help: "routing key for an exchange"),
                 .init("broker", .string, help: "name under 'brokers:' (default: main, the 'broker:' section)"),
                 .init("prefetch", .int(1...10_000), default: .int(16)),
@@ -42,21 +44,26 @@ public struct AMQPAdapter: Adapter {
         var topologies: [String: AMQPTopology] = [:]
         for endpoint in endpoints.sorted(by: { $0.name < $1.name }) {
             let broker = context.brokerName(of: endpoint)
-            var topology = topologies[broker] ?? AMQPTopology(queues: [AMQPQueue(FailurePublisher.fallbackDeadLetterQueue)])
+            var topology =
+                topologies[broker] ?? AMQPTopology(queues: [AMQPQueue(FailurePublisher.fallbackDeadLetterQueue)])
             if let queue = endpoint.settings["queue"]?.string {
                 topology.queues.append(AMQPQueue(queue))
             } else if let exchange = endpoint.settings["exchange"]?.string, !exchange.isEmpty {
-                let kind = endpoint.settings["exchange-type"]?.string.flatMap(AMQPExchange.Kind.init(rawValue:)) ?? .direct
+                let kind =
+                    endpoint.settings["exchange-type"]?.string.flatMap(AMQPExchange.Kind.init(rawValue:)) ?? .direct
                 topology.exchanges.append(AMQPExchange(exchange, kind: kind))
             }
             topologies[broker] = topology
         }
         if topologies[BrokerSettings.mainName] == nil {
-            topologies[BrokerSettings.mainName] = AMQPTopology(queues: [AMQPQueue(FailurePublisher.fallbackDeadLetterQueue)])
+            topologies[BrokerSettings.mainName] = AMQPTopology(queues: [
+                AMQPQueue(FailurePublisher.fallbackDeadLetterQueue)
+            ])
         }
         for (broker, topology) in topologies.sorted(by: { $0.key < $1.key }) {
             guard context.brokers.isConfigured(broker) else {
-                throw AdapterError.failed(adapter: "amqp", reason: "broker '\(broker)' is not configured under 'brokers:'")
+                throw AdapterError.failed(
+                    adapter: "amqp", reason: "broker '\(broker)' is not configured under 'brokers:'")
             }
             if broker == BrokerSettings.mainName {
                 try await context.brokers.waitForConnection(broker).declare(topology)
@@ -64,7 +71,8 @@ public struct AMQPAdapter: Adapter {
                 try await connection.declare(topology)
             } else {
                 // Declared once the broker is reachable (see the runtime's broker watcher).
-                context.logger.notice("broker not connected yet; its queues are declared when it is", metadata: ["broker": "\(broker)"])
+                context.logger.notice(
+                    "broker not connected yet; its queues are declared when it is", metadata: ["broker": "\(broker)"])
             }
         }
     }
@@ -77,6 +85,7 @@ public struct AMQPAdapter: Adapter {
         guard let queue = endpoint.settings["queue"]?.string else {
             throw AdapterError.missingSetting(endpoint: endpoint.name, setting: "queue")
         }
-        return QueueConsumer(endpoint: endpoint, queue: queue, broker: context.brokerName(of: endpoint), context: context)
+        return QueueConsumer(
+            endpoint: endpoint, queue: queue, broker: context.brokerName(of: endpoint), context: context)
     }
 }

@@ -15,6 +15,7 @@ enum AMQPNames {
         let size = name.utf8.count
         guard size > limit else { return nil }
         return "is \(size) bytes long; at most \(limit) bytes are allowed"
-            + (limit == maxQueue ? " (AMQP allows 255, and Stadtbus derives retry queue names from it)" : " (an AMQP short string)")
+            + (limit == maxQueue
+                ? " (AMQP allows 255, and Stadtbus derives retry queue names from it)" : " (an AMQP short string)")
     }
 }

@@ -42,7 +42,8 @@ struct AMQPSink: MessageSink {
         let started = ContinuousClock.now
         do {
             try await publisher.publish(
-                AMQPOutgoingMessage(body: message.body, properties: properties), exchange: exchange, routingKey: routingKey,
+                AMQPOutgoingMessage(body: message.body, properties: properties), exchange: exchange,
+                routingKey: routingKey,
                 mandatory: true)
             RuntimeMetrics(metrics: metrics, broker: broker).publishConfirmed(after: ContinuousClock.now - started)
         } catch let error as AMQPError {

@@ -19,7 +19,8 @@ struct FileSink: MessageSink {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try Self.writeDurably(message.body, to: temporary)
             guard rename(temporary.path, target.path) == 0 else {
-                throw DeliveryError.transient("file", "cannot rename into \(target.path): \(String(cString: strerror(errno)))")
+                throw DeliveryError.transient(
+                    "file", "cannot rename into \(target.path): \(String(cString: strerror(errno)))")
             }
         } catch let error as DeliveryError {
             try? FileManager.default.removeItem(at: temporary)
@@ -33,23 +34,30 @@ struct FileSink: MessageSink {
 
     /// `<identity>.xml` with every character outside `[A-Za-z0-9._-]` replaced by `_`.
     static func fileName(for messageID: String) -> String {
-        let safe = String(messageID.unicodeScalars.map { scalar -> Character in
-            CharacterSet.alphanumerics.contains(scalar) && scalar.isASCII || "._-".unicodeScalars.contains(scalar)
-                ? Character(scalar) : "_"
-        })
+        let safe = String(
+            messageID.unicodeScalars.map { scalar -> Character in
+                CharacterSet.alphanumerics.contains(scalar) && scalar.isASCII || "._-".unicodeScalars.contains(scalar)
+                    ? Character(scalar) : "_"
+            })
         return (safe.hasPrefix(".") ? "_" + safe.dropFirst() : Substring(safe)) + ".xml"
     }
 
     static func writeDurably(_ bytes: [UInt8], to url: URL) throws {
         let descriptor = open(url.path, O_WRONLY | O_CREAT | O_EXCL, 0o640)
-        guard descriptor >= 0 else { throw DeliveryError.transient("file", "cannot create \(url.path): \(String(cString: strerror(errno)))") }
+        guard descriptor >= 0 else {
+            throw DeliveryError.transient("file", "cannot create \(url.path): \(String(cString: strerror(errno)))")
+        }
         defer { close(descriptor) }
         var written = 0
         while written < bytes.count {
             let result = bytes[written...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-            guard result > 0 else { throw DeliveryError.transient("file", "cannot write \(url.path): \(String(cString: strerror(errno)))") }
+            guard result > 0 else {
+                throw DeliveryError.transient("file", "cannot write \(url.path): \(String(cString: strerror(errno)))")
+            }
             written += result
         }
-        guard fsync(descriptor) == 0 else { throw DeliveryError.transient("file", "cannot flush \(url.path): \(String(cString: strerror(errno)))") }
+        guard fsync(descriptor) == 0 else {
+            throw DeliveryError.transient("file", "cannot flush \(url.path): \(String(cString: strerror(errno)))")
+        }
     }
 }

@@ -45,9 +45,11 @@ final class FileSource: MessageSource, @unchecked Sendable {
     func run() async throws {
         context.readiness.satisfy("consumer:\(endpoint.name)")
         for sub in ["done", "failed"] {
-            try? FileManager.default.createDirectory(at: directory.appendingPathComponent(sub), withIntermediateDirectories: true)
+            try? FileManager.default.createDirectory(
+                at: directory.appendingPathComponent(sub), withIntermediateDirectories: true)
         }
-        context.logger.info("watching folder", metadata: ["endpoint": "\(endpoint.name)", "directory": "\(directory.path)"])
+        context.logger.info(
+            "watching folder", metadata: ["endpoint": "\(endpoint.name)", "directory": "\(directory.path)"])
         while !lock.withLock({ stopped }) {
             moveUnmoved()
             for file in readyFiles() {
@@ -67,7 +69,9 @@ final class FileSource: MessageSource, @unchecked Sendable {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         let now = Date()
         return names.sorted().compactMap { name -> URL? in
-            guard !name.hasPrefix("."), !name.hasSuffix(".tmp"), !name.hasSuffix(".part"), fnmatch(pattern, name, 0) == 0 else {
+            guard !name.hasPrefix("."), !name.hasSuffix(".tmp"), !name.hasSuffix(".part"),
+                fnmatch(pattern, name, 0) == 0
+            else {
                 return nil
             }
             let url = directory.appendingPathComponent(name)
@@ -95,7 +99,8 @@ final class FileSource: MessageSource, @unchecked Sendable {
         context.inFlight.add(1, metrics: context.metrics)
         defer { context.inFlight.add(-1, metrics: context.metrics) }
         let message = Message(
-            body: body, headers: ["x-stadtbus-file": name], properties: MessageProperties(contentType: "application/xml"),
+            body: body, headers: ["x-stadtbus-file": name],
+            properties: MessageProperties(contentType: "application/xml"),
             source: endpoint.name, attempt: attempt)
         let result = await context.intake.process(message)
         let route = result.routeLabel
@@ -110,10 +115,13 @@ final class FileSource: MessageSource, @unchecked Sendable {
             lock.withLock { retries[name] = (next, Date().addingTimeInterval(seconds)) }
             log.notice("retry scheduled", metadata: ["attempt": "\(next)", "reason": "\(reason)"])
         case .deadLetter(let reason, let step, _, _):
-            let note = "route: \(route)\nstep: \(step)\nreason: \(reason)\nattempt: \(attempt)\nat: \(Date().formatted(.iso8601))\n"
-            try? FileManager.default.createDirectory(at: directory.appendingPathComponent("failed"), withIntermediateDirectories: true)
+            let note =
+                "route: \(route)\nstep: \(step)\nreason: \(reason)\nattempt: \(attempt)\nat: \(Date().formatted(.iso8601))\n"
+            try? FileManager.default.createDirectory(
+                at: directory.appendingPathComponent("failed"), withIntermediateDirectories: true)
             try? note.write(
-                to: directory.appendingPathComponent("failed").appendingPathComponent(name + ".reason.txt"), atomically: true,
+                to: directory.appendingPathComponent("failed").appendingPathComponent(name + ".reason.txt"),
+                atomically: true,
                 encoding: .utf8)
             move(file, to: "failed")
             lock.withLock { _ = retries.removeValue(forKey: name) }
@@ -127,9 +135,11 @@ final class FileSource: MessageSource, @unchecked Sendable {
     private func refuse(_ file: URL, reason: String) {
         let name = file.lastPathComponent
         let note = "refused: \(reason)\nat: \(Date().formatted(.iso8601))\n"
-        try? FileManager.default.createDirectory(at: directory.appendingPathComponent("failed"), withIntermediateDirectories: true)
+        try? FileManager.default.createDirectory(
+            at: directory.appendingPathComponent("failed"), withIntermediateDirectories: true)
         try? note.write(
-            to: directory.appendingPathComponent("failed").appendingPathComponent(name + ".reason.txt"), atomically: true,
+            to: directory.appendingPathComponent("failed").appendingPathComponent(name + ".reason.txt"),
+            atomically: true,
             encoding: .utf8)
         context.metrics.countAdapterError(adapter: "file")
         context.logger.warning(
@@ -161,7 +171,9 @@ final class FileSource: MessageSource, @unchecked Sendable {
             let gone = !FileManager.default.fileExists(atPath: file.path)  // someone else took it
             guard gone || rename(file, into: folder) == 0 else { continue }
             lock.withLock { _ = unmoved.removeValue(forKey: name) }
-            if !gone { context.logger.notice("moved processed file", metadata: ["file": "\(name)", "to": "\(folder)/"]) }
+            if !gone {
+                context.logger.notice("moved processed file", metadata: ["file": "\(name)", "to": "\(folder)/"])
+            }
         }
     }
 

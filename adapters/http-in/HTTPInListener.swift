@@ -161,7 +161,8 @@ final class HTTPInListener: @unchecked Sendable {
         case .success(let port):
             // Logged before readiness turns: whoever sees `/ready` 200 finds the bound port in the log.
             context.logger.info(
-                "http-in listening", metadata: ["listen": "\(address)", "address": "\(address.host)", "port": "\(port)"])
+                "http-in listening",
+                metadata: ["listen": "\(address)", "address": "\(address.host)", "port": "\(port)"])
             context.readiness.satisfy(readinessName)
         }
         for continuation in waiting { continuation.resume(returning: failure) }

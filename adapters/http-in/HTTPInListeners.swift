@@ -84,7 +84,8 @@ public final class HTTPInListeners: @unchecked Sendable {
         try listener.add(path: settings.path, endpoint: state)
         let failure = await listener.start()
         if failure == nil {
-            let bound = listener.boundPort.map { ListenAddress(host: settings.listen.host, port: $0) } ?? settings.listen
+            let bound =
+                listener.boundPort.map { ListenAddress(host: settings.listen.host, port: $0) } ?? settings.listen
             context.logger.info(
                 "http-in endpoint open",
                 metadata: ["endpoint": "\(endpoint.name)", "url": "http://\(bound)\(settings.path)"])

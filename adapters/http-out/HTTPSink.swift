@@ -106,7 +106,8 @@ struct HTTPRequest {
 
     func perform() -> HTTPResponse {
         var response = stadtbus_http_response()
-        let milliseconds = Int(timeout.components.seconds) * 1000 + Int(timeout.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds =
+            Int(timeout.components.seconds) * 1000 + Int(timeout.components.attoseconds / 1_000_000_000_000_000)
         withOptionalCStrings([ca, certificate, key, pinnedPublicKey]) { optional in
             let cHeaders = headers.map { strdup($0) }
             defer { cHeaders.forEach { free($0) } }
@@ -161,9 +162,14 @@ struct HTTPResponse {
             // Security failures are loud: the message is dead-lettered at once instead of
             // being retried for hours against a server that is not who it should be.
             switch transportError {
-            case 60: throw DeliveryError.permanent("tls-verify", "\(endpoint): server certificate not trusted: \(error)")
-            case 58: throw DeliveryError.permanent("tls-client-certificate", "\(endpoint): client certificate unusable: \(error)")
-            case 90: throw DeliveryError.permanent("tls-pin", "\(endpoint): server key does not match the pinned key: \(error)")
+            case 60:
+                throw DeliveryError.permanent("tls-verify", "\(endpoint): server certificate not trusted: \(error)")
+            case 58:
+                throw DeliveryError.permanent(
+                    "tls-client-certificate", "\(endpoint): client certificate unusable: \(error)")
+            case 90:
+                throw DeliveryError.permanent(
+                    "tls-pin", "\(endpoint): server key does not match the pinned key: \(error)")
             default: throw DeliveryError.transient("connect", "\(endpoint): \(error)")
             }
         }

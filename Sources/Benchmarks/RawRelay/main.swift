@@ -107,7 +107,9 @@ func confirm(_ tag: UInt64, multiple: Bool) {
         while pendingHead < pending.count, pending[pendingHead].sequence <= tag { pendingHead += 1 }
     } else {
         confirmedOutOfOrder.insert(tag)
-        while pendingHead < pending.count, confirmedOutOfOrder.remove(pending[pendingHead].sequence) != nil { pendingHead += 1 }
+        while pendingHead < pending.count, confirmedOutOfOrder.remove(pending[pendingHead].sequence) != nil {
+            pendingHead += 1
+        }
     }
     guard pendingHead > 0 else { return }
     let last = pending[pendingHead - 1].deliveryTag
@@ -122,7 +124,8 @@ func publishBody() {
         body.withUnsafeBytes { payload in
             amqp_basic_publish(
                 state, channel, amqp_bytes_t(len: 0, bytes: nil),
-                amqp_bytes_t(len: key.count, bytes: UnsafeMutableRawPointer(mutating: key.baseAddress)), 0, 0, &properties,
+                amqp_bytes_t(len: key.count, bytes: UnsafeMutableRawPointer(mutating: key.baseAddress)), 0, 0,
+                &properties,
                 amqp_bytes_t(len: payload.count, bytes: UnsafeMutableRawPointer(mutating: payload.baseAddress)))
         }
     }

@@ -38,7 +38,9 @@ func httpStatus(port: Int, path: String) -> Int? {
     address.sin_port = in_port_t(UInt16(port).bigEndian)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
     }
     guard connected == 0 else { return nil }
     let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
@@ -98,7 +100,8 @@ func realTime() -> Double {
 
 /// Publishes `count` messages with confirms, at most `window` in flight.
 func publish(
-    _ publisher: AMQPPublisher, queue: String, template: MessageTemplate, range: Range<Int>, prefix: UInt32, window: Int = 256
+    _ publisher: AMQPPublisher, queue: String, template: MessageTemplate, range: Range<Int>, prefix: UInt32,
+    window: Int = 256
 ) async {
     await withTaskGroup(of: Void.self) { group in
         var inFlight = 0
@@ -121,8 +124,10 @@ func publish(
 func runEndToEnd(_ options: Options) async {
     // The full route works on the 15 KB XBeteiligung 0402; the raw relay, the passthrough route, latency and
     // memory on the 10 KB xdomea 0501 (issue 8: "10 KB XÖV messages").
-    let template = MessageTemplate(path: "\(options.shared)/xoev/xbeteiligung-1.2/examples/kommunal.Aktualisieren.0402.xml")
-    let small = MessageTemplate(path: "\(options.shared)/xoev/xdomea-3.0.0/examples/Aussonderung.Anbieteverzeichnis.0501.xml")
+    let template = MessageTemplate(
+        path: "\(options.shared)/xoev/xbeteiligung-1.2/examples/kommunal.Aktualisieren.0402.xml")
+    let small = MessageTemplate(
+        path: "\(options.shared)/xoev/xdomea-3.0.0/examples/Aussonderung.Anbieteverzeichnis.0501.xml")
     let stadtbus = URL(fileURLWithPath: options.stadtbus).standardizedFileURL.path
     guard FileManager.default.isExecutableFile(atPath: stadtbus) else { fail("no stadtbus executable at \(stadtbus)") }
     let runID = "\(getpid())-\(UInt32.random(in: 0...0xffff))"
@@ -132,14 +137,17 @@ func runEndToEnd(_ options: Options) async {
 
     var ceiling: RawCeiling?
     if options.wants("passthrough") {
-        let relay = options.rawRelay ?? (URL(fileURLWithPath: stadtbus).deletingLastPathComponent().path + "/stadtbus-raw-relay")
+        let relay =
+            options.rawRelay
+            ?? (URL(fileURLWithPath: stadtbus).deletingLastPathComponent().path + "/stadtbus-raw-relay")
         do {
             let endpoint = AMQPEndpoint(
                 host: "127.0.0.1", port: options.port, username: "guest", password: .literal("guest"),
                 connectionName: "stadtbus-bench-raw")
             let connection = try await AMQPConnection.connect(endpoint)
             ceiling = await measureRawCeiling(
-                options: options, relay: relay, connection: connection, publisher: connection.publisher(), template: small,
+                options: options, relay: relay, connection: connection, publisher: connection.publisher(),
+                template: small,
                 runID: runID, count: min(10_000, options.passthroughCount))
             await connection.close()
         } catch { fail("raw relay: \(error)") }
@@ -149,7 +157,8 @@ func runEndToEnd(_ options: Options) async {
         let prefix = "bench-\(runID)-w\(workers)"
         let queues = [
             "in.passthrough": "\(prefix).in.passthrough", "out.passthrough": "\(prefix).out.passthrough",
-            "in.full-ec": "\(prefix).in.full-ec", "in.full-rsa": "\(prefix).in.full-rsa", "out.full": "\(prefix).out.full",
+            "in.full-ec": "\(prefix).in.full-ec", "in.full-rsa": "\(prefix).in.full-rsa",
+            "out.full": "\(prefix).out.full",
             "dlq": "\(prefix).dlq",
         ]
         let endpoints = queues.sorted { $0.key < $1.key }.map { "  \($0.key): { type: amqp, queue: \($0.value) }" }
@@ -270,21 +279,27 @@ func runEndToEnd(_ options: Options) async {
             if options.wants("passthrough") {
                 let first = min(10_000, options.passthroughCount)
                 let rate = await throughput(
-                    "passthrough", queue: queues["in.passthrough"]!, counter: passthroughOut, count: first, prefix: 0xe2e0_0000, template: small)
+                    "passthrough", queue: queues["in.passthrough"]!, counter: passthroughOut, count: first,
+                    prefix: 0xe2e0_0000, template: small)
                 if let ceiling {
                     figure("e2e_\(w)_passthrough_vs_raw", rate / ceiling.rate * 100, "percent")
                 }
-                figure("e2e_\(w)_rss_after_\(passthroughOut.count)", Double(residentKilobytes(pid)) / 1024, "MiB", decimals: 1)
+                figure(
+                    "e2e_\(w)_rss_after_\(passthroughOut.count)", Double(residentKilobytes(pid)) / 1024, "MiB",
+                    decimals: 1)
                 if options.passthroughCount > first {
                     await throughput(
                         "passthrough_more", queue: queues["in.passthrough"]!, counter: passthroughOut,
                         count: options.passthroughCount - first, prefix: 0xe2e0_0000, template: small)
-                    figure("e2e_\(w)_rss_after_\(passthroughOut.count)", Double(residentKilobytes(pid)) / 1024, "MiB", decimals: 1)
+                    figure(
+                        "e2e_\(w)_rss_after_\(passthroughOut.count)", Double(residentKilobytes(pid)) / 1024, "MiB",
+                        decimals: 1)
                 }
             }
             if options.wants("ec") {
                 await throughput(
-                    "full_ecdsa", queue: queues["in.full-ec"]!, counter: fullOut, count: options.fullCount, prefix: 0xe2ec_0000,
+                    "full_ecdsa", queue: queues["in.full-ec"]!, counter: fullOut, count: options.fullCount,
+                    prefix: 0xe2ec_0000,
                     template: template)
                 figure("e2e_\(w)_rss_after_full", Double(residentKilobytes(pid)) / 1024, "MiB", decimals: 1)
             }
@@ -305,7 +320,9 @@ func runEndToEnd(_ options: Options) async {
                         message.headers["x-bench-t0"] = .string(String(format: "%.6f", realTime()))
                         let queue = queues["in.passthrough"]!
                         group.addTask {
-                            do { try await publisher.publish(message, exchange: "", routingKey: queue) } catch { fail("publish: \(error)") }
+                            do { try await publisher.publish(message, exchange: "", routingKey: queue) } catch {
+                                fail("publish: \(error)")
+                            }
                         }
                     }
                 }
@@ -315,7 +332,9 @@ func runEndToEnd(_ options: Options) async {
                 if !sorted.isEmpty {
                     figure("e2e_\(w)_latency_samples", Double(sorted.count), "messages")
                     figure("e2e_\(w)_latency_p50", sorted[sorted.count / 2] * 1000, "ms", decimals: 2)
-                    figure("e2e_\(w)_latency_p99", sorted[min(sorted.count - 1, sorted.count * 99 / 100)] * 1000, "ms", decimals: 2)
+                    figure(
+                        "e2e_\(w)_latency_p99", sorted[min(sorted.count - 1, sorted.count * 99 / 100)] * 1000, "ms",
+                        decimals: 2)
                     figure("e2e_\(w)_latency_max", sorted.last! * 1000, "ms", decimals: 2)
                 }
             }
@@ -324,9 +343,12 @@ func runEndToEnd(_ options: Options) async {
             if options.wants("memory"), workers == options.workers.last, options.memoryCount > passthroughOut.count {
                 let more = options.memoryCount - passthroughOut.count
                 await throughput(
-                    "passthrough_memory", queue: queues["in.passthrough"]!, counter: passthroughOut, count: more, prefix: 0x3e30_0000,
+                    "passthrough_memory", queue: queues["in.passthrough"]!, counter: passthroughOut, count: more,
+                    prefix: 0x3e30_0000,
                     template: small)
-                figure("e2e_\(w)_rss_after_\(passthroughOut.count)", Double(residentKilobytes(pid)) / 1024, "MiB", decimals: 1)
+                figure(
+                    "e2e_\(w)_rss_after_\(passthroughOut.count)", Double(residentKilobytes(pid)) / 1024, "MiB",
+                    decimals: 1)
             }
             await connection.close()
         }

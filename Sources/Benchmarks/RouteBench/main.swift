@@ -113,11 +113,14 @@ struct MessageTemplate: @unchecked Sendable {
     let uuidOffset: Int
 
     init(path: String) {
-        guard let data = FileManager.default.contents(atPath: path) else { fail("cannot read \(path) (use --shared DIR)") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            fail("cannot read \(path) (use --shared DIR)")
+        }
         bytes = Array(data)
         let text = String(decoding: bytes, as: UTF8.self)
         // XBeteiligung and XWasser carry nachrichtenUUID, xdomea its ProzessID.
-        guard let range = text.range(of: #"(nachrichtenUUID|ProzessID)>[0-9a-f-]{36}<"#, options: .regularExpression) else {
+        guard let range = text.range(of: #"(nachrichtenUUID|ProzessID)>[0-9a-f-]{36}<"#, options: .regularExpression)
+        else {
             fail("no nachrichtenUUID or ProzessID in \(path)")
         }
         let tag = text[range].prefix { $0 != ">" }
@@ -225,7 +228,8 @@ func makeFixture(options: Options, endpoints: String, extraTop: String = "") -> 
     let configPath = "\(directory)/bench.yaml"
     try? config.write(toFile: configPath, atomically: true, encoding: .utf8)
     return Fixture(
-        directory: directory, configPath: configPath, stylesheetPath: stylesheet, schemaPath: schema, ecKey: ec, rsaKey: rsa)
+        directory: directory, configPath: configPath, stylesheetPath: stylesheet, schemaPath: schema, ecKey: ec,
+        rsaKey: rsa)
 }
 
 /// Runs `body(n)` on one thread for about `seconds`.
@@ -291,7 +295,8 @@ final class Box<T>: @unchecked Sendable {
 }
 
 func runOffline(_ options: Options) async {
-    let message = MessageTemplate(path: "\(options.shared)/xoev/xbeteiligung-1.2/examples/kommunal.Aktualisieren.0402.xml")
+    let message = MessageTemplate(
+        path: "\(options.shared)/xoev/xbeteiligung-1.2/examples/kommunal.Aktualisieren.0402.xml")
     let endpoints = ["in.passthrough", "out.passthrough", "in.full-ec", "in.full-rsa", "out.full"]
         .map { "  \($0): { type: amqp, queue: bench.\($0) }" }.joined(separator: "\n")
     let fixture = makeFixture(options: options, endpoints: endpoints)
@@ -299,9 +304,11 @@ func runOffline(_ options: Options) async {
 
     let loaded: LoadedConfiguration
     do {
-        var loader = ConfigurationLoader(adapterTypes: StandardAdapters.registry.types, signerFactory: { key in
-            BenchSigner(key: try SigningKey(pemKey: key.privateKey, certificate: key.certificate))
-        })
+        var loader = ConfigurationLoader(
+            adapterTypes: StandardAdapters.registry.types,
+            signerFactory: { key in
+                BenchSigner(key: try SigningKey(pemKey: key.privateKey, certificate: key.certificate))
+            })
         loader.schemaCache = XMLSchemaCache()
         loaded = try loader.load(path: fixture.configPath)
     } catch { fail("configuration: \(error)") }
@@ -378,23 +385,31 @@ func runOffline(_ options: Options) async {
     }
 
     if options.wants("passthrough") {
-        await pair("passthrough", source: "in.passthrough", prefix: 0x0a55_0000) { n in _ = try bare(n, key: nil, full: false) }
+        await pair("passthrough", source: "in.passthrough", prefix: 0x0a55_0000) { n in
+            _ = try bare(n, key: nil, full: false)
+        }
     }
     if options.wants("passthrough") {
         // The engine always serialises the document for delivery, even when no step changed it.
         do {
-            report("passthrough_bare_with_serialize", try measureSerial(seconds: options.seconds) { n in
-                let document = try XMLDocument(parsing: message.message(n))
-                _ = try extractor.header(of: document)
-                _ = try document.serialized()
-            })
+            report(
+                "passthrough_bare_with_serialize",
+                try measureSerial(seconds: options.seconds) { n in
+                    let document = try XMLDocument(parsing: message.message(n))
+                    _ = try extractor.header(of: document)
+                    _ = try document.serialized()
+                })
         } catch { fail("passthrough: \(error)") }
     }
     if options.wants("ec") {
-        await pair("full_ecdsa", source: "in.full-ec", prefix: 0x0ec0_0000) { n in _ = try bare(n, key: ecKey, full: true) }
+        await pair("full_ecdsa", source: "in.full-ec", prefix: 0x0ec0_0000) { n in
+            _ = try bare(n, key: ecKey, full: true)
+        }
     }
     if options.wants("rsa") {
-        await pair("full_rsa", source: "in.full-rsa", prefix: 0x0a5a_0000) { n in _ = try bare(n, key: rsaKey, full: true) }
+        await pair("full_rsa", source: "in.full-rsa", prefix: 0x0a5a_0000) { n in
+            _ = try bare(n, key: rsaKey, full: true)
+        }
     }
     if options.wants("steps") {
         // Where the bare time goes, step by step (one core).
@@ -402,19 +417,33 @@ func runOffline(_ options: Options) async {
             let doc = try XMLDocument(parsing: message.message(7))
             let header = try extractor.header(of: doc)
             let params = ["eingang": header.createdAt.map { "\($0)" } ?? "", "instanz": "itzehoe-dms"]
-            report("step_parse", try measureSerial(seconds: options.seconds / 2) { n in _ = try XMLDocument(parsing: message.message(n)) })
-            report("step_header", try measureSerial(seconds: options.seconds / 2) { _ in _ = try extractor.header(of: doc) })
+            report(
+                "step_parse",
+                try measureSerial(seconds: options.seconds / 2) { n in _ = try XMLDocument(parsing: message.message(n))
+                })
+            report(
+                "step_header",
+                try measureSerial(seconds: options.seconds / 2) { _ in _ = try extractor.header(of: doc) })
             report("step_validate", measureSerial(seconds: options.seconds / 2) { _ in _ = schema.validate(doc) })
-            report("step_xslt", try measureSerial(seconds: options.seconds / 2) { _ in _ = try stylesheet.transform(doc, parameters: params) })
-            report("step_xslt_sign_ecdsa", try measureSerial(seconds: options.seconds / 2) { _ in
-                try ecKey.sign(try stylesheet.transform(doc, parameters: params))
-            })
-            report("step_xslt_sign_rsa", try measureSerial(seconds: options.seconds / 2) { _ in
-                try rsaKey.sign(try stylesheet.transform(doc, parameters: params))
-            })
+            report(
+                "step_xslt",
+                try measureSerial(seconds: options.seconds / 2) { _ in
+                    _ = try stylesheet.transform(doc, parameters: params)
+                })
+            report(
+                "step_xslt_sign_ecdsa",
+                try measureSerial(seconds: options.seconds / 2) { _ in
+                    try ecKey.sign(try stylesheet.transform(doc, parameters: params))
+                })
+            report(
+                "step_xslt_sign_rsa",
+                try measureSerial(seconds: options.seconds / 2) { _ in
+                    try rsaKey.sign(try stylesheet.transform(doc, parameters: params))
+                })
             let signed = try stylesheet.transform(doc, parameters: params)
             try ecKey.sign(signed)
-            report("step_serialize", try measureSerial(seconds: options.seconds / 2) { _ in _ = try signed.serialized() })
+            report(
+                "step_serialize", try measureSerial(seconds: options.seconds / 2) { _ in _ = try signed.serialized() })
         } catch { fail("steps: \(error)") }
     }
 
@@ -435,7 +464,9 @@ func runOffline(_ options: Options) async {
                     var n = 0
                     repeat {
                         let disposition = await engine.process(
-                            Message(body: message.message(task * 10_000_000 + n, prefix: 0x9a1a_0000), source: "in.full-ec"))
+                            Message(
+                                body: message.message(task * 10_000_000 + n, prefix: 0x9a1a_0000), source: "in.full-ec")
+                        )
                         if disposition != .completed { fail("parallel engine: \(disposition)") }
                         n += 1
                     } while wallClock() - wall0 < seconds
@@ -444,7 +475,9 @@ func runOffline(_ options: Options) async {
             }
             return await group.reduce(0, +)
         }
-        report("full_ecdsa_engine_\(threads)tasks", Sample(count: total, wall: wallClock() - wall0, cpu: processCPU() - cpu0))
+        report(
+            "full_ecdsa_engine_\(threads)tasks",
+            Sample(count: total, wall: wallClock() - wall0, cpu: processCPU() - cpu0))
     }
     print("sink_deliveries \(sink.deliveries.count) messages")
 }

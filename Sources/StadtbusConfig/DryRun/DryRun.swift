@@ -49,7 +49,8 @@ public enum DryRun {
         var quiet = Logger(label: "stadtbus.dry-run")
         quiet.logLevel = .critical  // the report says everything the log would
         let engine = RoutingEngine(
-            table: loaded.table, sink: sink, idempotency: InMemoryIdempotencyStore(), journal: InMemoryAuditJournal(), cases: cases,
+            table: loaded.table, sink: sink, idempotency: InMemoryIdempotencyStore(), journal: InMemoryAuditJournal(),
+            cases: cases,
             logger: quiet)
         let report = DryRunReport(maxLines: maxLines)
         report.line("dry run of route '\(route)' on \(messagePath) (\(body.count) bytes) — nothing is delivered")
@@ -63,7 +64,8 @@ public enum DryRun {
         case .completed:
             report.line("result: completed — would deliver:")
             for (endpoint, outgoing) in sink.deliveries {
-                let headerText = outgoing.headers.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
+                let headerText = outgoing.headers.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(
+                    separator: ", ")
                 report.line(
                     "  → \(endpoint)\(outgoing.isWireTap ? " (wire tap, inbound body)" : "") [route \(outgoing.route)]: \(outgoing.body.count) bytes"
                         + (headerText.isEmpty ? "" : "; headers: \(headerText)"))
@@ -73,7 +75,8 @@ public enum DryRun {
         case .retry(let attempt, let delay, let reason, let step):
             report.line("result: retry (attempt \(attempt) after \(delay)) — step \(step): \(reason)")
         case .deadLetter(let reason, let step, let route, let endpoint):
-            report.line("result: DEAD LETTER\(endpoint.map { " to \($0)" } ?? "") — route \(route ?? "-"), step \(step):")
+            report.line(
+                "result: DEAD LETTER\(endpoint.map { " to \($0)" } ?? "") — route \(route ?? "-"), step \(step):")
             report.line("  \(reason)")
         }
         return (report.text, disposition)
@@ -95,8 +98,10 @@ final class DryRunReport: ProcessingObserver {
 
     func routeEvaluated(_ route: Route, matched: Bool, header: MessageHeader) {
         line(
-            "message: \(header.messageID) — type \(header.messageType)" + (header.messageTypeName.map { " (\($0))" } ?? "")
-                + ", profile \(header.profile), author \(header.author?.kennung ?? "-"), reader \(header.reader?.kennung ?? "-")")
+            "message: \(header.messageID) — type \(header.messageType)"
+                + (header.messageTypeName.map { " (\($0))" } ?? "")
+                + ", profile \(header.profile), author \(header.author?.kennung ?? "-"), reader \(header.reader?.kennung ?? "-")"
+        )
         line("when: \(route.condition) → \(matched ? "matched" : "NOT matched")")
         if let pendingInput {
             line("input:")
@@ -106,7 +111,10 @@ final class DryRunReport: ProcessingObserver {
         }
     }
 
-    func stepFinished(route: String, step: any RouteStep, outcome: StepOutcome?, failure: StepFailure?, exchange: Exchange, duration: Duration) {
+    func stepFinished(
+        route: String, step: any RouteStep, outcome: StepOutcome?, failure: StepFailure?, exchange: Exchange,
+        duration: Duration
+    ) {
         stepNumber += 1
         let status: String
         if let failure {
@@ -123,13 +131,18 @@ final class DryRunReport: ProcessingObserver {
             for (name, value) in exchange.headers.sorted(by: { $0.key < $1.key }) { line("    \(name): \(value)") }
         }
         if step.name == "correlate", failure == nil, let found = exchange.correlatedCase {
-            let attributes = found.attributes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
-            line("    case '\(found.key)' (registered by route \(found.route))" + (attributes.isEmpty ? "" : ": \(attributes)"))
+            let attributes = found.attributes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(
+                separator: ", ")
+            line(
+                "    case '\(found.key)' (registered by route \(found.route))"
+                    + (attributes.isEmpty ? "" : ": \(attributes)"))
         }
         if step.name == "register-case" && failure == nil {
             for record in exchange.pendingCases { line("    would register case '\(record.key)' after delivery") }
         }
-        if step.name == "sign" && failure == nil { line("    (dry run: no private key is used; the document is not actually signed)") }
+        if step.name == "sign" && failure == nil {
+            line("    (dry run: no private key is used; the document is not actually signed)")
+        }
         if failure == nil, maxLines > 0 {
             let text = (try? exchange.document.serializedString()) ?? ""
             if text == lastShown {
@@ -154,7 +167,9 @@ final class DryRunReport: ProcessingObserver {
     func directoryResolved(route: String, role: DirectoryRole, kennung: String?, entry: AddressEntry?) {
         let who = kennung.map { "'\($0)'" } ?? "(none in the header)"
         if let entry {
-            line("directory [\(route)]: \(role.rawValue) \(who) → \(entry.endpoint)" + (entry.name.map { " (\($0))" } ?? ""))
+            line(
+                "directory [\(route)]: \(role.rawValue) \(who) → \(entry.endpoint)"
+                    + (entry.name.map { " (\($0))" } ?? ""))
         } else {
             line("directory [\(route)]: \(role.rawValue) \(who) → NOT in the address directory")
         }
@@ -171,7 +186,9 @@ final class DryRunReport: ProcessingObserver {
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         if lines.last?.isEmpty == true { lines.removeLast() }
         let width = maxLines == Int.max ? Int.max : 160
-        for line in lines.prefix(maxLines) { self.line("    | " + (line.count > width ? line.prefix(width) + " …" : line)) }
+        for line in lines.prefix(maxLines) {
+            self.line("    | " + (line.count > width ? line.prefix(width) + " …" : line))
+        }
         if lines.count > maxLines { line("    | … \(lines.count - maxLines) more lines (use --full)") }
     }
 }

@@ -4,14 +4,20 @@ import StadtbusXML
 import Yams
 
 extension LoadSession {
-    static let conditionKeys = ["message-type", "message-type-name", "profile", "author", "reader", "header", "case", "xpath", "all", "any", "not"]
-    static let builtInSteps = ["validate", "map", "sign", "verify", "set-header", "filter", "register-case", "correlate", "require"]
+    static let conditionKeys = [
+        "message-type", "message-type-name", "profile", "author", "reader", "header", "case", "xpath", "all", "any",
+        "not",
+    ]
+    static let builtInSteps = [
+        "validate", "map", "sign", "verify", "set-header", "filter", "register-case", "correlate", "require",
+    ]
 
     /// A condition: a mapping whose keys must all hold (see ``Condition``).
     func condition(_ node: YNode, namespaces: [String: String]) -> Condition? {
         guard let fields = reader.fields(node, "a condition", allowed: Self.conditionKeys) else { return nil }
         if case .mapping(let mapping) = node.node, mapping.isEmpty {
-            diagnostics.error(node.position, "a condition needs at least one of: " + Self.conditionKeys.joined(separator: ", "))
+            diagnostics.error(
+                node.position, "a condition needs at least one of: " + Self.conditionKeys.joined(separator: ", "))
             return nil
         }
         var parts: [Condition] = []
@@ -28,14 +34,17 @@ extension LoadSession {
             case "reader": part = patterns().map(Condition.reader)
             case "header":
                 guard case .mapping(let mapping) = value.node, !mapping.isEmpty else {
-                    diagnostics.error(value.position, "'header' must be a mapping of transport header names to values, found \(value.kind)")
+                    diagnostics.error(
+                        value.position,
+                        "'header' must be a mapping of transport header names to values, found \(value.kind)")
                     part = nil
                     break
                 }
                 var headers: [Condition] = []
                 for (key, headerValue) in mapping {
                     guard let name = key.scalar?.string,
-                        let values = reader.strings(YNode(node: headerValue, file: value.file), "header '\(key.scalar?.string ?? "")'")
+                        let values = reader.strings(
+                            YNode(node: headerValue, file: value.file), "header '\(key.scalar?.string ?? "")'")
                     else { continue }
                     headers.append(.transportHeader(name: name, values: values.map(ValuePattern.init)))
                 }
@@ -44,33 +53,43 @@ extension LoadSession {
                 if compilingRouteCondition {
                     diagnostics.error(
                         entry.keyNode.position,
-                        "a route's 'when' cannot test 'case' (no case is correlated before the steps run) — use it in 'filter' or 'choice' after a 'correlate' step")
+                        "a route's 'when' cannot test 'case' (no case is correlated before the steps run) — use it in 'filter' or 'choice' after a 'correlate' step"
+                    )
                     part = nil
                     break
                 }
                 guard case .mapping(let mapping) = value.node, !mapping.isEmpty else {
-                    diagnostics.error(value.position, "'case' must be a mapping of case attribute names to values, found \(value.kind)")
+                    diagnostics.error(
+                        value.position,
+                        "'case' must be a mapping of case attribute names to values, found \(value.kind)")
                     part = nil
                     break
                 }
                 var attributes: [Condition] = []
                 for (key, attributeValue) in mapping {
                     guard let name = key.scalar?.string,
-                        let values = reader.strings(YNode(node: attributeValue, file: value.file), "case attribute '\(key.scalar?.string ?? "")'")
+                        let values = reader.strings(
+                            YNode(node: attributeValue, file: value.file),
+                            "case attribute '\(key.scalar?.string ?? "")'")
                     else { continue }
                     attributes.append(.caseAttribute(name: name, values: values.map(ValuePattern.init)))
                 }
-                part = attributes.count == mapping.count ? (attributes.count == 1 ? attributes[0] : .all(attributes)) : nil
+                part =
+                    attributes.count == mapping.count ? (attributes.count == 1 ? attributes[0] : .all(attributes)) : nil
             case "xpath":
-                part = reader.string(value, "'xpath'").flatMap { checkXPath($0, at: value, namespaces: namespaces) }.map(Condition.xpath)
+                part = reader.string(value, "'xpath'").flatMap { checkXPath($0, at: value, namespaces: namespaces) }
+                    .map(Condition.xpath)
             case "all", "any":
                 guard case .sequence = value.node else {
-                    diagnostics.error(value.position, "'\(entry.key)' must be a list of conditions, found \(value.kind)")
+                    diagnostics.error(
+                        value.position, "'\(entry.key)' must be a list of conditions, found \(value.kind)")
                     part = nil
                     break
                 }
                 let inner = value.listElements.map { condition($0, namespaces: namespaces) }
-                part = inner.contains { $0 == nil } ? nil : (entry.key == "all" ? .all(inner.compactMap { $0 }) : .any(inner.compactMap { $0 }))
+                part =
+                    inner.contains { $0 == nil }
+                    ? nil : (entry.key == "all" ? .all(inner.compactMap { $0 }) : .any(inner.compactMap { $0 }))
             case "not": part = condition(value, namespaces: namespaces).map(Condition.not)
             default: part = nil
             }
@@ -95,7 +114,8 @@ extension LoadSession {
                 let keys = mapping.compactMap { $0.key.scalar?.string }.map { "'\($0)'" }.joined(separator: ", ")
                 diagnostics.error(
                     node.position,
-                    "a step is a mapping with exactly one key, the step name; found \(mapping.count) keys (\(keys)) — start each step with '-'")
+                    "a step is a mapping with exactly one key, the step name; found \(mapping.count) keys (\(keys)) — start each step with '-'"
+                )
                 return nil
             }
             guard let text = key.scalar?.string else {
@@ -145,7 +165,8 @@ extension LoadSession {
         var schemaNode = node
         if case .mapping = node.node {
             guard let fields = reader.fields(node, "'validate'", allowed: ["schema"]),
-                let inner = reader.require(fields, "schema", "'validate'", expected: "the name of a schema under 'schemas:'")
+                let inner = reader.require(
+                    fields, "schema", "'validate'", expected: "the name of a schema under 'schemas:'")
             else { return nil }
             schemaNode = inner
         }
@@ -155,7 +176,9 @@ extension LoadSession {
             diagnostics.error(
                 schemaNode.position,
                 "unknown schema '\(name)'"
-                    + (DidYouMean.suggestion(for: name, in: Array(settings.schemas.keys)).map { " — did you mean '\($0)'?" }
+                    + (DidYouMean.suggestion(for: name, in: Array(settings.schemas.keys)).map {
+                        " — did you mean '\($0)'?"
+                    }
                         ?? " — declare it under 'schemas:'"))
             return nil
         }
@@ -174,13 +197,19 @@ extension LoadSession {
             if case .mapping(let mapping) = params.node {
                 for (key, value) in mapping {
                     let valueNode = YNode(node: value, file: params.file)
-                    guard let name = key.scalar?.string, let text = reader.string(valueNode, "parameter '\(key.scalar?.string ?? "")'") else {
+                    guard let name = key.scalar?.string,
+                        let text = reader.string(valueNode, "parameter '\(key.scalar?.string ?? "")'")
+                    else {
                         continue
                     }
-                    if let template = template(text, at: valueNode, namespaces: namespaces) { parameters[name] = template }
+                    if let template = template(text, at: valueNode, namespaces: namespaces) {
+                        parameters[name] = template
+                    }
                 }
             } else {
-                diagnostics.error(params.position, "'parameters' must be a mapping of xsl:param names to templates, found \(params.kind)")
+                diagnostics.error(
+                    params.position,
+                    "'parameters' must be a mapping of xsl:param names to templates, found \(params.kind)")
             }
         }
         switch (fields["xslt"], fields["rules"]) {
@@ -188,7 +217,8 @@ extension LoadSession {
             guard let raw = reader.string(xslt, "xslt"), let path = reader.path(xslt, "stylesheet") else { return nil }
             do {
                 dependencies.append(path)
-                return MapStep(source: raw, stylesheet: try loader.stylesheetCache.stylesheet(at: path), parameters: parameters)
+                return MapStep(
+                    source: raw, stylesheet: try loader.stylesheetCache.stylesheet(at: path), parameters: parameters)
             } catch {
                 diagnostics.error(xslt.position, "\(error)")
                 return nil
@@ -208,7 +238,9 @@ extension LoadSession {
         var rulesNode = rules
         var source = "inline rules at \(rules.position)"
         if rules.scalar != nil {
-            guard let raw = reader.string(rules, "rules"), let path = reader.path(rules, "mapping rules file") else { return nil }
+            guard let raw = reader.string(rules, "rules"), let path = reader.path(rules, "mapping rules file") else {
+                return nil
+            }
             let display = raw.hasPrefix("/") ? raw : NodeReader.display(raw, relativeTo: rules.file)
             source = raw
             dependencies.append(path)
@@ -221,7 +253,8 @@ extension LoadSession {
                 }
                 rulesNode = YNode(node: node, file: display)
             } catch let error as YamlError {
-                diagnostics.error(Self.position(of: error, file: display), "YAML syntax error: \(Self.problem(of: error))")
+                diagnostics.error(
+                    Self.position(of: error, file: display), "YAML syntax error: \(Self.problem(of: error))")
                 return nil
             } catch {
                 diagnostics.error(rules.position, "\(error)")
@@ -231,11 +264,14 @@ extension LoadSession {
         guard let compiler = loader.mappingRules else {
             diagnostics.error(
                 rules.position,
-                "mapping rules are not available yet (the mapping-rules compiler is not wired into this build) — use 'xslt: FILE' for now")
+                "mapping rules are not available yet (the mapping-rules compiler is not wired into this build) — use 'xslt: FILE' for now"
+            )
             return nil
         }
         do {
-            return MapStep(source: source, stylesheet: try compiler.compile(node: rulesNode.node, file: rulesNode.file), parameters: parameters)
+            return MapStep(
+                source: source, stylesheet: try compiler.compile(node: rulesNode.node, file: rulesNode.file),
+                parameters: parameters)
         } catch let diagnostic as ConfigDiagnostic {
             diagnostics.error(diagnostic.position, diagnostic.message)
         } catch let error as ConfigurationError {
@@ -266,11 +302,15 @@ extension LoadSession {
             diagnostics.error(
                 keyNode.position,
                 "unknown signing key '\(name)'"
-                    + (DidYouMean.suggestion(for: name, in: Array(settings.keys.keys)).map { " — did you mean '\($0)'?" }
+                    + (DidYouMean.suggestion(for: name, in: Array(settings.keys.keys)).map {
+                        " — did you mean '\($0)'?"
+                    }
                         ?? " — declare it under 'keys:'"))
             return nil
         }
-        guard let factory = loader.signerFactory else { return SignStep(keyName: name, signer: UnavailableSigner(key: name)) }
+        guard let factory = loader.signerFactory else {
+            return SignStep(keyName: name, signer: UnavailableSigner(key: name))
+        }
         do {
             return SignStep(keyName: name, signer: try factory(key))
         } catch {
@@ -284,13 +324,15 @@ extension LoadSession {
         guard let node, case .mapping(let mapping) = node.node, !mapping.isEmpty else {
             diagnostics.error(
                 node?.position ?? nameNode.position,
-                "'set-header' needs a mapping of header names to values, e.g. 'set-header: { x-case: \"{header.messageID}\" }'")
+                "'set-header' needs a mapping of header names to values, e.g. 'set-header: { x-case: \"{header.messageID}\" }'"
+            )
             return nil
         }
         var assignments: [(name: String, value: Template)] = []
         for (key, value) in mapping {
             let valueNode = YNode(node: value, file: node.file)
-            guard let name = key.scalar?.string, let text = reader.string(valueNode, "header '\(key.scalar?.string ?? "")'"),
+            guard let name = key.scalar?.string,
+                let text = reader.string(valueNode, "header '\(key.scalar?.string ?? "")'"),
                 let template = template(text, at: valueNode, namespaces: namespaces)
             else { continue }
             assignments.append((name, template))
@@ -301,7 +343,11 @@ extension LoadSession {
     func template(_ text: String, at node: YNode, namespaces: [String: String]) -> Template? {
         // Report undeclared prefixes of {xpath:…} placeholders like any other XPath.
         for piece in text.components(separatedBy: "{xpath:").dropFirst() {
-            if let end = piece.firstIndex(of: "}"), checkXPath(String(piece[..<end]), at: node, namespaces: namespaces) == nil { return nil }
+            if let end = piece.firstIndex(of: "}"),
+                checkXPath(String(piece[..<end]), at: node, namespaces: namespaces) == nil
+            {
+                return nil
+            }
         }
         do {
             return try Template(text, namespaces: namespaces)
@@ -315,13 +361,17 @@ extension LoadSession {
         let context = "step '\(factory.name)'"
         var values: [String: ConfigValue] = [:]
         if let node {
-            guard let fields = reader.fields(node, context, allowed: factory.settingsSchema.fields.map(\.name)) else { return nil }
+            guard let fields = reader.fields(node, context, allowed: factory.settingsSchema.fields.map(\.name)) else {
+                return nil
+            }
             values = reader.settings(fields, schema: factory.settingsSchema, context: context)
         } else if let required = factory.settingsSchema.fields.first(where: \.required) {
             diagnostics.error(nameNode.position, "\(context) is missing '\(required.name)' (\(required.type))")
             return nil
         } else {
-            for field in factory.settingsSchema.fields { if let value = field.defaultValue { values[field.name] = value } }
+            for field in factory.settingsSchema.fields {
+                if let value = field.defaultValue { values[field.name] = value }
+            }
         }
         do {
             return try factory.makeStep(settings: values)

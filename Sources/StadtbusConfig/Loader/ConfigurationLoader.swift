@@ -42,8 +42,10 @@ public struct ConfigurationLoader: Sendable {
     public var stylesheetCache: XSLTStylesheetCache
 
     public init(
-        environment: [String: String] = ProcessInfo.processInfo.environment, adapterTypes: AdapterTypeRegistry = AdapterTypeRegistry(),
-        steps: StepRegistry = StepRegistry(), mappingRules: (any MappingRulesCompiling)? = YAMLMappingRules(), signerFactory: SignerFactory? = nil,
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        adapterTypes: AdapterTypeRegistry = AdapterTypeRegistry(),
+        steps: StepRegistry = StepRegistry(), mappingRules: (any MappingRulesCompiling)? = YAMLMappingRules(),
+        signerFactory: SignerFactory? = nil,
         verifier: (any SignatureVerifier)? = nil, schemaCache: XMLSchemaCache = XMLSchemaCache(),
         stylesheetCache: XSLTStylesheetCache = XSLTStylesheetCache()
     ) {
@@ -68,11 +70,15 @@ public struct ConfigurationLoader: Sendable {
 /// One load: reads files, merges their sections and compiles them, collecting diagnostics.
 final class LoadSession {
     static let topLevelKeys = [
-        "include", "variables", "namespaces", "broker", "brokers", "identity", "endpoints", "header-profiles", "catalogs",
-        "schemas", "keys", "trust-store", "signer-identities", "stores", "http", "workers", "logging", "defaults", "routes",
+        "include", "variables", "namespaces", "broker", "brokers", "identity", "endpoints", "header-profiles",
+        "catalogs",
+        "schemas", "keys", "trust-store", "signer-identities", "stores", "http", "workers", "logging", "defaults",
+        "routes",
         "address-directory", "parse-limits",
     ]
-    static let mapSections = ["variables", "namespaces", "brokers", "endpoints", "header-profiles", "schemas", "keys", "signer-identities"]
+    static let mapSections = [
+        "variables", "namespaces", "brokers", "endpoints", "header-profiles", "schemas", "keys", "signer-identities",
+    ]
     static let listSections = ["catalogs", "routes"]
 
     let loader: ConfigurationLoader
@@ -107,12 +113,16 @@ final class LoadSession {
         guard diagnostics.isEmpty, let extractor else { throw ConfigurationError(diagnostics: diagnostics.sorted) }
         do {
             let table = try RoutingTable(
-                routes: routes, endpoints: Array(settings.endpoints.values), headerExtractor: extractor, parseLimits: parseLimits,
+                routes: routes, endpoints: Array(settings.endpoints.values), headerExtractor: extractor,
+                parseLimits: parseLimits,
                 defaultDeadLetter: defaultErrorPolicy.deadLetter, version: "\(path) loaded \(Date())",
                 addressDirectory: settings.addressDirectory)
-            return LoadedConfiguration(settings: settings, table: table, files: absoluteFiles, dependencies: dependencies)
+            return LoadedConfiguration(
+                settings: settings, table: table, files: absoluteFiles, dependencies: dependencies)
         } catch {
-            throw ConfigurationError(diagnostics: [ConfigDiagnostic(SourcePosition(file: path, line: 1, column: 1), "\(error)")])
+            throw ConfigurationError(diagnostics: [
+                ConfigDiagnostic(SourcePosition(file: path, line: 1, column: 1), "\(error)")
+            ])
         }
     }
 
@@ -122,7 +132,9 @@ final class LoadSession {
         let absolute = URL(fileURLWithPath: file).standardizedFileURL.path
         if chain.contains(absolute) {
             let names = (chain + [absolute]).map { ($0 as NSString).lastPathComponent }
-            diagnostics.error(includedFrom?.position ?? .init(file: file, line: 1, column: 1), "include cycle: " + names.joined(separator: " → "))
+            diagnostics.error(
+                includedFrom?.position ?? .init(file: file, line: 1, column: 1),
+                "include cycle: " + names.joined(separator: " → "))
             return
         }
         if absoluteFiles.contains(absolute) { return }
@@ -130,7 +142,10 @@ final class LoadSession {
         absoluteFiles.append(absolute)
         let start = includedFrom?.position ?? SourcePosition(file: file, line: 1, column: 1)
         guard let data = FileManager.default.contents(atPath: absolute) else {
-            diagnostics.error(start, includedFrom == nil ? "cannot read configuration file '\(file)'" : "cannot read included file '\(file)'")
+            diagnostics.error(
+                start,
+                includedFrom == nil ? "cannot read configuration file '\(file)'" : "cannot read included file '\(file)'"
+            )
             return
         }
         guard let text = String(data: data, encoding: .utf8) else {
@@ -151,14 +166,16 @@ final class LoadSession {
             diagnostics.error(SourcePosition(file: file, line: 1, column: 1), "configuration file is empty")
             return
         }
-        guard let fields = reader.fields(YNode(node: root, file: file), "the configuration", allowed: Self.topLevelKeys) else { return }
+        guard let fields = reader.fields(YNode(node: root, file: file), "the configuration", allowed: Self.topLevelKeys)
+        else { return }
 
         for entry in fields.entries {
             let section = entry.key
             if section == "include" { continue }
             if Self.mapSections.contains(section) {
                 guard case .mapping(let mapping) = entry.value.node else {
-                    diagnostics.error(entry.value.position, "'\(section)' must be a mapping of names, found \(entry.value.kind)")
+                    diagnostics.error(
+                        entry.value.position, "'\(section)' must be a mapping of names, found \(entry.value.kind)")
                     continue
                 }
                 for (keyNode, valueNode) in mapping {
@@ -168,20 +185,25 @@ final class LoadSession {
                         continue
                     }
                     if let first = named[section, default: []].first(where: { $0.name == name }) {
-                        diagnostics.error(key.position, "\(Self.singular(section)) '\(name)' is already defined at \(first.key.position)")
+                        diagnostics.error(
+                            key.position,
+                            "\(Self.singular(section)) '\(name)' is already defined at \(first.key.position)")
                         continue
                     }
                     named[section, default: []].append((name, key, YNode(node: valueNode, file: file)))
                 }
             } else if Self.listSections.contains(section) {
                 guard case .sequence = entry.value.node else {
-                    diagnostics.error(entry.value.position, "'\(section)' must be a list (items start with '-'), found \(entry.value.kind)")
+                    diagnostics.error(
+                        entry.value.position,
+                        "'\(section)' must be a list (items start with '-'), found \(entry.value.kind)")
                     continue
                 }
                 lists[section, default: []] += entry.value.listElements
             } else {
                 if let first = singles[section] {
-                    diagnostics.error(entry.keyNode.position, "'\(section)' is already defined at \(first.key.position)")
+                    diagnostics.error(
+                        entry.keyNode.position, "'\(section)' is already defined at \(first.key.position)")
                     continue
                 }
                 singles[section] = (entry.keyNode, entry.value)
@@ -190,7 +212,9 @@ final class LoadSession {
 
         if let include = fields["include"] {
             for element in include.listElements {
-                guard let raw = reader.string(element, "include"), let expanded = reader.expand(raw, at: element) else { continue }
+                guard let raw = reader.string(element, "include"), let expanded = reader.expand(raw, at: element) else {
+                    continue
+                }
                 let display = expanded.hasPrefix("/") ? expanded : NodeReader.display(expanded, relativeTo: file)
                 readFile(display, includedFrom: element, chain: chain + [absolute])
             }
@@ -221,7 +245,8 @@ final class LoadSession {
 
     static func problem(of error: YamlError) -> String {
         switch error {
-        case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _), .composer(let context, let problem, _, _):
+        case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _),
+            .composer(let context, let problem, _, _):
             return (context.map { "\($0.text) " } ?? "") + problem
         default:
             return "\(error)"

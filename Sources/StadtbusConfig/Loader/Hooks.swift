@@ -16,7 +16,8 @@ public typealias SignerFactory = @Sendable (KeyDefinition) throws -> any Message
 /// Creates a verifier for the configured trust store directory, signer identity rules
 /// (`signer-identities:`) and the `verify` step's settings (the signature module provides it).
 public typealias VerifierFactory =
-    @Sendable (_ trustStore: String?, _ identities: [String: [String]], _ options: VerifyOptions) throws -> any SignatureVerifier
+    @Sendable (_ trustStore: String?, _ identities: [String: [String]], _ options: VerifyOptions) throws ->
+    any SignatureVerifier
 
 /// Placeholder signer used when no signature module is wired in: every message fails
 /// permanently with `signer-unavailable`, so nothing unsigned leaves by mistake.

@@ -26,13 +26,17 @@ extension LoadSession {
             let fields = reader.fields(node, "'parse-limits'", allowed: Self.parseLimitKeys)
         else { return limits }
         if let size = fields["max-size"].flatMap({ size($0, "parse-limits.max-size") }) { limits.maxBytes = size }
-        if let value = fields["max-depth"].flatMap({ reader.int($0, "parse-limits.max-depth", in: 1...256) }) { limits.maxDepth = value }
+        if let value = fields["max-depth"].flatMap({ reader.int($0, "parse-limits.max-depth", in: 1...256) }) {
+            limits.maxDepth = value
+        }
         if let value = fields["max-attributes-per-element"].flatMap({
             reader.int($0, "parse-limits.max-attributes-per-element", in: 1...100_000)
         }) {
             limits.maxAttributesPerElement = value
         }
-        if let value = fields["max-attributes"].flatMap({ reader.int($0, "parse-limits.max-attributes", in: 1...100_000_000) }) {
+        if let value = fields["max-attributes"].flatMap({
+            reader.int($0, "parse-limits.max-attributes", in: 1...100_000_000)
+        }) {
             limits.maxAttributes = value
         }
         if let value = fields["max-nodes"].flatMap({ reader.int($0, "parse-limits.max-nodes", in: 1...100_000_000) }) {
@@ -41,7 +45,9 @@ extension LoadSession {
         if let size = fields["large-document-size"].flatMap({ size($0, "parse-limits.large-document-size") }) {
             limits.largeDocumentBytes = size
         }
-        if let value = fields["large-documents-at-once"].flatMap({ reader.int($0, "parse-limits.large-documents-at-once", in: 1...256) }) {
+        if let value = fields["large-documents-at-once"].flatMap({
+            reader.int($0, "parse-limits.large-documents-at-once", in: 1...256)
+        }) {
             limits.maxLargeDocumentsAtOnce = value
         }
         return limits
@@ -51,7 +57,8 @@ extension LoadSession {
     private func size(_ node: YNode, _ what: String) -> Int? {
         let text = (node.scalar ?? "").trimmingCharacters(in: .whitespaces)
         if let bytes = ByteSize.parse(text) { return bytes }
-        diagnostics.error(node.position, "\(what) must be a size up to 1GiB like 16MiB, 512KiB or 1048576, found '\(text)'")
+        diagnostics.error(
+            node.position, "\(what) must be a size up to 1GiB like 16MiB, 512KiB or 1048576, found '\(text)'")
         return nil
     }
 }

@@ -4,7 +4,9 @@ import StadtbusXML
 import Yams
 
 extension LoadSession {
-    static let routeKeys = ["name", "description", "from", "namespaces", "when", "steps", "to", "choice", "wire-tap", "on-error"]
+    static let routeKeys = [
+        "name", "description", "from", "namespaces", "when", "steps", "to", "choice", "wire-tap", "on-error",
+    ]
 
     /// Compiles `routes:`: names first (so routes can refer to each other), then each route,
     /// then the check for cycles through `route:` destinations.
@@ -13,10 +15,15 @@ extension LoadSession {
         var order: [(String, YNode)] = []
         for node in nodes {
             guard case .mapping(let mapping) = node.node else {
-                diagnostics.error(node.position, "a route must be a mapping (name, from, steps, to, …), found \(node.kind)")
+                diagnostics.error(
+                    node.position, "a route must be a mapping (name, from, steps, to, …), found \(node.kind)")
                 continue
             }
-            guard let nameValue = mapping.first(where: { $0.key.scalar?.string == "name" }).map({ YNode(node: $0.value, file: node.file) }) else {
+            guard
+                let nameValue = mapping.first(where: { $0.key.scalar?.string == "name" }).map({
+                    YNode(node: $0.value, file: node.file)
+                })
+            else {
                 diagnostics.error(node.position, "route is missing 'name'")
                 continue
             }
@@ -32,9 +39,13 @@ extension LoadSession {
         let routes = order.compactMap { compileRoute($0.0, $0.1) }
         var byName: [String: Int] = [:]
         for (index, route) in routes.enumerated() { byName[route.name] = index }
-        if let cycle = RoutingTable.findCycle(in: routes, byName: byName), let first = cycle.first, let position = names[first] {
+        if let cycle = RoutingTable.findCycle(in: routes, byName: byName), let first = cycle.first,
+            let position = names[first]
+        {
             diagnostics.error(
-                position, "route cycle: " + cycle.joined(separator: " → ") + " (a route must not reach itself through 'route:' destinations)")
+                position,
+                "route cycle: " + cycle.joined(separator: " → ")
+                    + " (a route must not reach itself through 'route:' destinations)")
         }
         return routes
     }
@@ -47,12 +58,15 @@ extension LoadSession {
         if let ns = fields["namespaces"] {
             if case .mapping(let mapping) = ns.node {
                 for (key, value) in mapping {
-                    if let prefix = key.scalar?.string, let uri = reader.string(YNode(node: value, file: ns.file), "namespace '\(prefix)'") {
+                    if let prefix = key.scalar?.string,
+                        let uri = reader.string(YNode(node: value, file: ns.file), "namespace '\(prefix)'")
+                    {
                         namespaces[prefix] = uri
                     }
                 }
             } else {
-                diagnostics.error(ns.position, "'namespaces' of \(context) must be a mapping prefix: URI, found \(ns.kind)")
+                diagnostics.error(
+                    ns.position, "'namespaces' of \(context) must be a mapping prefix: URI, found \(ns.kind)")
             }
         }
         var source: String?
@@ -61,14 +75,17 @@ extension LoadSession {
                 if loader.adapterTypes[endpoint.type]?.canReceive == false {
                     diagnostics.error(
                         from.position,
-                        "endpoint '\(endpointName)' (type \(endpoint.type)) cannot receive; a route's 'from' must be an inbound endpoint")
+                        "endpoint '\(endpointName)' (type \(endpoint.type)) cannot receive; a route's 'from' must be an inbound endpoint"
+                    )
                 }
                 source = endpointName
             } else if named["endpoints"]?.contains(where: { $0.name == endpointName }) != true {
                 diagnostics.error(
                     from.position,
                     "unknown endpoint '\(endpointName)' in 'from'"
-                        + (DidYouMean.suggestion(for: endpointName, in: Array(settings.endpoints.keys)).map { " — did you mean '\($0)'?" }
+                        + (DidYouMean.suggestion(for: endpointName, in: Array(settings.endpoints.keys)).map {
+                            " — did you mean '\($0)'?"
+                        }
                             ?? " — declare it under 'endpoints:'"))
             }
         }
@@ -84,21 +101,28 @@ extension LoadSession {
                     // A route with `from` starts without a case; one reached as `route:NAME` may inherit its caller's.
                     if source != nil, !correlated, Self.readsCase(step) {
                         diagnostics.error(
-                            element.position, "step '\(step.name)' reads the case ({case.…} or 'case:') but no 'correlate' step comes before it in \(context)")
+                            element.position,
+                            "step '\(step.name)' reads the case ({case.…} or 'case:') but no 'correlate' step comes before it in \(context)"
+                        )
                     }
                     if step is CorrelateStep { correlated = true }
                     steps.append(step)
                 }
             } else {
-                diagnostics.error(stepsNode.position, "'steps' of \(context) must be a list (each step starts with '-'), found \(stepsNode.kind)")
+                diagnostics.error(
+                    stepsNode.position,
+                    "'steps' of \(context) must be a list (each step starts with '-'), found \(stepsNode.kind)")
             }
         }
         var routing: Routing?
         switch (fields["to"], fields["choice"]) {
         case (nil, nil):
-            diagnostics.error(fields.node.position, "\(context) needs 'to' (destinations) or 'choice' (content-based routing)")
+            diagnostics.error(
+                fields.node.position, "\(context) needs 'to' (destinations) or 'choice' (content-based routing)")
         case (.some, .some):
-            diagnostics.error(fields.keyPosition("choice"), "\(context) has both 'to' and 'choice' — use one (put 'to' in an 'otherwise' branch)")
+            diagnostics.error(
+                fields.keyPosition("choice"),
+                "\(context) has both 'to' and 'choice' — use one (put 'to' in an 'otherwise' branch)")
         case (let to?, nil):
             routing = destinations(to, "'to'").map(Routing.to)
         case (nil, let choice?):
@@ -106,11 +130,15 @@ extension LoadSession {
         }
         var wireTaps: [String] = []
         if let tap = fields["wire-tap"] {
-            wireTaps = (reader.strings(tap, "wire-tap") ?? []).filter { name in sendableEndpoint(name, at: tap, role: "wire-tap") }
+            wireTaps = (reader.strings(tap, "wire-tap") ?? []).filter { name in
+                sendableEndpoint(name, at: tap, role: "wire-tap")
+            }
         }
         let policy = fields["on-error"].flatMap { errorPolicy($0, base: defaultErrorPolicy) } ?? defaultErrorPolicy
         guard diagnostics.items.count == errorsBefore, let routing else { return nil }
-        return Route(name: name, source: source, condition: condition, steps: steps, routing: routing, wireTaps: wireTaps, errorPolicy: policy)
+        return Route(
+            name: name, source: source, condition: condition, steps: steps, routing: routing, wireTaps: wireTaps,
+            errorPolicy: policy)
     }
 
     /// `to:` — one destination or a list; `route:NAME` names another route.
@@ -125,12 +153,14 @@ extension LoadSession {
                 guard let role = DirectoryRole(rawValue: roleName) else {
                     diagnostics.error(
                         at.position,
-                        "unknown directory destination '\(name)' in \(what) — expected 'directory:reader' or 'directory:author'")
+                        "unknown directory destination '\(name)' in \(what) — expected 'directory:reader' or 'directory:author'"
+                    )
                     continue
                 }
                 guard addressDirectoryDeclared else {
                     diagnostics.error(
-                        at.position, "'\(name)' in \(what) needs an 'address-directory:' section mapping kennung to endpoint")
+                        at.position,
+                        "'\(name)' in \(what) needs an 'address-directory:' section mapping kennung to endpoint")
                     continue
                 }
                 result.append(.directory(role))
@@ -140,7 +170,9 @@ extension LoadSession {
                     diagnostics.error(
                         at.position,
                         "unknown route '\(target)' in \(what)"
-                            + (DidYouMean.suggestion(for: target, in: Array(routeNames.keys)).map { " — did you mean 'route:\($0)'?" } ?? ""))
+                            + (DidYouMean.suggestion(for: target, in: Array(routeNames.keys)).map {
+                                " — did you mean 'route:\($0)'?"
+                            } ?? ""))
                     continue
                 }
                 result.append(.route(target))
@@ -154,7 +186,9 @@ extension LoadSession {
     /// `choice:` — a list of `{when: CONDITION, to: …}` and a final `{otherwise: …}`.
     private func choice(_ node: YNode, namespaces: [String: String]) -> [ChoiceBranch]? {
         guard case .sequence = node.node else {
-            diagnostics.error(node.position, "'choice' must be a list of branches ('- when: …' / '- otherwise: …'), found \(node.kind)")
+            diagnostics.error(
+                node.position,
+                "'choice' must be a list of branches ('- when: …' / '- otherwise: …'), found \(node.kind)")
             return nil
         }
         var branches: [ChoiceBranch] = []
@@ -167,12 +201,15 @@ extension LoadSession {
             }
             if let otherwise = fields["otherwise"] {
                 if fields.has("when") || fields.has("to") {
-                    diagnostics.error(fields.keyPosition("otherwise"), "an 'otherwise' branch stands alone: write '- otherwise: { to: [...] }'")
+                    diagnostics.error(
+                        fields.keyPosition("otherwise"),
+                        "an 'otherwise' branch stands alone: write '- otherwise: { to: [...] }'")
                     ok = false
                     continue
                 }
                 if index != elements.count - 1 {
-                    diagnostics.error(fields.keyPosition("otherwise"), "'otherwise' must be the last branch of 'choice'")
+                    diagnostics.error(
+                        fields.keyPosition("otherwise"), "'otherwise' must be the last branch of 'choice'")
                     ok = false
                 }
                 var target = otherwise
@@ -192,7 +229,9 @@ extension LoadSession {
                 }
                 continue
             }
-            guard let when = reader.require(fields, "when", "a choice branch", expected: "a condition, or use 'otherwise'"),
+            guard
+                let when = reader.require(
+                    fields, "when", "a choice branch", expected: "a condition, or use 'otherwise'"),
                 let to = reader.require(fields, "to", "a choice branch", expected: "destinations")
             else {
                 ok = false

@@ -7,7 +7,9 @@ extension LoadSession {
     func interpretSections() {
         // Variables first: everything else may use them.
         for (name, _, value) in named["variables"] ?? [] {
-            guard let raw = reader.string(value, "variable '\(name)'"), var text = reader.expand(raw, at: value) else { continue }
+            guard let raw = reader.string(value, "variable '\(name)'"), var text = reader.expand(raw, at: value) else {
+                continue
+            }
             if text.hasPrefix("./") || text.hasPrefix("../") { text = NodeReader.resolve(text, relativeTo: value.file) }
             reader.variables[name] = text
         }
@@ -34,14 +36,17 @@ extension LoadSession {
             }
         }
         for (name, _, value) in named["keys"] ?? [] { readKey(name, value) }
-        if let (_, value) = singles["trust-store"] { settings.trustStore = reader.path(value, "trust-store", directory: true) }
+        if let (_, value) = singles["trust-store"] {
+            settings.trustStore = reader.path(value, "trust-store", directory: true)
+        }
         for (kennung, _, value) in named["signer-identities"] ?? [] { readSignerIdentity(kennung, value) }
         for (name, key, value) in named["endpoints"] ?? [] { readEndpoint(name, key, value) }
         if let (_, value) = singles["address-directory"] { readAddressDirectory(value) }
         if let (_, value) = singles["broker"] { settings.broker = readBroker(value, context: "broker") }
         for (name, key, value) in named["brokers"] ?? [] {
             if name == BrokerSettings.mainName {
-                diagnostics.error(key.position, "broker name '\(name)' is reserved for the 'broker:' section — choose another name")
+                diagnostics.error(
+                    key.position, "broker name '\(name)' is reserved for the 'broker:' section — choose another name")
             } else if let broker = readBroker(value, context: "brokers.\(name)") {
                 settings.brokers[name] = broker
             }
@@ -50,19 +55,30 @@ extension LoadSession {
         if let (_, value) = singles["identity"] { readIdentity(value) }
         if let (_, value) = singles["stores"] { readStores(value) }
         if let (_, value) = singles["http"], let fields = reader.fields(value, "'http'", allowed: ["bind", "port"]) {
-            if let node = fields["bind"], let text = reader.string(node, "http.bind"), let bind = reader.expand(text, at: node) {
+            if let node = fields["bind"], let text = reader.string(node, "http.bind"),
+                let bind = reader.expand(text, at: node)
+            {
                 settings.http.bind = bind
             }
-            if let port = fields["port"].flatMap({ reader.int($0, "http.port", in: 0...65_535) }) { settings.http.port = port }
+            if let port = fields["port"].flatMap({ reader.int($0, "http.port", in: 0...65_535) }) {
+                settings.http.port = port
+            }
         }
-        if let (_, value) = singles["workers"], let workers = reader.int(value, "workers", in: 1...256) { settings.workers = workers }
+        if let (_, value) = singles["workers"], let workers = reader.int(value, "workers", in: 1...256) {
+            settings.workers = workers
+        }
         if let (_, value) = singles["logging"], let fields = reader.fields(value, "'logging'", allowed: ["level"]) {
-            if let level = fields["level"], let text = reader.value(level, .oneOf(Self.logLevels), "logging.level")?.string {
+            if let level = fields["level"],
+                let text = reader.value(level, .oneOf(Self.logLevels), "logging.level")?.string
+            {
                 settings.logLevel = text
             }
         }
-        if let (_, value) = singles["defaults"], let fields = reader.fields(value, "'defaults'", allowed: ["on-error"]) {
-            if let onError = fields["on-error"], let policy = errorPolicy(onError, base: ErrorPolicy()) { defaultErrorPolicy = policy }
+        if let (_, value) = singles["defaults"], let fields = reader.fields(value, "'defaults'", allowed: ["on-error"])
+        {
+            if let onError = fields["on-error"], let policy = errorPolicy(onError, base: ErrorPolicy()) {
+                defaultErrorPolicy = policy
+            }
         }
     }
 
@@ -76,12 +92,16 @@ extension LoadSession {
         for (index, rule) in rules.enumerated() {
             let node = value.listElements.indices.contains(index) ? value.listElements[index] : value
             guard let equals = rule.firstIndex(of: "="), rule.index(after: equals) < rule.endIndex else {
-                diagnostics.error(node.position, "signer identity rule '\(rule)' must be KIND=VALUE, e.g. 'fingerprint-sha256=AB:CD:…' or 'cn=Stadt Itzehoe'")
+                diagnostics.error(
+                    node.position,
+                    "signer identity rule '\(rule)' must be KIND=VALUE, e.g. 'fingerprint-sha256=AB:CD:…' or 'cn=Stadt Itzehoe'"
+                )
                 continue
             }
             let kind = rule[..<equals].trimmingCharacters(in: .whitespaces).lowercased()
             guard Self.signerIdentityKinds.contains(kind) else {
-                let hint = DidYouMean.suggestion(for: kind, in: Self.signerIdentityKinds).map { " — did you mean '\($0)'?" }
+                let hint =
+                    DidYouMean.suggestion(for: kind, in: Self.signerIdentityKinds).map { " — did you mean '\($0)'?" }
                     ?? " (expected one of \(Self.signerIdentityKinds.joined(separator: ", ")))"
                 diagnostics.error(node.position, "unknown signer identity kind '\(kind)'\(hint)")
                 continue
@@ -89,7 +109,10 @@ extension LoadSession {
             if kind == "fingerprint-sha256" {
                 let hex = rule[rule.index(after: equals)...].filter { $0 != ":" && $0 != " " }
                 guard hex.count == 64, hex.allSatisfy(\.isHexDigit) else {
-                    diagnostics.error(node.position, "a SHA-256 fingerprint has 64 hex digits (colons allowed), found '\(rule[rule.index(after: equals)...])'")
+                    diagnostics.error(
+                        node.position,
+                        "a SHA-256 fingerprint has 64 hex digits (colons allowed), found '\(rule[rule.index(after: equals)...])'"
+                    )
                     continue
                 }
             }
@@ -103,33 +126,49 @@ extension LoadSession {
             diagnostics.error(fields.keyPosition(fileKey), "\(context) needs '\(envKey)' or '\(fileKey)', not both")
             return nil
         }
-        if let node = fields[envKey], let name = reader.string(node, "\(context) \(envKey)") { return .environment(name) }
+        if let node = fields[envKey], let name = reader.string(node, "\(context) \(envKey)") {
+            return .environment(name)
+        }
         if let node = fields[fileKey], let path = reader.path(node, "\(context) \(fileKey)") { return .file(path) }
         return nil
     }
 
     /// `broker:` or one entry of `brokers:` (another municipality's broker, for example).
     private func readBroker(_ node: YNode, context: String) -> BrokerSettings? {
-        let inline = "inline secrets are not allowed in the configuration — use 'password-env: VARIABLE' or 'password-file: PATH'"
+        let inline =
+            "inline secrets are not allowed in the configuration — use 'password-env: VARIABLE' or 'password-file: PATH'"
         guard
             let fields = reader.fields(
-                node, "'\(context)'", allowed: ["host", "port", "vhost", "user", "password-env", "password-file", "tls", "heartbeat"],
+                node, "'\(context)'",
+                allowed: ["host", "port", "vhost", "user", "password-env", "password-file", "tls", "heartbeat"],
                 special: ["password": inline])
         else { return nil }
         var broker = BrokerSettings()
-        if let node = fields["host"], let text = reader.string(node, "\(context).host"), let host = reader.expand(text, at: node) {
+        if let node = fields["host"], let text = reader.string(node, "\(context).host"),
+            let host = reader.expand(text, at: node)
+        {
             broker.host = host
         }
-        if let port = fields["port"].flatMap({ reader.int($0, "\(context).port", in: 1...65_535) }) { broker.port = port }
-        if let node = fields["vhost"], let text = reader.string(node, "\(context).vhost"), let vhost = reader.expand(text, at: node) {
+        if let port = fields["port"].flatMap({ reader.int($0, "\(context).port", in: 1...65_535) }) {
+            broker.port = port
+        }
+        if let node = fields["vhost"], let text = reader.string(node, "\(context).vhost"),
+            let vhost = reader.expand(text, at: node)
+        {
             broker.vhost = vhost
         }
-        if let node = fields["user"], let text = reader.string(node, "\(context).user"), let user = reader.expand(text, at: node) {
+        if let node = fields["user"], let text = reader.string(node, "\(context).user"),
+            let user = reader.expand(text, at: node)
+        {
             broker.user = user
         }
-        if let heartbeat = fields["heartbeat"].flatMap({ reader.duration($0, "\(context).heartbeat") }) { broker.heartbeat = heartbeat }
+        if let heartbeat = fields["heartbeat"].flatMap({ reader.duration($0, "\(context).heartbeat") }) {
+            broker.heartbeat = heartbeat
+        }
         broker.password = secret(fields, context, envKey: "password-env", fileKey: "password-file")
-        if let tls = fields["tls"], let tlsFields = reader.fields(tls, "'\(context).tls'", allowed: ["ca", "cert", "key"]) {
+        if let tls = fields["tls"],
+            let tlsFields = reader.fields(tls, "'\(context).tls'", allowed: ["ca", "cert", "key"])
+        {
             broker.tls = TLSSettings(
                 ca: tlsFields["ca"].flatMap { reader.path($0, "\(context).tls.ca") },
                 certificate: tlsFields["cert"].flatMap { reader.path($0, "\(context).tls.cert") },
@@ -145,7 +184,9 @@ extension LoadSession {
                 broker != BrokerSettings.mainName, settings.brokers[broker] == nil
             else { continue }
             var position = node.position
-            if case .mapping(let mapping) = node.node, let value = mapping.first(where: { $0.key.scalar?.string == "broker" })?.value {
+            if case .mapping(let mapping) = node.node,
+                let value = mapping.first(where: { $0.key.scalar?.string == "broker" })?.value
+            {
                 position = YNode(node: value, file: node.file).position
             }
             let known = [BrokerSettings.mainName] + settings.brokers.keys.sorted()
@@ -159,7 +200,9 @@ extension LoadSession {
 
     private func readIdentity(_ node: YNode) {
         guard let fields = reader.fields(node, "'identity'", allowed: ["kennung", "name", "directory"]) else { return }
-        guard let kennungNode = reader.require(fields, "kennung", "'identity'", expected: "this authority's kennung, e.g. ags:01061046"),
+        guard
+            let kennungNode = reader.require(
+                fields, "kennung", "'identity'", expected: "this authority's kennung, e.g. ags:01061046"),
             let kennung = reader.string(kennungNode, "identity.kennung")
         else { return }
         settings.identity = IdentitySettings(
@@ -168,12 +211,19 @@ extension LoadSession {
     }
 
     private func readStores(_ node: YNode) {
-        guard let fields = reader.fields(node, "'stores'", allowed: ["idempotency", "audit", "cases", "retention", "case-retention"]) else { return }
-        settings.stores.idempotency = fields["idempotency"].flatMap { reader.path($0, "stores.idempotency", mustExist: false) }
+        guard
+            let fields = reader.fields(
+                node, "'stores'", allowed: ["idempotency", "audit", "cases", "retention", "case-retention"])
+        else { return }
+        settings.stores.idempotency = fields["idempotency"].flatMap {
+            reader.path($0, "stores.idempotency", mustExist: false)
+        }
         settings.stores.audit = fields["audit"].flatMap { reader.path($0, "stores.audit", mustExist: false) }
         settings.stores.cases =
             fields["cases"].flatMap { reader.path($0, "stores.cases", mustExist: false) } ?? settings.stores.idempotency
-        if let retention = fields["retention"].flatMap({ reader.duration($0, "stores.retention") }) { settings.stores.retention = retention }
+        if let retention = fields["retention"].flatMap({ reader.duration($0, "stores.retention") }) {
+            settings.stores.retention = retention
+        }
         if let retention = fields["case-retention"].flatMap({ reader.duration($0, "stores.case-retention") }) {
             settings.stores.caseRetention = retention
         }
@@ -181,26 +231,32 @@ extension LoadSession {
 
     private func readKey(_ name: String, _ node: YNode) {
         let context = "key '\(name)'"
-        let inline = "inline secrets are not allowed in the configuration — use 'passphrase-env: VARIABLE' or 'passphrase-file: PATH'"
+        let inline =
+            "inline secrets are not allowed in the configuration — use 'passphrase-env: VARIABLE' or 'passphrase-file: PATH'"
         guard
             let fields = reader.fields(
-                node, context, allowed: ["certificate", "private-key", "passphrase-env", "passphrase-file"], special: ["passphrase": inline])
+                node, context, allowed: ["certificate", "private-key", "passphrase-env", "passphrase-file"],
+                special: ["passphrase": inline])
         else { return }
-        let certificate = reader.require(fields, "certificate", context, expected: "path to the PEM certificate").flatMap {
-            reader.path($0, "\(context) certificate")
-        }
-        let privateKey = reader.require(fields, "private-key", context, expected: "path to the PEM private key").flatMap {
+        let certificate = reader.require(fields, "certificate", context, expected: "path to the PEM certificate")
+            .flatMap {
+                reader.path($0, "\(context) certificate")
+            }
+        let privateKey = reader.require(fields, "private-key", context, expected: "path to the PEM private key").flatMap
+        {
             reader.path($0, "\(context) private-key")
         }
         let passphrase = secret(fields, context, envKey: "passphrase-env", fileKey: "passphrase-file")
         guard let certificate, let privateKey else { return }
-        settings.keys[name] = KeyDefinition(name: name, certificate: certificate, privateKey: privateKey, passphrase: passphrase)
+        settings.keys[name] = KeyDefinition(
+            name: name, certificate: certificate, privateKey: privateKey, passphrase: passphrase)
     }
 
     private func readEndpoint(_ name: String, _ key: YNode, _ node: YNode) {
         let context = "endpoint '\(name)'"
         guard case .mapping(let mapping) = node.node else {
-            diagnostics.error(node.position, "\(context) must be a mapping with 'type' and its settings, found \(node.kind)")
+            diagnostics.error(
+                node.position, "\(context) must be a mapping with 'type' and its settings, found \(node.kind)")
             return
         }
         let typeNode = mapping.first { $0.key.scalar?.string == "type" }.map { YNode(node: $0.value, file: node.file) }
@@ -213,7 +269,9 @@ extension LoadSession {
             diagnostics.error(
                 typeNode.position,
                 "unknown adapter type '\(typeName)' for \(context)"
-                    + (DidYouMean.suggestion(for: typeName, in: Array(loader.adapterTypes.types.keys)).map { " — did you mean '\($0)'?" }
+                    + (DidYouMean.suggestion(for: typeName, in: Array(loader.adapterTypes.types.keys)).map {
+                        " — did you mean '\($0)'?"
+                    }
                         ?? " — expected one of \(knownAdapterTypes)"))
             return
         }
@@ -223,7 +281,9 @@ extension LoadSession {
         settings.endpoints[name] = Endpoint(name: name, type: typeName, settings: values)
     }
 
-    private var knownAdapterTypes: String { loader.adapterTypes.types.keys.sorted().map { "'\($0)'" }.joined(separator: ", ") }
+    private var knownAdapterTypes: String {
+        loader.adapterTypes.types.keys.sorted().map { "'\($0)'" }.joined(separator: ", ")
+    }
 
     /// `on-error: {retry: {attempts, backoff, retryable}, dead-letter: ENDPOINT}` over `base`.
     func errorPolicy(_ node: YNode, base: ErrorPolicy) -> ErrorPolicy? {
@@ -232,7 +292,9 @@ extension LoadSession {
         if let retry = fields["retry"] {
             if retry.scalar == "none" {
                 policy.retry.maxAttempts = 1
-            } else if let retryFields = reader.fields(retry, "'retry' (or 'retry: none')", allowed: ["attempts", "backoff", "retryable"]) {
+            } else if let retryFields = reader.fields(
+                retry, "'retry' (or 'retry: none')", allowed: ["attempts", "backoff", "retryable"])
+            {
                 if let attempts = retryFields["attempts"].flatMap({ reader.int($0, "retry.attempts", in: 1...100) }) {
                     policy.retry.maxAttempts = attempts
                 }
@@ -258,12 +320,15 @@ extension LoadSession {
             diagnostics.error(
                 node.position,
                 "unknown endpoint '\(name)' in \(role)"
-                    + (DidYouMean.suggestion(for: name, in: Array(settings.endpoints.keys)).map { " — did you mean '\($0)'?" }
+                    + (DidYouMean.suggestion(for: name, in: Array(settings.endpoints.keys)).map {
+                        " — did you mean '\($0)'?"
+                    }
                         ?? " — declare it under 'endpoints:'"))
             return false
         }
         if loader.adapterTypes[endpoint.type]?.canSend == false {
-            diagnostics.error(node.position, "endpoint '\(name)' (type \(endpoint.type)) only receives; it cannot be used as \(role)")
+            diagnostics.error(
+                node.position, "endpoint '\(name)' (type \(endpoint.type)) only receives; it cannot be used as \(role)")
             return false
         }
         return true
@@ -278,13 +343,16 @@ extension LoadSession {
                 let fields = reader.fields(
                     node, context,
                     allowed: [
-                        "root-namespaces", "namespaces", "detect", "identity", "message-type", "message-type-name", "created-at", "author", "reader",
+                        "root-namespaces", "namespaces", "detect", "identity", "message-type", "message-type-name",
+                        "created-at", "author", "reader",
                     ])
             else { continue }
             var namespaces = settings.namespaces
             if let ns = fields["namespaces"], case .mapping(let mapping) = ns.node {
                 for (key, value) in mapping {
-                    if let prefix = key.scalar?.string, let uri = reader.string(YNode(node: value, file: ns.file), "namespace '\(prefix)'") {
+                    if let prefix = key.scalar?.string,
+                        let uri = reader.string(YNode(node: value, file: ns.file), "namespace '\(prefix)'")
+                    {
                         namespaces[prefix] = uri
                     }
                 }
@@ -298,7 +366,8 @@ extension LoadSession {
                 return checkXPath(text, at: node, namespaces: namespaces) != nil ? text : nil
             }
             func authority(_ key: String) -> HeaderProfile.AuthorityPaths? {
-                guard let node = fields[key], let authority = reader.fields(node, "\(context) \(key)", allowed: ["kennung", "directory", "name"])
+                guard let node = fields[key],
+                    let authority = reader.fields(node, "\(context) \(key)", allowed: ["kennung", "directory", "name"])
                 else {
                     return nil
                 }
@@ -309,7 +378,9 @@ extension LoadSession {
                     return text
                 }
                 guard let kennung = path("kennung") else {
-                    if authority["kennung"] == nil { diagnostics.error(node.position, "\(context) \(key) is missing 'kennung' (an XPath)") }
+                    if authority["kennung"] == nil {
+                        diagnostics.error(node.position, "\(context) \(key) is missing 'kennung' (an XPath)")
+                    }
                     return nil
                 }
                 return .init(kennung: kennung, directory: path("directory"), name: path("name"))
@@ -322,22 +393,30 @@ extension LoadSession {
             } else {
                 diagnostics.error(fields.node.position, "\(context) is missing 'identity' (XPath(s) of the message id)")
             }
-            let rootNamespaces = fields["root-namespaces"].flatMap { reader.strings($0, "\(context) root-namespaces") } ?? []
+            let rootNamespaces =
+                fields["root-namespaces"].flatMap { reader.strings($0, "\(context) root-namespaces") } ?? []
             let (authorPaths, readerPaths) = (authority("author"), authority("reader"))
-            let (messageTypeName, createdAt) = (xpath("message-type-name", required: false), xpath("created-at", required: false))
-            guard let detect = xpath("detect", required: true), let messageType = xpath("message-type", required: true), !identity.isEmpty else {
+            let (messageTypeName, createdAt) = (
+                xpath("message-type-name", required: false), xpath("created-at", required: false)
+            )
+            guard let detect = xpath("detect", required: true), let messageType = xpath("message-type", required: true),
+                !identity.isEmpty
+            else {
                 continue
             }
             profiles.append(
                 HeaderProfile(
-                    name: name, rootNamespaces: rootNamespaces, namespaces: namespaces, detect: detect, identity: identity,
-                    messageType: messageType, messageTypeName: messageTypeName, createdAt: createdAt, author: authorPaths, reader: readerPaths))
+                    name: name, rootNamespaces: rootNamespaces, namespaces: namespaces, detect: detect,
+                    identity: identity,
+                    messageType: messageType, messageTypeName: messageTypeName, createdAt: createdAt,
+                    author: authorPaths, reader: readerPaths))
         }
         do {
             return try HeaderExtractor(profiles: profiles + HeaderProfile.builtIn)
         } catch {
             diagnostics.error(
-                named["header-profiles"]?.first?.key.position ?? SourcePosition(file: files.first ?? "", line: 1, column: 1), "\(error)")
+                named["header-profiles"]?.first?.key.position
+                    ?? SourcePosition(file: files.first ?? "", line: 1, column: 1), "\(error)")
             return nil
         }
     }

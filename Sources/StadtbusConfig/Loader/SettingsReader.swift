@@ -21,7 +21,8 @@ extension NodeReader {
             if present.count != 1 {
                 let options = group.map { "'\($0)'" }.joined(separator: " or ")
                 let position = present.count > 1 ? fields.keyPosition(present[1]) : fields.node.position
-                diagnostics.error(position, "\(context) needs exactly one of \(options)" + (present.count > 1 ? ", not both" : ""))
+                diagnostics.error(
+                    position, "\(context) needs exactly one of \(options)" + (present.count > 1 ? ", not both" : ""))
             }
         }
         for rule in schema.conditional where result[rule.setting]?.string == rule.value {
@@ -32,7 +33,8 @@ extension NodeReader {
                 let needs = rule.exactlyOneOf.count == 1 ? "needs \(options)" : "needs exactly one of \(options)"
                 diagnostics.error(
                     position,
-                    "\(context) with '\(rule.setting): \(rule.value)' \(needs)" + (present.count > 1 ? ", not both" : ""))
+                    "\(context) with '\(rule.setting): \(rule.value)' \(needs)"
+                        + (present.count > 1 ? ", not both" : ""))
             }
         }
         return result
@@ -82,7 +84,9 @@ extension NodeReader {
             var map: [String: ConfigValue] = [:]
             for (key, value) in mapping {
                 let valueNode = YNode(node: value, file: node.file)
-                if let name = key.scalar?.string, let text = string(valueNode, "\(what).\(name)") { map[name] = .string(text) }
+                if let name = key.scalar?.string, let text = string(valueNode, "\(what).\(name)") {
+                    map[name] = .string(text)
+                }
             }
             return .map(map)
         }

@@ -22,7 +22,11 @@ extension LoadSession {
         guard let fields = reader.fields(node, "'verify'", allowed: Self.verifySettings) else { return nil }
         var valid = true
         if let value = fields["allow-own-author"] {
-            if let allow = reader.bool(value, "verify.allow-own-author") { options.allowOwnAuthor = allow } else { valid = false }
+            if let allow = reader.bool(value, "verify.allow-own-author") {
+                options.allowOwnAuthor = allow
+            } else {
+                valid = false
+            }
         }
         if let value = fields["max-age"] {
             if ["off", "false", "no"].contains(value.scalar ?? "") {
@@ -38,7 +42,11 @@ extension LoadSession {
             }
         }
         if let value = fields["max-future"] {
-            if let skew = reader.duration(value, "verify.max-future") { options.maxFuture = skew } else { valid = false }
+            if let skew = reader.duration(value, "verify.max-future") {
+                options.maxFuture = skew
+            } else {
+                valid = false
+            }
         }
         return valid ? options : nil
     }

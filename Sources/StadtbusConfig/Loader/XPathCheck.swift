@@ -10,7 +10,9 @@ extension LoadSession {
             diagnostics.error(
                 node.position,
                 "XPath '\(expression)' uses undeclared namespace prefix '\(prefix)' — declare it under 'namespaces:'"
-                    + (DidYouMean.suggestion(for: prefix, in: Array(namespaces.keys)).map { " (or did you mean '\($0)'?)" } ?? ""))
+                    + (DidYouMean.suggestion(for: prefix, in: Array(namespaces.keys)).map {
+                        " (or did you mean '\($0)'?)"
+                    } ?? ""))
             return nil
         }
         do {
@@ -44,7 +46,9 @@ extension LoadSession {
             } else if c == ":" {
                 let next = index + 1 < chars.count ? chars[index + 1] : " "
                 let previous = index > 0 ? chars[index - 1] : " "
-                if next != ":" && previous != ":", let first = word.first, first.isLetter || first == "_", !prefixes.contains(word) {
+                if next != ":" && previous != ":", let first = word.first, first.isLetter || first == "_",
+                    !prefixes.contains(word)
+                {
                     prefixes.append(word)
                 }
                 if next == ":" { index += 1 }

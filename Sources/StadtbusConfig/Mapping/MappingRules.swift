@@ -118,7 +118,9 @@ extension MappingRules {
             throw MappingRuleErrors([MappingRuleError(file: file, line: 1, column: 1, message: "YAML error: \(error)")])
         }
         guard let node else {
-            throw MappingRuleErrors([MappingRuleError(file: file, line: 1, column: 1, message: "the mapping file is empty")])
+            throw MappingRuleErrors([
+                MappingRuleError(file: file, line: 1, column: 1, message: "the mapping file is empty")
+            ])
         }
         return try parse(node: node, file: file)
     }

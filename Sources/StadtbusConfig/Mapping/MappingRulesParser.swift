@@ -58,11 +58,15 @@ struct MappingRulesParser {
             if let ns = targetKeys["namespaces"] { targetNS = namespaces(ns.value, "target") }
             targetNamespaces = Dictionary(targetNS.map { ($0.prefix, $0.uri) }, uniquingKeysWith: { first, _ in first })
             if let rootNode = targetKeys["root"], let qname = scalar(rootNode.value, "'target.root'") {
-                if checkQName(qname, at: rootNode.value, namespaces: targetNamespaces, side: "target", what: "target root") {
+                if checkQName(
+                    qname, at: rootNode.value, namespaces: targetNamespaces, side: "target", what: "target root")
+                {
                     targetRoot = qname
                 }
             } else if targetKeys["root"] == nil {
-                error(at: target.value, "missing 'root' in 'target' (the target document's root element, e.g. xdomea:Abgabe.Abgabe.0401)")
+                error(
+                    at: target.value,
+                    "missing 'root' in 'target' (the target document's root element, e.g. xdomea:Abgabe.Abgabe.0401)")
             }
         } else if keys["target"] == nil {
             error(at: root, "missing 'target' (with the target document's 'root' element)")
@@ -106,7 +110,9 @@ struct MappingRulesParser {
         guard let map = mapping(node, "'\(side).namespaces'") else { return [] }
         var result: [MappingRules.Namespace] = []
         for (key, value) in map {
-            guard let prefix = scalar(key, "a namespace prefix"), let uri = scalar(value, "a namespace URI") else { continue }
+            guard let prefix = scalar(key, "a namespace prefix"), let uri = scalar(value, "a namespace URI") else {
+                continue
+            }
             if !Self.isNCName(prefix) {
                 error(at: key, "'\(prefix)' is not a valid namespace prefix")
             } else if Self.reservedPrefixes.contains(prefix) {
@@ -138,7 +144,10 @@ struct MappingRulesParser {
         for (nameNode, defaultValue) in pairs {
             guard let name = scalar(nameNode, "a parameter name") else { continue }
             if !Self.isNCName(name) {
-                error(at: nameNode, "'\(name)' is not a valid parameter name (letters, digits, '-', '_', '.'; not starting with a digit)")
+                error(
+                    at: nameNode,
+                    "'\(name)' is not a valid parameter name (letters, digits, '-', '_', '.'; not starting with a digit)"
+                )
             } else if result.contains(where: { $0.name == name }) {
                 error(at: nameNode, "the parameter '\(name)' is declared twice")
             } else {
@@ -164,7 +173,9 @@ struct MappingRulesParser {
             guard let entries = mapping(body, "value map '\(name)'") else { continue }
             var map = MappingRules.ValueMap(name: name, entries: [], defaultValue: nil)
             for (keyNode, valueNode) in entries {
-                guard let key = scalar(keyNode, "a code"), let value = scalar(valueNode, "the value for '\(keyNode.string ?? "")'") else {
+                guard let key = scalar(keyNode, "a code"),
+                    let value = scalar(valueNode, "the value for '\(keyNode.string ?? "")'")
+                else {
                     continue
                 }
                 if key == "default" {
@@ -206,7 +217,8 @@ struct MappingRulesParser {
         var value = MappingRules.Value.none
         if keys["value"] != nil, keys["from"] != nil {
             error(
-                at: keys["from"]!.key, "\(label) has both 'value' and 'from'; use 'value' for a constant or 'from' for an XPath, not both")
+                at: keys["from"]!.key,
+                "\(label) has both 'value' and 'from'; use 'value' for a constant or 'from' for an XPath, not both")
         } else if let valueNode = keys["value"] {
             if let text = scalar(valueNode.value, "'value'") { value = .constant(text) }
         } else if let fromNode = keys["from"] {
@@ -214,7 +226,9 @@ struct MappingRulesParser {
             if nodes.isEmpty { error(at: fromNode.value, "'from' is an empty list") }
             var expressions: [String] = []
             for exprNode in nodes {
-                if let expression = scalar(exprNode, "'from' (an XPath expression)"), checkXPath(expression, at: exprNode) {
+                if let expression = scalar(exprNode, "'from' (an XPath expression)"),
+                    checkXPath(expression, at: exprNode)
+                {
                     expressions.append(expression)
                 }
             }
@@ -224,10 +238,14 @@ struct MappingRulesParser {
         var mapName: String?
         if let mapNode = keys["map"], let name = scalar(mapNode.value, "'map' (a value-map name)") {
             if keys["from"] == nil {
-                error(at: mapNode.key, "\(label) has 'map' but no 'from': a value map translates the value read by 'from'")
+                error(
+                    at: mapNode.key, "\(label) has 'map' but no 'from': a value map translates the value read by 'from'"
+                )
             } else if !valueMapNames.contains(name) {
                 error(
-                    at: mapNode.value, "unknown value map '\(name)'" + suggestion(for: name, among: valueMapNames, declaredIn: "value-maps")
+                    at: mapNode.value,
+                    "unknown value map '\(name)'"
+                        + suggestion(for: name, among: valueMapNames, declaredIn: "value-maps")
                 )
             }
             mapName = name
@@ -246,12 +264,16 @@ struct MappingRulesParser {
             default: error(at: requiredNode.value, "'required' must be true or false, not '\(text)'")
             }
             if keys["from"] == nil {
-                error(at: requiredNode.key, "\(label) has 'required' but no 'from': only values read by 'from' can be missing")
+                error(
+                    at: requiredNode.key,
+                    "\(label) has 'required' but no 'from': only values read by 'from' can be missing")
             }
         }
 
         var forEach: String?
-        if let forEachNode = keys["for-each"], let expression = scalar(forEachNode.value, "'for-each' (an XPath selecting the items)") {
+        if let forEachNode = keys["for-each"],
+            let expression = scalar(forEachNode.value, "'for-each' (an XPath selecting the items)")
+        {
             if checkXPath(expression, at: forEachNode.value) { forEach = expression }
             if keys["fields"] == nil {
                 error(at: forEachNode.key, "\(label) has 'for-each' but no nested 'fields' to create for each item")
@@ -263,7 +285,8 @@ struct MappingRulesParser {
             if keys["value"] != nil || keys["from"] != nil {
                 error(
                     at: fieldsNode.key,
-                    "\(label) has nested 'fields' and also 'value' or 'from'; a field either has a value or groups nested fields")
+                    "\(label) has nested 'fields' and also 'value' or 'from'; a field either has a value or groups nested fields"
+                )
             }
             nested = fields(fieldsNode.value)
             if let last = target?.last, last.isAttribute {
@@ -275,7 +298,8 @@ struct MappingRulesParser {
 
         guard let target else { return nil }
         return MappingRules.Field(
-            target: target, value: value, map: mapName, when: when, required: required, forEach: forEach, fields: nested,
+            target: target, value: value, map: mapName, when: when, required: required, forEach: forEach,
+            fields: nested,
             line: position.line, column: position.column)
     }
 
@@ -334,7 +358,8 @@ struct MappingRulesParser {
                     + suggestion(for: prefix, among: Array(sourceNamespaces.keys), declaredIn: "source.namespaces"))
             valid = false
         }
-        for function in tokens.functions where !function.contains(":") && !XPathNames.knownFunctions.contains(function) {
+        for function in tokens.functions where !function.contains(":") && !XPathNames.knownFunctions.contains(function)
+        {
             error(
                 at: node,
                 "XPath '\(expression)' calls unknown function '\(function)()'"
@@ -353,7 +378,9 @@ struct MappingRulesParser {
     }
 
     /// Checks a qualified name and its prefix.
-    private mutating func checkQName(_ qname: String, at node: Node, namespaces: [String: String], side: String, what: String) -> Bool {
+    private mutating func checkQName(
+        _ qname: String, at node: Node, namespaces: [String: String], side: String, what: String
+    ) -> Bool {
         guard Self.isQName(qname) else {
             error(at: node, "'\(qname)' is not a valid element name for the \(what)")
             return false
@@ -371,12 +398,16 @@ struct MappingRulesParser {
     // MARK: Node helpers
 
     /// The entries of a mapping by key, reporting unknown and duplicate keys.
-    private mutating func entries(_ map: Node.Mapping, allowed: [String], in context: String) -> [String: (key: Node, value: Node)] {
+    private mutating func entries(_ map: Node.Mapping, allowed: [String], in context: String) -> [String: (
+        key: Node, value: Node
+    )] {
         var result: [String: (key: Node, value: Node)] = [:]
         for (key, value) in map {
             guard let name = scalar(key, "a key") else { continue }
             if !allowed.contains(name) {
-                error(at: key, "unknown key '\(name)' in \(context)" + suggestion(for: name, among: allowed, declaredIn: nil))
+                error(
+                    at: key,
+                    "unknown key '\(name)' in \(context)" + suggestion(for: name, among: allowed, declaredIn: nil))
             } else if result[name] != nil {
                 error(at: key, "the key '\(name)' appears twice in \(context)")
             } else {
@@ -418,7 +449,8 @@ struct MappingRulesParser {
         }
         if let section {
             return candidates.isEmpty
-                ? "; declare it in '\(section)'" : "; declare it in '\(section)' (declared: \(candidates.sorted().joined(separator: ", ")))"
+                ? "; declare it in '\(section)'"
+                : "; declare it in '\(section)' (declared: \(candidates.sorted().joined(separator: ", ")))"
         }
         return "; expected one of: \(candidates.joined(separator: ", "))"
     }
@@ -499,7 +531,8 @@ enum XPathNames {
         func readName(_ start: Int) -> Int {
             var end = start
             while end < chars.count,
-                MappingRulesParser.isNameChar(chars[end]) || (end == start && MappingRulesParser.isNameStart(chars[end]))
+                MappingRulesParser.isNameChar(chars[end])
+                    || (end == start && MappingRulesParser.isNameStart(chars[end]))
             {
                 end += 1
             }

@@ -33,7 +33,8 @@ public final class ConfigurationWatcher: @unchecked Sendable {
     ///   - onReload: called after each successful swap (e.g. to start new endpoints).
     public init(
         path: String, current: LoadedConfiguration, loader: ConfigurationLoader, engine: RoutingEngine,
-        logger: Logger = Logger(label: "stadtbus.config"), onReload: @escaping @Sendable (LoadedConfiguration) -> Void = { _ in }
+        logger: Logger = Logger(label: "stadtbus.config"),
+        onReload: @escaping @Sendable (LoadedConfiguration) -> Void = { _ in }
     ) {
         self.path = path
         self.loader = loader
@@ -88,7 +89,8 @@ public final class ConfigurationWatcher: @unchecked Sendable {
                 self.stamps = Self.stamps(of: self.files)
             }
             engine.replace(with: loaded.table)
-            logger.info("configuration reloaded", metadata: ["file": "\(path)", "routes": "\(loaded.table.routes.count)"])
+            logger.info(
+                "configuration reloaded", metadata: ["file": "\(path)", "routes": "\(loaded.table.routes.count)"])
             onReload(loaded)
             return .reloaded(loaded)
         } catch let error as ConfigurationError {
@@ -102,7 +104,10 @@ public final class ConfigurationWatcher: @unchecked Sendable {
         } catch {
             lock.withLock { self.stamps = newStamps }
             logger.error("configuration not reloaded: \(error)")
-            return .failed(ConfigurationError(diagnostics: [ConfigDiagnostic(SourcePosition(file: path, line: 1, column: 1), "\(error)")]))
+            return .failed(
+                ConfigurationError(diagnostics: [
+                    ConfigDiagnostic(SourcePosition(file: path, line: 1, column: 1), "\(error)")
+                ]))
         }
     }
 

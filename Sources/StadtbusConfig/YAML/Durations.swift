@@ -9,7 +9,9 @@ public enum DurationSyntax {
         for (unit, milliseconds) in units where trimmed.hasSuffix(unit) {
             let number = trimmed.dropLast(unit.count)
             // "5ms" also ends in "s": only accept when the rest is all digits.
-            guard !number.isEmpty, number.allSatisfy(\.isASCII), let value = Int64(number), value >= 0, value < 1_000_000_000 else {
+            guard !number.isEmpty, number.allSatisfy(\.isASCII), let value = Int64(number), value >= 0,
+                value < 1_000_000_000
+            else {
                 continue
             }
             return .milliseconds(value * milliseconds)

@@ -15,7 +15,8 @@ struct YNode {
 
     var isNull: Bool {
         guard let scalar = node.scalar else { return false }
-        return scalar.tag == Tag(.null) || (scalar.style == .plain && ["", "~", "null", "Null", "NULL"].contains(scalar.string))
+        return scalar.tag == Tag(.null)
+            || (scalar.style == .plain && ["", "~", "null", "Null", "NULL"].contains(scalar.string))
     }
 
     var kind: String {
@@ -46,7 +47,9 @@ struct Fields {
 
     subscript(key: String) -> YNode? { entries.first { $0.key == key }?.value }
 
-    func keyPosition(_ key: String) -> SourcePosition { entries.first { $0.key == key }?.keyNode.position ?? node.position }
+    func keyPosition(_ key: String) -> SourcePosition {
+        entries.first { $0.key == key }?.keyNode.position ?? node.position
+    }
 
     func has(_ key: String) -> Bool { self[key] != nil }
 }
@@ -137,11 +140,14 @@ struct NodeReader {
             text = expanded
         }
         guard let text, let value = Int(text) else {
-            diagnostics.error(node.position, "\(what) must be an integer in \(range.lowerBound)...\(range.upperBound), found \(node.kind)")
+            diagnostics.error(
+                node.position,
+                "\(what) must be an integer in \(range.lowerBound)...\(range.upperBound), found \(node.kind)")
             return nil
         }
         guard range.contains(value) else {
-            diagnostics.error(node.position, "\(what) must be in \(range.lowerBound)...\(range.upperBound), found \(value)")
+            diagnostics.error(
+                node.position, "\(what) must be in \(range.lowerBound)...\(range.upperBound), found \(value)")
             return nil
         }
         return value
@@ -159,7 +165,8 @@ struct NodeReader {
 
     func duration(_ node: YNode, _ what: String) -> Duration? {
         guard let text = node.scalar, let value = DurationSyntax.parse(text) else {
-            diagnostics.error(node.position, "\(what) must be a duration like 500ms, 30s, 5m, 1h or 14d, found \(node.kind)")
+            diagnostics.error(
+                node.position, "\(what) must be a duration like 500ms, 30s, 5m, 1h or 14d, found \(node.kind)")
             return nil
         }
         return value
@@ -167,7 +174,8 @@ struct NodeReader {
 
     func durationRange(_ node: YNode, _ what: String) -> (Duration, Duration)? {
         guard let text = node.scalar, let value = DurationSyntax.parseRange(text) else {
-            diagnostics.error(node.position, "\(what) must be a duration range MIN..MAX like 2s..5m, found \(node.kind)")
+            diagnostics.error(
+                node.position, "\(what) must be a duration range MIN..MAX like 2s..5m, found \(node.kind)")
             return nil
         }
         return value
@@ -196,7 +204,8 @@ struct NodeReader {
             } else {
                 diagnostics.error(
                     node.position,
-                    "undefined variable '${\(name)}' — define it under 'variables:', set it in the environment, or write '${\(name):-DEFAULT}'")
+                    "undefined variable '${\(name)}' — define it under 'variables:', set it in the environment, or write '${\(name):-DEFAULT}'"
+                )
                 return nil
             }
             rest = rest[rest.index(after: end)...]

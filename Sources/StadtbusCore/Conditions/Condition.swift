@@ -8,7 +8,9 @@ public struct ConditionContext {
     /// The case a `correlate` step found, if any (`case:` conditions read it).
     public var correlatedCase: CaseRecord?
 
-    public init(header: MessageHeader, headers: [String: String], document: XMLDocument, correlatedCase: CaseRecord? = nil) {
+    public init(
+        header: MessageHeader, headers: [String: String], document: XMLDocument, correlatedCase: CaseRecord? = nil
+    ) {
         self.header = header
         self.headers = headers
         self.document = document

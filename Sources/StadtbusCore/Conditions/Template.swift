@@ -35,7 +35,9 @@ public struct Template: Sendable, CustomStringConvertible {
         public var description: String { message }
     }
 
-    public static let headerFields = ["messageID", "messageType", "messageTypeName", "profile", "createdAt", "author", "reader"]
+    public static let headerFields = [
+        "messageID", "messageType", "messageTypeName", "profile", "createdAt", "author", "reader",
+    ]
 
     let parts: [Part]
     public let source: String
@@ -59,7 +61,9 @@ public struct Template: Sendable, CustomStringConvertible {
                 index += 2
                 continue
             }
-            if char == "}" { throw ParseError(offset: index, message: "unmatched '}' (write '}}' for a literal brace)") }
+            if char == "}" {
+                throw ParseError(offset: index, message: "unmatched '}' (write '}}' for a literal brace)")
+            }
             guard char == "{" else {
                 literal.append(char)
                 index += 1
@@ -86,14 +90,18 @@ public struct Template: Sendable, CustomStringConvertible {
                 guard Self.headerFields.contains(field) else {
                     throw ParseError(
                         offset: index,
-                        message: "unknown header field '\(field)' — expected one of \(Self.headerFields.joined(separator: ", "))")
+                        message:
+                            "unknown header field '\(field)' — expected one of \(Self.headerFields.joined(separator: ", "))"
+                    )
                 }
                 parts.append(.header(field))
             } else if body.hasPrefix("transport.") {
                 parts.append(.transport(String(body.dropFirst(10))))
             } else if body.hasPrefix("case.") {
                 let name = String(body.dropFirst(5))
-                guard !name.isEmpty else { throw ParseError(offset: index, message: "'{case.}' needs an attribute name, e.g. {case.art}") }
+                guard !name.isEmpty else {
+                    throw ParseError(offset: index, message: "'{case.}' needs an attribute name, e.g. {case.art}")
+                }
                 parts.append(.caseField(name))
             } else if body == "route" {
                 parts.append(.route)
@@ -103,7 +111,9 @@ public struct Template: Sendable, CustomStringConvertible {
                 parts.append(.derivedUUID(nil))
             } else if body.hasPrefix("derived-uuid:") {
                 let name = String(body.dropFirst("derived-uuid:".count))
-                guard !name.isEmpty else { throw ParseError(offset: index, message: "'{derived-uuid:}' needs a name, e.g. {derived-uuid:akte}") }
+                guard !name.isEmpty else {
+                    throw ParseError(offset: index, message: "'{derived-uuid:}' needs a name, e.g. {derived-uuid:akte}")
+                }
                 parts.append(.derivedUUID(name))
             } else if body == "now" {
                 parts.append(.now)
@@ -138,12 +148,14 @@ public struct Template: Sendable, CustomStringConvertible {
             case .caseField(let name):
                 guard let record = exchange.correlatedCase else {
                     throw StepFailure.permanent(
-                        "template-failed", "'{case.\(name)}' needs a case: put a 'correlate' step before the step that uses it")
+                        "template-failed",
+                        "'{case.\(name)}' needs a case: put a 'correlate' step before the step that uses it")
                 }
                 result += record.value(of: name) ?? ""
             case .route: result += exchange.route
             case .attempt: result += String(exchange.message.attempt)
-            case .derivedUUID(let name): result += DerivedUUID.make(from: "\(exchange.header.messageID)|\(name ?? exchange.route)")
+            case .derivedUUID(let name):
+                result += DerivedUUID.make(from: "\(exchange.header.messageID)|\(name ?? exchange.route)")
             case .now: result += Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
             }
         }

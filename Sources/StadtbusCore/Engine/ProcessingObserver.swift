@@ -14,7 +14,9 @@ public protocol ProcessingObserver: AnyObject {
     /// A candidate route's `when` was evaluated.
     func routeEvaluated(_ route: Route, matched: Bool, header: MessageHeader)
     /// A step finished (`failure` is set when it threw); `exchange.document` is the result.
-    func stepFinished(route: String, step: any RouteStep, outcome: StepOutcome?, failure: StepFailure?, exchange: Exchange, duration: Duration)
+    func stepFinished(
+        route: String, step: any RouteStep, outcome: StepOutcome?, failure: StepFailure?, exchange: Exchange,
+        duration: Duration)
     /// A `choice` picked a branch (`nil` index: none matched).
     func choiceSelected(route: String, branch: Int?, destinations: [Destination])
     /// A delivery to an endpoint (or wire tap) was attempted.
@@ -26,8 +28,10 @@ public protocol ProcessingObserver: AnyObject {
 
 extension ProcessingObserver {
     public func routeEvaluated(_ route: Route, matched: Bool, header: MessageHeader) {}
-    public func stepFinished(route: String, step: any RouteStep, outcome: StepOutcome?, failure: StepFailure?, exchange: Exchange, duration: Duration)
-    {}
+    public func stepFinished(
+        route: String, step: any RouteStep, outcome: StepOutcome?, failure: StepFailure?, exchange: Exchange,
+        duration: Duration
+    ) {}
     public func choiceSelected(route: String, branch: Int?, destinations: [Destination]) {}
     public func delivery(_ message: OutgoingMessage, to endpoint: String, result: DeliveryResult) {}
     public func directoryResolved(route: String, role: DirectoryRole, kennung: String?, entry: AddressEntry?) {}

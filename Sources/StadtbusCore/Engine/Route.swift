@@ -57,7 +57,10 @@ public struct RetryPolicy: Sendable, Equatable {
     /// Failure codes that may be retried; `nil` = every transient failure.
     public var retryOn: Set<String>?
 
-    public init(maxAttempts: Int = 5, minDelay: Duration = .seconds(2), maxDelay: Duration = .seconds(300), retryOn: Set<String>? = nil) {
+    public init(
+        maxAttempts: Int = 5, minDelay: Duration = .seconds(2), maxDelay: Duration = .seconds(300),
+        retryOn: Set<String>? = nil
+    ) {
         self.maxAttempts = max(1, maxAttempts)
         self.minDelay = minDelay
         self.maxDelay = max(minDelay, maxDelay)

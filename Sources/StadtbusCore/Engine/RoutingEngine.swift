@@ -73,7 +73,8 @@ public final class RoutingEngine: @unchecked Sendable {
         current = table
         lock.unlock()
         if casesAreVolatile { warnIfCasesAreVolatile(table) }
-        logger.info("routing table replaced", metadata: ["version": "\(table.version)", "routes": "\(table.routes.count)"])
+        logger.info(
+            "routing table replaced", metadata: ["version": "\(table.version)", "routes": "\(table.routes.count)"])
     }
 
     /// Processes one message and says what to do with it. Never throws, never traps on input.
@@ -82,7 +83,9 @@ public final class RoutingEngine: @unchecked Sendable {
     }
 
     /// Processes one message, optionally forcing `route` (dry-run) and reporting to `observer`.
-    public func process(_ message: Message, route forcedRoute: String?, observer: (any ProcessingObserver)?) async -> Disposition {
+    public func process(_ message: Message, route forcedRoute: String?, observer: (any ProcessingObserver)?) async
+        -> Disposition
+    {
         let run = Run(table: table, message: message, observer: observer)
         var disposition = await route(run, forcedRoute: forcedRoute)
         if case .deadLetter(_, _, let failedRoute, _) = disposition,
@@ -122,13 +125,17 @@ public final class RoutingEngine: @unchecked Sendable {
         var messageID: String { header?.messageID ?? message.properties.messageID ?? "unknown" }
 
         func event(
-            _ kind: AuditEvent.Kind, route: String? = nil, detail: String? = nil, duration: Duration? = nil, reason: String? = nil
+            _ kind: AuditEvent.Kind, route: String? = nil, detail: String? = nil, duration: Duration? = nil,
+            reason: String? = nil
         ) {
             events.append(
                 AuditEvent(
-                    messageID: messageID, route: route ?? matchedRoute ?? "", kind: kind, messageType: header?.messageType,
+                    messageID: messageID, route: route ?? matchedRoute ?? "", kind: kind,
+                    messageType: header?.messageType,
                     author: header?.author?.kennung, reader: header?.reader?.kennung, detail: detail,
-                    durationMicroseconds: duration.map { Int64($0.components.seconds) * 1_000_000 + $0.components.attoseconds / 1_000_000_000_000 },
+                    durationMicroseconds: duration.map {
+                        Int64($0.components.seconds) * 1_000_000 + $0.components.attoseconds / 1_000_000_000_000
+                    },
                     reason: reason, attempt: message.attempt))
         }
     }
@@ -169,7 +176,8 @@ public final class RoutingEngine: @unchecked Sendable {
         } catch HeaderError.unrecognised(let root, let namespace) {
             run.event(.received)
             return deadLetter(
-                run, "unknown-message-type: no header profile recognises root element '\(root)' in namespace '\(namespace ?? "(none)")'",
+                run,
+                "unknown-message-type: no header profile recognises root element '\(root)' in namespace '\(namespace ?? "(none)")'",
                 step: "header")
         } catch {
             run.event(.received)
@@ -235,7 +243,9 @@ public final class RoutingEngine: @unchecked Sendable {
 
         // A route that registers cases runs again on a redelivery: a crash between delivery and
         // registration must not leave the case unregistered (deliveries are skipped by idempotency).
-        if !route.steps.contains(where: { $0 is RegisterCaseStep }), allDestinationsAlreadyDelivered(route, messageID: header.messageID, run) {
+        if !route.steps.contains(where: { $0 is RegisterCaseStep }),
+            allDestinationsAlreadyDelivered(route, messageID: header.messageID, run)
+        {
             run.alreadyDelivered = 1
             run.event(.duplicate)
             return .duplicate
@@ -265,15 +275,19 @@ public final class RoutingEngine: @unchecked Sendable {
                 if message.attempt < policy.retry.maxAttempts {
                     let delay = policy.retry.delay(afterAttempt: message.attempt)
                     run.event(.retried, detail: failure.step, reason: failure.reason)
-                    return .retry(attempt: message.attempt + 1, delay: delay, reason: failure.reason, step: failure.step)
+                    return .retry(
+                        attempt: message.attempt + 1, delay: delay, reason: failure.reason, step: failure.step)
                 }
                 let reason = failure.reason + " (gave up after \(message.attempt) attempts)"
                 run.event(.deadLettered, detail: failure.step, reason: reason)
-                return .deadLetter(reason: reason, step: failure.step, route: failure.route, endpoint: policy.deadLetter ?? table.defaultDeadLetter)
+                return .deadLetter(
+                    reason: reason, step: failure.step, route: failure.route,
+                    endpoint: policy.deadLetter ?? table.defaultDeadLetter)
             }
             run.event(.deadLettered, detail: failure.step, reason: failure.reason)
             return .deadLetter(
-                reason: failure.reason, step: failure.step, route: failure.route, endpoint: policy.deadLetter ?? table.defaultDeadLetter)
+                reason: failure.reason, step: failure.step, route: failure.route,
+                endpoint: policy.deadLetter ?? table.defaultDeadLetter)
         }
     }
 
@@ -307,7 +321,9 @@ public final class RoutingEngine: @unchecked Sendable {
 
     /// Runs `route`'s steps from index `first` on (earlier ones already ran on `exchange`), then
     /// delivers to its destinations and wire taps.
-    private func execute(_ route: Route, _ exchange: Exchange, _ run: Run, fromStep first: Int = 0) async -> RouteOutcome {
+    private func execute(_ route: Route, _ exchange: Exchange, _ run: Run, fromStep first: Int = 0) async
+        -> RouteOutcome
+    {
         exchange.route = route.name
         for step in route.steps[first...] {
             if let outcome = await runStep(step, route, exchange, run) { return outcome }
@@ -316,22 +332,28 @@ public final class RoutingEngine: @unchecked Sendable {
     }
 
     /// Runs one step; `nil` if the route goes on, else the outcome that ends it.
-    private func runStep(_ step: any RouteStep, _ route: Route, _ exchange: Exchange, _ run: Run) async -> RouteOutcome? {
+    private func runStep(_ step: any RouteStep, _ route: Route, _ exchange: Exchange, _ run: Run) async -> RouteOutcome?
+    {
         if !step.leavesDocumentUnchanged { exchange.documentMayHaveChanged = true }
         let start = clock.now
         do {
             let outcome = try await step.run(exchange)
             let duration = clock.now - start
             run.event(.step, route: route.name, detail: step.label, duration: duration)
-            run.observer?.stepFinished(route: route.name, step: step, outcome: outcome, failure: nil, exchange: exchange, duration: duration)
+            run.observer?.stepFinished(
+                route: route.name, step: step, outcome: outcome, failure: nil, exchange: exchange, duration: duration)
             if case .drop(let reason) = outcome { return .filtered(reason) }
             return nil
         } catch {
             let failure = (error as? StepFailure) ?? StepFailure.permanent("step-failed", "\(error)")
             let duration = clock.now - start
             run.event(.step, route: route.name, detail: step.label, duration: duration, reason: failure.description)
-            run.observer?.stepFinished(route: route.name, step: step, outcome: nil, failure: failure, exchange: exchange, duration: duration)
-            return .failed(Failure(kind: failure.kind, code: failure.code, message: failure.message, step: step.name, route: route.name))
+            run.observer?.stepFinished(
+                route: route.name, step: step, outcome: nil, failure: failure, exchange: exchange, duration: duration)
+            return .failed(
+                Failure(
+                    kind: failure.kind, code: failure.code, message: failure.message, step: step.name, route: route.name
+                ))
         }
     }
 
@@ -351,13 +373,18 @@ public final class RoutingEngine: @unchecked Sendable {
                 }
             } catch {
                 let failure = (error as? StepFailure) ?? StepFailure.permanent("condition-failed", "\(error)")
-                return .failed(Failure(kind: .permanent, code: failure.code, message: failure.message, step: "choice", route: route.name))
+                return .failed(
+                    Failure(
+                        kind: .permanent, code: failure.code, message: failure.message, step: "choice",
+                        route: route.name))
             }
-            run.observer?.choiceSelected(route: route.name, branch: chosen?.0, destinations: chosen?.1.destinations ?? [])
+            run.observer?.choiceSelected(
+                route: route.name, branch: chosen?.0, destinations: chosen?.1.destinations ?? [])
             guard let (_, branch) = chosen else {
                 return .failed(
                     Failure(
-                        kind: .permanent, code: "no-choice", message: "no choice branch matched and there is no 'otherwise'", step: "choice",
+                        kind: .permanent, code: "no-choice",
+                        message: "no choice branch matched and there is no 'otherwise'", step: "choice",
                         route: route.name))
             }
             destinations = branch.destinations
@@ -368,7 +395,10 @@ public final class RoutingEngine: @unchecked Sendable {
         do {
             body = exchange.documentMayHaveChanged ? try exchange.document.serialized() : exchange.message.body
         } catch {
-            return .failed(Failure(kind: .permanent, code: "serialization-failed", message: "\(error)", step: "deliver", route: route.name))
+            return .failed(
+                Failure(
+                    kind: .permanent, code: "serialization-failed", message: "\(error)", step: "deliver",
+                    route: route.name))
         }
 
         // Deliver to every destination even if one fails, so a retry re-sends only what failed.
@@ -382,28 +412,38 @@ public final class RoutingEngine: @unchecked Sendable {
                 if let failure = await deliver(outgoing, to: name, route: route.name, run) { failures.append(failure) }
             case .directory(let role):
                 let resolved = resolve(role, exchange, run.table, route: route.name)
-                run.observer?.directoryResolved(route: route.name, role: role, kennung: resolved.kennung, entry: resolved.entry)
+                run.observer?.directoryResolved(
+                    route: route.name, role: role, kennung: resolved.kennung, entry: resolved.entry)
                 guard let entry = resolved.entry else {
                     let failure = resolved.failure
-                    run.event(.failed, route: route.name, detail: "deliver directory:\(role.rawValue)", reason: failure.reason)
+                    run.event(
+                        .failed, route: route.name, detail: "deliver directory:\(role.rawValue)", reason: failure.reason
+                    )
                     failures.append(failure)
                     continue
                 }
                 let outgoing = OutgoingMessage(
                     body: body, headers: exchange.headers, properties: exchange.message.properties,
                     messageID: exchange.header.messageID, route: route.name)
-                if let failure = await deliver(outgoing, to: entry.endpoint, route: route.name, run) { failures.append(failure) }
+                if let failure = await deliver(outgoing, to: entry.endpoint, route: route.name, run) {
+                    failures.append(failure)
+                }
             case .route(let name):
                 guard let target = run.table.route(named: name) else {
                     failures.append(
-                        Failure(kind: .permanent, code: "no-route", message: "unknown route '\(name)'", step: "deliver", route: route.name))
+                        Failure(
+                            kind: .permanent, code: "no-route", message: "unknown route '\(name)'", step: "deliver",
+                            route: route.name))
                     continue
                 }
                 let forked: Exchange
                 do {
                     forked = try exchange.fork(route: name)
                 } catch {
-                    failures.append(Failure(kind: .permanent, code: "copy-failed", message: "\(error)", step: "deliver", route: route.name))
+                    failures.append(
+                        Failure(
+                            kind: .permanent, code: "copy-failed", message: "\(error)", step: "deliver",
+                            route: route.name))
                     continue
                 }
                 switch await execute(target, forked, run) {
@@ -423,7 +463,10 @@ public final class RoutingEngine: @unchecked Sendable {
                 // the main delivery stands.
                 logger.warning(
                     "wire tap failed",
-                    metadata: ["route": "\(route.name)", "endpoint": "\(tap)", "message_id": "\(run.messageID)", "reason": "\(failure.reason)"])
+                    metadata: [
+                        "route": "\(route.name)", "endpoint": "\(tap)", "message_id": "\(run.messageID)",
+                        "reason": "\(failure.reason)",
+                    ])
             }
         }
 
@@ -440,9 +483,12 @@ public final class RoutingEngine: @unchecked Sendable {
             do {
                 try cases.register(key: record.key, case: record)
             } catch {
-                run.event(.failed, route: route, detail: "register-case \(record.key)", reason: "case-registry: \(error)")
+                run.event(
+                    .failed, route: route, detail: "register-case \(record.key)", reason: "case-registry: \(error)")
                 return .failed(
-                    Failure(kind: .transient, code: "case-registry", message: "registering case '\(record.key)': \(error)", step: "register-case", route: route))
+                    Failure(
+                        kind: .transient, code: "case-registry", message: "registering case '\(record.key)': \(error)",
+                        step: "register-case", route: route))
             }
             run.event(.step, route: route, detail: "case registered \(record.key)")
         }
@@ -456,23 +502,28 @@ public final class RoutingEngine: @unchecked Sendable {
         let authority = role == .reader ? exchange.header.reader : exchange.header.author
         guard let kennung = authority?.kennung, !kennung.isEmpty else {
             let failure = Failure(
-                kind: .permanent, code: "unknown-recipient", message: "the message header names no \(role.rawValue) to look up in the address directory",
+                kind: .permanent, code: "unknown-recipient",
+                message: "the message header names no \(role.rawValue) to look up in the address directory",
                 step: "deliver", route: route)
             return (nil, nil, failure)
         }
         let failure = Failure(
             kind: .permanent, code: "unknown-recipient",
-            message: "no address directory entry for \(role.rawValue) '\(kennung)' — add it to 'address-directory:'", step: "deliver", route: route)
+            message: "no address directory entry for \(role.rawValue) '\(kennung)' — add it to 'address-directory:'",
+            step: "deliver", route: route)
         return (kennung, table.addressDirectory.entry(for: kennung), failure)
     }
 
     /// Delivers to one endpoint unless the idempotency store says it already has the message;
     /// records the delivery once it is durable. Returns the failure, if any.
-    private func deliver(_ outgoing: OutgoingMessage, to name: String, route: String, _ run: Run, key: String? = nil) async -> Failure? {
+    private func deliver(_ outgoing: OutgoingMessage, to name: String, route: String, _ run: Run, key: String? = nil)
+        async -> Failure?
+    {
         let key = key ?? name
         let step = outgoing.isWireTap ? "wire-tap" : "deliver"
         guard let endpoint = run.table.endpoints[name] else {
-            return Failure(kind: .permanent, code: "no-endpoint", message: "unknown endpoint '\(name)'", step: step, route: route)
+            return Failure(
+                kind: .permanent, code: "no-endpoint", message: "unknown endpoint '\(name)'", step: step, route: route)
         }
         do {
             if run.knownNotDelivered.remove("\(route)\u{1}\(key)") == nil,
@@ -491,10 +542,13 @@ public final class RoutingEngine: @unchecked Sendable {
             let delivery = (error as? DeliveryError) ?? DeliveryError.transient("delivery-failed", "\(error)")
             run.observer?.delivery(outgoing, to: name, result: .failed(delivery.description))
             run.event(.failed, route: route, detail: "\(step) \(name)", reason: delivery.description)
-            return Failure(kind: delivery.kind, code: delivery.code, message: "\(name): \(delivery.message)", step: step, route: route)
+            return Failure(
+                kind: delivery.kind, code: delivery.code, message: "\(name): \(delivery.message)", step: step,
+                route: route)
         }
         do {
-            try await idempotency.recordDelivered(route: route, messageID: outgoing.messageID, destination: key, at: Date())
+            try await idempotency.recordDelivered(
+                route: route, messageID: outgoing.messageID, destination: key, at: Date())
         } catch {
             // Delivered but not recorded: a retry may send one duplicate downstream.
             return Failure(kind: .transient, code: "idempotency-store", message: "\(error)", step: step, route: route)
@@ -509,7 +563,9 @@ public final class RoutingEngine: @unchecked Sendable {
     /// for a retry while attempts remain (the idempotency store makes the retry cheap).
     private func finish(_ run: Run, _ disposition: Disposition) async -> Disposition {
         var disposition = disposition
-        if case .deadLetter(let reason, let step, _, _) = disposition, !run.events.contains(where: { $0.kind == .deadLettered }) {
+        if case .deadLetter(let reason, let step, _, _) = disposition,
+            !run.events.contains(where: { $0.kind == .deadLettered })
+        {
             run.event(.deadLettered, detail: step, reason: reason)
         }
         do {
@@ -520,18 +576,26 @@ public final class RoutingEngine: @unchecked Sendable {
                 run.message.attempt < route.errorPolicy.retry.maxAttempts
             {
                 disposition = .retry(
-                    attempt: run.message.attempt + 1, delay: route.errorPolicy.retry.delay(afterAttempt: run.message.attempt),
+                    attempt: run.message.attempt + 1,
+                    delay: route.errorPolicy.retry.delay(afterAttempt: run.message.attempt),
                     reason: "audit-journal: \(error)", step: "audit")
             }
         }
         switch disposition {
         case .deadLetter(let reason, let step, let route, _):
             logger.warning(
-                "dead letter", metadata: ["message_id": "\(run.messageID)", "route": "\(route ?? "-")", "step": "\(step)", "reason": "\(reason)"])
+                "dead letter",
+                metadata: [
+                    "message_id": "\(run.messageID)", "route": "\(route ?? "-")", "step": "\(step)",
+                    "reason": "\(reason)",
+                ])
         case .retry(let attempt, let delay, let reason, let step):
             logger.info(
                 "retry",
-                metadata: ["message_id": "\(run.messageID)", "attempt": "\(attempt)", "delay": "\(delay)", "step": "\(step)", "reason": "\(reason)"])
+                metadata: [
+                    "message_id": "\(run.messageID)", "attempt": "\(attempt)", "delay": "\(delay)", "step": "\(step)",
+                    "reason": "\(reason)",
+                ])
         default:
             logger.debug("processed", metadata: ["message_id": "\(run.messageID)", "disposition": "\(disposition)"])
         }

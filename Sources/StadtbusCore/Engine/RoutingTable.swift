@@ -27,13 +27,16 @@ public final class RoutingTable: Sendable {
 
     /// Builds a table, checking that every destination exists and route references have no cycle.
     public init(
-        routes: [Route], endpoints: [Endpoint], headerExtractor: HeaderExtractor, parseLimits: XMLParseLimits = .default,
+        routes: [Route], endpoints: [Endpoint], headerExtractor: HeaderExtractor,
+        parseLimits: XMLParseLimits = .default,
         defaultDeadLetter: String? = nil, version: String = "", addressDirectory: AddressDirectory = AddressDirectory()
     ) throws {
         var byName: [String: Int] = [:]
         var bySource: [String: [Int]] = [:]
         for (index, route) in routes.enumerated() {
-            guard byName[route.name] == nil else { throw RoutingTableError(message: "route '\(route.name)' is defined twice") }
+            guard byName[route.name] == nil else {
+                throw RoutingTableError(message: "route '\(route.name)' is defined twice")
+            }
             byName[route.name] = index
             if let source = route.source { bySource[source, default: []].append(index) }
         }
@@ -47,16 +50,22 @@ public final class RoutingTable: Sendable {
                 case .route(let name) where byName[name] == nil:
                     throw RoutingTableError(message: "route '\(route.name)' sends to unknown route '\(name)'")
                 case .directory(let role) where addressDirectory.isEmpty:
-                    throw RoutingTableError(message: "route '\(route.name)' sends to 'directory:\(role.rawValue)' but the address directory is empty")
+                    throw RoutingTableError(
+                        message:
+                            "route '\(route.name)' sends to 'directory:\(role.rawValue)' but the address directory is empty"
+                    )
                 default: break
                 }
             }
-            for name in route.wireTaps + [route.errorPolicy.deadLetter].compactMap({ $0 }) where endpointsByName[name] == nil {
+            for name in route.wireTaps + [route.errorPolicy.deadLetter].compactMap({ $0 })
+            where endpointsByName[name] == nil {
                 throw RoutingTableError(message: "route '\(route.name)' names unknown endpoint '\(name)'")
             }
         }
-        for entry in addressDirectory.entries.values.sorted(by: { $0.kennung < $1.kennung }) where endpointsByName[entry.endpoint] == nil {
-            throw RoutingTableError(message: "address directory entry '\(entry.kennung)' names unknown endpoint '\(entry.endpoint)'")
+        for entry in addressDirectory.entries.values.sorted(by: { $0.kennung < $1.kennung })
+        where endpointsByName[entry.endpoint] == nil {
+            throw RoutingTableError(
+                message: "address directory entry '\(entry.kennung)' names unknown endpoint '\(entry.endpoint)'")
         }
         self.routes = routes
         self.addressDirectory = addressDirectory

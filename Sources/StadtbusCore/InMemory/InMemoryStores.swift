@@ -7,7 +7,9 @@ public final class InMemoryIdempotencyStore: IdempotencyStore, @unchecked Sendab
 
     public init() {}
 
-    private func key(_ route: String, _ messageID: String, _ destination: String) -> String { "\(route)\u{1}\(messageID)\u{1}\(destination)" }
+    private func key(_ route: String, _ messageID: String, _ destination: String) -> String {
+        "\(route)\u{1}\(messageID)\u{1}\(destination)"
+    }
 
     public func wasDelivered(route: String, messageID: String, destination: String) throws -> Bool {
         lock.lock()

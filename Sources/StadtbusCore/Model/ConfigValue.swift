@@ -40,7 +40,8 @@ public enum ConfigValue: Sendable, Equatable, CustomStringConvertible {
         case .duration(let value): return value.description
         case .list(let values): return "[" + values.map(\.description).joined(separator: ", ") + "]"
         case .map(let values):
-            return "{" + values.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + "}"
+            return "{" + values.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+                + "}"
         }
     }
 }
@@ -95,7 +96,10 @@ public struct SettingsSchema: Sendable {
         public var defaultValue: ConfigValue?
         public var help: String
 
-        public init(_ name: String, _ type: ValueType, required: Bool = false, default defaultValue: ConfigValue? = nil, help: String = "") {
+        public init(
+            _ name: String, _ type: ValueType, required: Bool = false, default defaultValue: ConfigValue? = nil,
+            help: String = ""
+        ) {
             self.name = name
             self.type = type
             self.required = required

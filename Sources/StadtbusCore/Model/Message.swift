@@ -8,7 +8,9 @@ public struct MessageProperties: Sendable, Equatable {
     public var contentType: String?
     public var timestamp: Date?
 
-    public init(messageID: String? = nil, correlationID: String? = nil, contentType: String? = nil, timestamp: Date? = nil) {
+    public init(
+        messageID: String? = nil, correlationID: String? = nil, contentType: String? = nil, timestamp: Date? = nil
+    ) {
         self.messageID = messageID
         self.correlationID = correlationID
         self.contentType = contentType

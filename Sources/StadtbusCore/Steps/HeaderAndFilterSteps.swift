@@ -30,6 +30,7 @@ public struct FilterStep: RouteStep {
     public var label: String { "filter \(condition)" }
 
     public func run(_ exchange: Exchange) async throws -> StepOutcome {
-        return try condition.evaluate(exchange.conditionContext) ? .proceed : .drop(reason: "filter did not match: \(condition)")
+        return try condition.evaluate(exchange.conditionContext)
+            ? .proceed : .drop(reason: "filter did not match: \(condition)")
     }
 }

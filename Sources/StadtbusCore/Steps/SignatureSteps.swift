@@ -17,7 +17,8 @@ public struct SignStep: RouteStep {
         do {
             try signer.sign(document: exchange.document)
         } catch let error as SignatureError {
-            throw StepFailure(error.isTransient ? .transient : .permanent, code: "sign-failed", message: "key '\(keyName)': \(error)")
+            throw StepFailure(
+                error.isTransient ? .transient : .permanent, code: "sign-failed", message: "key '\(keyName)': \(error)")
         } catch {
             throw StepFailure.permanent("sign-failed", "key '\(keyName)': \(error)")
         }

@@ -15,13 +15,18 @@ struct AdaptersCommand: ParsableCommand {
         let registry = StandardAdapters.registry
         guard let name = type else {
             for (name, adapter) in registry.adapters.sorted(by: { $0.key < $1.key }) {
-                let directions = [adapter.type.canReceive ? "from" : nil, adapter.type.canSend ? "to" : nil].compactMap { $0 }
-                print("\(name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(directions.joined(separator: "/").padding(toLength: 8, withPad: " ", startingAt: 0)) \(adapter.type.summary)")
+                let directions = [adapter.type.canReceive ? "from" : nil, adapter.type.canSend ? "to" : nil].compactMap
+                { $0 }
+                print(
+                    "\(name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(directions.joined(separator: "/").padding(toLength: 8, withPad: " ", startingAt: 0)) \(adapter.type.summary)"
+                )
             }
             return
         }
         guard let adapter = registry[name] else {
-            throw ValidationError("unknown adapter type '\(name)'; this build has: \(registry.adapters.keys.sorted().joined(separator: ", "))")
+            throw ValidationError(
+                "unknown adapter type '\(name)'; this build has: \(registry.adapters.keys.sorted().joined(separator: ", "))"
+            )
         }
         print("\(name): \(adapter.type.summary)")
         for field in adapter.type.settings.fields {

@@ -18,7 +18,9 @@ struct CheckCommand: ParsableCommand {
         do {
             loaded = try StandardLoader.make().load(path: config)
         } catch let error as ConfigurationError {
-            for diagnostic in error.diagnostics { FileHandle.standardError.write(Data((diagnostic.description + "\n").utf8)) }
+            for diagnostic in error.diagnostics {
+                FileHandle.standardError.write(Data((diagnostic.description + "\n").utf8))
+            }
             let count = error.diagnostics.count
             FileHandle.standardError.write(Data("\(count) error\(count == 1 ? "" : "s") in \(config)\n".utf8))
             throw ExitCode(1)
@@ -36,7 +38,8 @@ struct CheckCommand: ParsableCommand {
         lines.append("  files:     \(loaded.files.count)")
         let endpoints = settings.endpoints.values.sorted { $0.name < $1.name }.map { "\($0.name) (\($0.type))" }
         lines.append("  endpoints: \(endpoints.count) — " + endpoints.joined(separator: ", "))
-        lines.append("  schemas:   \(settings.schemas.count) — " + settings.schemas.keys.sorted().joined(separator: ", "))
+        lines.append(
+            "  schemas:   \(settings.schemas.count) — " + settings.schemas.keys.sorted().joined(separator: ", "))
         lines.append("  keys:      \(settings.keys.count) — " + settings.keys.keys.sorted().joined(separator: ", "))
         lines.append("  routes:    \(table.routes.count)")
         for route in table.routes {
@@ -45,11 +48,13 @@ struct CheckCommand: ParsableCommand {
             case .to(let list): destinations = list.map(\.description).joined(separator: ", ")
             case .choice(let branches):
                 destinations =
-                    "choice of \(branches.count): " + Set(branches.flatMap(\.destinations)).map(\.description).sorted().joined(separator: ", ")
+                    "choice of \(branches.count): "
+                    + Set(branches.flatMap(\.destinations)).map(\.description).sorted().joined(separator: ", ")
             }
             let steps = route.steps.map(\.name).joined(separator: " → ")
             lines.append(
-                "    \(route.name): \(route.source ?? "(route:\(route.name) only)") → [\(steps.isEmpty ? "no steps" : steps)] → \(destinations)")
+                "    \(route.name): \(route.source ?? "(route:\(route.name) only)") → [\(steps.isEmpty ? "no steps" : steps)] → \(destinations)"
+            )
         }
         return lines.joined(separator: "\n")
     }

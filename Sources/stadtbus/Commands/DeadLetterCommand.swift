@@ -22,7 +22,8 @@ struct DeadLetterCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List dead letters: number, message, route, step, reason.")
+        static let configuration = CommandConfiguration(
+            abstract: "List dead letters: number, message, route, step, reason.")
         @OptionGroup var options: Options
 
         func run() async throws {
@@ -30,7 +31,9 @@ struct DeadLetterCommand: AsyncParsableCommand {
                 let letters = try await browser.fetch()
                 if letters.isEmpty { print("no dead letters in \(browser.queues.joined(separator: ", "))") }
                 for (index, letter) in letters.enumerated() {
-                    print("\(index + 1)\t\(letter.queue)\t\(letter.messageID)\t\(letter.route)\t\(letter.step)\t\(letter.reason.prefix(160))")
+                    print(
+                        "\(index + 1)\t\(letter.queue)\t\(letter.messageID)\t\(letter.route)\t\(letter.step)\t\(letter.reason.prefix(160))"
+                    )
                 }
                 try await browser.release(letters)
             }
@@ -51,7 +54,9 @@ struct DeadLetterCommand: AsyncParsableCommand {
                 }
                 let letter = letters[number - 1]
                 print("queue: \(letter.queue)\nmessage: \(letter.messageID)")
-                for (key, value) in letter.delivery.headers.sorted(by: { $0.key < $1.key }) { print("\(key): \(value)") }
+                for (key, value) in letter.delivery.headers.sorted(by: { $0.key < $1.key }) {
+                    print("\(key): \(value)")
+                }
                 print("")
                 print(String(decoding: letter.delivery.body, as: UTF8.self))
                 try await browser.release(letters)
@@ -87,7 +92,9 @@ struct DeadLetterCommand: AsyncParsableCommand {
                 var refused = 0
                 for (index, letter) in letters.enumerated() where chosen.contains(index) {
                     let target: String
-                    switch ReplayTarget.resolve(route: letter.routeHeader, originalQueue: letter.originalQueue, in: browser.table) {
+                    switch ReplayTarget.resolve(
+                        route: letter.routeHeader, originalQueue: letter.originalQueue, in: browser.table)
+                    {
                     case .success(let queue):
                         target = queue
                     case .failure(let refusal):
@@ -109,7 +116,9 @@ struct DeadLetterCommand: AsyncParsableCommand {
                     print("\(index + 1): \(letter.messageID) → \(target)")
                 }
                 try await browser.release(letters.enumerated().filter { !chosen.contains($0.offset) }.map(\.element))
-                print("replayed \(replayed) of \(letters.count) dead letters" + (refused > 0 ? "; refused \(refused)" : ""))
+                print(
+                    "replayed \(replayed) of \(letters.count) dead letters"
+                        + (refused > 0 ? "; refused \(refused)" : ""))
                 if refused > 0 { throw ExitCode(1) }
             }
         }
@@ -137,7 +146,9 @@ struct DeadLetterBrowser {
     /// The loaded configuration's routes and endpoints (replay targets are looked up here).
     let table: RoutingTable
 
-    static func with(_ options: DeadLetterCommand.Options, _ body: (DeadLetterBrowser) async throws -> Void) async throws {
+    static func with(_ options: DeadLetterCommand.Options, _ body: (DeadLetterBrowser) async throws -> Void)
+        async throws
+    {
         let loaded: LoadedConfiguration
         do {
             loaded = try StandardLoader.make().load(path: options.config)
@@ -145,14 +156,18 @@ struct DeadLetterBrowser {
             FileHandle.standardError.write(Data((error.description + "\n").utf8))
             throw ExitCode(2)
         }
-        guard let broker = loaded.settings.broker else { throw ValidationError("\(options.config) has no 'broker:' section") }
+        guard let broker = loaded.settings.broker else {
+            throw ValidationError("\(options.config) has no 'broker:' section")
+        }
         let table = loaded.table
         var queues: [String] = []
         if let queue = options.queue {
             queues = [queue]
         } else {
-            let names = Set(table.routes.compactMap(\.errorPolicy.deadLetter) + [table.defaultDeadLetter].compactMap { $0 })
-            queues = names.sorted().compactMap { table.endpoints[$0]?.settings["queue"]?.string } + ["stadtbus.dead-letters"]
+            let names = Set(
+                table.routes.compactMap(\.errorPolicy.deadLetter) + [table.defaultDeadLetter].compactMap { $0 })
+            queues =
+                names.sorted().compactMap { table.endpoints[$0]?.settings["queue"]?.string } + ["stadtbus.dead-letters"]
         }
         let connection = try await AMQPConnection.connect(try BrokerEndpoint.make(from: broker, name: "stadtbus-dlq"))
         let browser = DeadLetterBrowser(
@@ -185,7 +200,8 @@ struct DeadLetterBrowser {
                     return first
                 }
                 guard let delivery = next else { break }
-                let messageID = (try? extractor.header(of: XMLDocument(parsing: delivery.body)).messageID) ?? "(no header)"
+                let messageID =
+                    (try? extractor.header(of: XMLDocument(parsing: delivery.body)).messageID) ?? "(no header)"
                 letters.append(Letter(queue: queue, delivery: delivery, messageID: messageID))
             }
         }

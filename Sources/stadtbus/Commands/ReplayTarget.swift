@@ -29,7 +29,8 @@ enum ReplayTarget {
             return .failure(Refusal(description: "no x-stadtbus-route header: not a dead letter Stadtbus wrote"))
         }
         guard let originalQueue, !originalQueue.isEmpty else {
-            return .failure(Refusal(description: "no x-stadtbus-original-queue header: not a dead letter Stadtbus wrote"))
+            return .failure(
+                Refusal(description: "no x-stadtbus-original-queue header: not a dead letter Stadtbus wrote"))
         }
         let sources = sourceQueues(in: table)
         if route == unrouted {
@@ -37,7 +38,8 @@ enum ReplayTarget {
                 return .failure(
                     Refusal(
                         description:
-                            "unrouted dead letter names queue '\(originalQueue)', which no route of the configuration reads from"))
+                            "unrouted dead letter names queue '\(originalQueue)', which no route of the configuration reads from"
+                    ))
             }
             return .success(originalQueue)
         }
@@ -51,7 +53,8 @@ enum ReplayTarget {
                 return .failure(
                     Refusal(
                         description:
-                            "route '\(route)' has no source of its own and queue '\(originalQueue)' is not one any route reads from"))
+                            "route '\(route)' has no source of its own and queue '\(originalQueue)' is not one any route reads from"
+                    ))
             }
             return .success(originalQueue)
         }
@@ -72,7 +75,8 @@ enum ReplayTarget {
             return .failure(
                 Refusal(
                     description:
-                        "x-stadtbus-original-queue '\(originalQueue)' is not the source of route '\(route)' (queue '\(source.queue)')"))
+                        "x-stadtbus-original-queue '\(originalQueue)' is not the source of route '\(route)' (queue '\(source.queue)')"
+                ))
         }
         return .success(source.queue)
     }
@@ -100,9 +104,11 @@ enum ReplayTarget {
         case "http-in":
             // The same default as HTTPInSettings.queue (adapters/http-in).
             return .success(
-                SourceQueue(queue: endpoint.settings["queue"]?.string ?? "stadtbus.http-in.\(endpointName)", broker: broker))
+                SourceQueue(
+                    queue: endpoint.settings["queue"]?.string ?? "stadtbus.http-in.\(endpointName)", broker: broker))
         default:
-            return .failure(Refusal(description: "endpoint '\(endpointName)' (type \(endpoint.type)), which is not a queue"))
+            return .failure(
+                Refusal(description: "endpoint '\(endpointName)' (type \(endpoint.type)), which is not a queue"))
         }
     }
 
@@ -110,7 +116,8 @@ enum ReplayTarget {
     static func sourceQueues(in table: RoutingTable) -> Set<String> {
         Set(
             table.routes.compactMap(\.source).compactMap { name -> String? in
-                guard case .success(let source) = sourceQueue(of: name, in: table), source.broker == BrokerSettings.mainName
+                guard case .success(let source) = sourceQueue(of: name, in: table),
+                    source.broker == BrokerSettings.mainName
                 else { return nil }
                 return source.queue
             })

@@ -55,8 +55,10 @@ struct RunCommand: AsyncParsableCommand {
             endpoint: OperationsEndpoint(host: loaded.settings.http.bind, port: loaded.settings.http.port),
             readiness: readiness, metrics: metrics, logger: logger)
         let runtime = StadtbusRuntime(
-            options: RuntimeOptions(configPath: config, drainTimeout: .seconds(drainTimeout), watchConfiguration: !noWatch),
-            initial: loaded, loader: loader, adapters: StandardAdapters.registry, metrics: metrics, readiness: readiness, logLevel: level, logger: logger)
+            options: RuntimeOptions(
+                configPath: config, drainTimeout: .seconds(drainTimeout), watchConfiguration: !noWatch),
+            initial: loaded, loader: loader, adapters: StandardAdapters.registry, metrics: metrics,
+            readiness: readiness, logLevel: level, logger: logger)
         var group = ServiceGroupConfiguration(
             services: [
                 .init(service: runtime, successTerminationBehavior: .gracefullyShutdownGroup),

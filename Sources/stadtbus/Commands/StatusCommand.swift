@@ -32,7 +32,8 @@ struct StatusCommand: AsyncParsableCommand {
         let second = Self.routeCounters(try await Self.get(base.appendingPathComponent("metrics")).body)
 
         print("Stadtbus at \(url): \(ready.status == 200 ? "READY" : "NOT READY")")
-        if ready.status != 200, let report = try? JSONSerialization.jsonObject(with: Data(ready.body.utf8)) as? [String: Any],
+        if ready.status != 200,
+            let report = try? JSONSerialization.jsonObject(with: Data(ready.body.utf8)) as? [String: Any],
             let reasons = report["reasons"] as? [String]
         {
             for reason in reasons { print("  - \(reason)") }
@@ -51,10 +52,12 @@ struct StatusCommand: AsyncParsableCommand {
         if rows.isEmpty { rows.append(["(no messages yet)", "", "", "", "", "", ""]) }
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
         for row in [header] + rows {
-            print(row.enumerated().map { index, cell in
-                index == 0 ? cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
-                    : String(repeating: " ", count: widths[index] - cell.count) + cell
-            }.joined(separator: "  "))
+            print(
+                row.enumerated().map { index, cell in
+                    index == 0
+                        ? cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+                        : String(repeating: " ", count: widths[index] - cell.count) + cell
+                }.joined(separator: "  "))
         }
     }
 
@@ -69,7 +72,8 @@ struct StatusCommand: AsyncParsableCommand {
                 let quoteEnd = line[quoteStart.upperBound...].firstIndex(of: "\""), let space = line.lastIndex(of: " "),
                 let value = Double(line[line.index(after: space)...])
             else { continue }
-            let outcome = line[line.index(line.startIndex, offsetBy: prefix.count)..<brace].replacingOccurrences(of: "_total", with: "")
+            let outcome = line[line.index(line.startIndex, offsetBy: prefix.count)..<brace].replacingOccurrences(
+                of: "_total", with: "")
             result[String(line[quoteStart.upperBound..<quoteEnd]), default: [:]][outcome] = value
         }
         return result
