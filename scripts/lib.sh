@@ -44,11 +44,19 @@ ensure_swift() {
 # Python with pika (a foreign AMQP client for interoperability tests) in a venv under run/.
 # Prints the interpreter's path.
 ensure_pika() {
+    # The simulators' Python environment: run/venv with simulators/requirements.txt (pika and the
+    # packages of the simulators' self-tests). Re-installs when the requirements file changes.
     local venv="$STADTBUS_ROOT/run/venv"
-    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pika' 2>/dev/null; then
-        log "installing pika into $venv"
-        python3 -m venv "$venv" >&2 || die "python3 -m venv failed (install python3-venv)"
-        "$venv/bin/python" -m pip install --quiet 'pika>=1.3,<2' >&2 || die "pip install pika failed"
+    local requirements="$STADTBUS_ROOT/simulators/requirements.txt"
+    local stamp="$venv/.requirements.sha256"
+    local wanted
+    wanted="$(sha256sum "$requirements" | cut -d' ' -f1)"
+    if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+        log "installing the simulators' Python packages into $venv"
+        [ -x "$venv/bin/python" ] || python3 -m venv "$venv" >&2 || die "python3 -m venv failed (install python3-venv)"
+        "$venv/bin/python" -m pip install --quiet -r "$requirements" >&2 \
+            || die "pip install -r simulators/requirements.txt failed"
+        echo "$wanted" >"$stamp"
     fi
     echo "$venv/bin/python"
 }
