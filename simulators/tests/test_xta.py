@@ -545,6 +545,40 @@ class XtaDoubleTest(unittest.TestCase):
         self.assertEqual((len(self.listed(capped)), capped.text("env:Header/osci:MsgBoxResponse/osci:ItemsPending")),
                          (3, "1"))
 
+    def test_get_message_without_selector_and_get_next_message(self) -> None:
+        sent = [self.send()[0] for _ in range(3)]
+        first = self.ok(self.call("breitenburg", "getMessage", "<osci:MsgBoxFetchRequest/>"))
+        response = first.find("env:Header/osci:MsgBoxResponse")
+        self.assertEqual(first.text("env:Header/oscimeta:MessageMetaData/oscimeta:MsgIdentification/wsa:MessageID"),
+                         sent[0])
+        self.assertEqual(response.findtext("osci:ItemsPending", namespaces=N), "2")
+        next_body = f'<osci:MsgBoxGetNextRequest MsgBoxRequestID="{response.get("MsgBoxRequestID")}"/>'
+        got = [self.ok(self.call("breitenburg", "getNextMessage", next_body)).text(
+            "env:Header/oscimeta:MessageMetaData/oscimeta:MsgIdentification/wsa:MessageID") for _ in range(2)]
+        self.assertEqual(got, sent[1:])
+        self.assert_xta_fault(self.call("breitenburg", "getNextMessage", next_body), "9070", "InvalidMessageIDException")
+        self.assertEqual(self.listed(self.status_list()), sent, "fetching is not closing")
+        attributes = self.ok(self.call("breitenburg", "getStatusList",
+                                       '<osci:MsgBoxStatusListRequest ListForm="MsgAtrributes"/>'))
+        status_list = attributes.find("env:Body/osci:MsgStatusList")
+        self.assertEqual([e.text for e in status_list.iterfind("osci:MsgAttributes/wsa:MessageID", N)], sent)
+        valid, errors = xmllint(ET.tostring(status_list), self.osci_xsd)
+        self.assertTrue(valid, errors)
+
+    def test_wsdl_with_this_doubles_addresses(self) -> None:
+        connection = http.client.HTTPSConnection("127.0.0.1", self.double.port, context=self.tls("itzehoe"), timeout=10)
+        try:
+            connection.request("GET", "/xta/send?wsdl")
+            response = connection.getresponse()
+            wsdl = ET.fromstring(response.read())
+        finally:
+            connection.close()
+        self.assertEqual(response.status, 200)
+        locations = {port.get("name"): port.find("{http://schemas.xmlsoap.org/wsdl/soap12/}address").get("location")
+                     for port in wsdl.iterfind(".//{http://schemas.xmlsoap.org/wsdl/}port")}
+        self.assertEqual(locations, {"MsgBoxPort": self.base + "/xta/msgbox", "SendXtaPort": self.base + "/xta/send",
+                                     "ManagementPort": self.base + "/xta/management"})
+
     # ================================================================= transport reports
 
     def test_red_and_yellow_transport_reports(self) -> None:
@@ -691,7 +725,8 @@ class XtaCommandLineTest(unittest.TestCase):
     def test_serve_send_fetch(self) -> None:
         tmp = Path(tempfile.mkdtemp(prefix="xta-cli-", dir=CERTS["tmp"]))
         script = str(SIMULATORS / "xta.py")
-        server = subprocess.Popen([sys.executable, script, "serve", "--port", "0", "--certs", str(CERTS["dir"])],
+        server = subprocess.Popen([sys.executable, script, "serve", "--port", "0", "--control-port", "0",
+                                   "--certs", str(CERTS["dir"])],
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.addCleanup(server.stdout.close)
         self.addCleanup(server.wait, 10)
