@@ -552,6 +552,9 @@ class XtaDoubleTest(unittest.TestCase):
         self.assertEqual(first.text("env:Header/oscimeta:MessageMetaData/oscimeta:MsgIdentification/wsa:MessageID"),
                          sent[0])
         self.assertEqual(response.findtext("osci:ItemsPending", namespaces=N), "2")
+        fresh = self.ok(self.call("breitenburg", "getStatusList", '<osci:MsgBoxStatusListRequest>'
+                                  '<osci:MsgSelector newEntry="true"/></osci:MsgBoxStatusListRequest>'))
+        self.assertEqual(self.listed(fresh), sent[1:], "newEntry: only messages not fetched yet")
         next_body = f'<osci:MsgBoxGetNextRequest MsgBoxRequestID="{response.get("MsgBoxRequestID")}"/>'
         got = [self.ok(self.call("breitenburg", "getNextMessage", next_body)).text(
             "env:Header/oscimeta:MessageMetaData/oscimeta:MsgIdentification/wsa:MessageID") for _ in range(2)]
