@@ -102,6 +102,14 @@ DEFAULT_CERTS = REPO_ROOT / "run" / "xta-certs"
 MAX_CONTAINER_BYTES = 40 * 1024 * 1024
 #: A virus scanner's test signature (EICAR); the double looks for this part of it in the content.
 VIRUS_PATTERN = b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE"
+XWASSER_NS = "https://gitlab.opencode.de/akdb/xoev/xwasser/-/raw/main/V1_0_0"
+#: MessageType/@payloadSchema → the XÖV schema an XML Message is validated against (9050). The XÖV convention
+#: is the payload's target namespace; the shared schemas cover XWasser 1.0.0 and xdomea 3.0.0 (xdomea
+#: travels zipped, so only a bare xdomea XML is checked). More with --payload-schema URI=XSD or /control.
+DEFAULT_PAYLOAD_SCHEMAS = {
+    XWASSER_NS: SHARED / "xoev" / "xwasser-1.0.0" / "schemas" / "xwasser.xsd",
+    "urn:xoev-de:xdomea:schema:3.0.0": SHARED / "xoev" / "xdomea-3.0.0" / "schemas" / "xdomea.xsd",
+}
 
 PORTS = {"management": "/xta/management", "send": "/xta/send", "msgbox": "/xta/msgbox"}
 _MSGBOX_ACTION = "http://www.osci.eu/ws/2008/05/transport/urn/messageTypes/"
@@ -305,6 +313,24 @@ def schema_errors(element: etree._Element) -> str:
         return "; ".join(f"line {error.line}: {error.message}" for error in schema.error_log)[:2000]
 
 
+def payload_valid(document: bytes, xsd: Path) -> tuple[bool, str]:
+    """Validates an XÖV payload with ``xmllint --nonet`` (an XML catalog ``catalog.xml`` beside the schema
+    folder maps remote imports to local copies, as in ../shared/xoev/xwasser-1.0.0)."""
+    if common.has_doctype(document):
+        return False, "DOCTYPE/ENTITY declarations are refused"
+    env = dict(os.environ)
+    catalog = xsd.parent.parent / "catalog.xml"
+    if catalog.is_file():
+        env["XML_CATALOG_FILES"] = str(catalog)
+    try:
+        result = subprocess.run(["xmllint", "--noout", "--nonet", "--schema", str(xsd), "-"], input=document,
+                                capture_output=True, timeout=120, env=env)
+    except FileNotFoundError:
+        return True, "xmllint not installed: payload not checked"
+    lines = [line for line in result.stderr.decode("utf-8", "replace").splitlines() if not line.endswith(" validates")]
+    return result.returncode == 0, "\n".join(lines)
+
+
 def qname(element: etree._Element) -> str:
     name = etree.QName(element)
     prefix = {uri: prefix for prefix, uri in NS.items()}.get(name.namespace, name.namespace or "")
@@ -491,11 +517,15 @@ class Settings:
     delivery_delay_ms: int = 0
     mtom_responses: bool = True
     fault_style: str = "spec"          # spec: Sender → 400, Receiver → 500; cxf: every fault Receiver/500
+    validate_payload: bool = True
+    payload_schemas: dict = field(default_factory=lambda: {uri: str(path) for uri, path in
+                                                           DEFAULT_PAYLOAD_SCHEMAS.items()})
 
     def as_json(self) -> dict:
         return {"max-container-bytes": self.max_container_bytes, "page-size": self.page_size,
                 "hold-delivery": self.hold_delivery, "delivery-delay-ms": self.delivery_delay_ms,
-                "mtom-responses": self.mtom_responses, "fault-style": self.fault_style}
+                "mtom-responses": self.mtom_responses, "fault-style": self.fault_style,
+                "validate-payload": self.validate_payload, "payload-schemas": dict(self.payload_schemas)}
 
 
 class Provider:
@@ -546,6 +576,10 @@ class Provider:
         """The XTA keys of ``POST /control`` (ValueError → 400)."""
         changed: dict = {}
         with self.lock:
+            if body.get("reset"):   # first, so that the same request can set what follows
+                self.created.clear(); self.used.clear(); self.messages.clear(); self.iterators.clear()
+                self.injections.clear(); self.delivery_outcomes.clear(); self.locked.clear()
+                self.booked.clear(); self.counters.clear(); self.settings = Settings()
             settings = self.settings
             if "max-container-bytes" in body:
                 value = int(body["max-container-bytes"])
@@ -563,6 +597,19 @@ class Provider:
                 settings.delivery_delay_ms = max(0, int(body["delivery-delay-ms"]))
             if "mtom-responses" in body:
                 settings.mtom_responses = bool(body["mtom-responses"])
+            if "validate-payload" in body:
+                settings.validate_payload = bool(body["validate-payload"])
+            if "payload-schemas" in body:
+                schemas = body["payload-schemas"]
+                if not isinstance(schemas, dict):
+                    raise ValueError("payload-schemas must map payloadSchema URI → XSD path (null: remove)")
+                for uri, path in schemas.items():
+                    if path is None:
+                        settings.payload_schemas.pop(uri, None)
+                    elif not Path(str(path)).is_file():
+                        raise ValueError(f"payload schema {path} for {uri} is not a file")
+                    else:
+                        settings.payload_schemas[uri] = str(path)
             if "fault-style" in body:
                 if body["fault-style"] not in ("spec", "cxf"):
                     raise ValueError("fault-style must be spec or cxf")
@@ -603,10 +650,6 @@ class Provider:
                                           else "Zustellung mit Warnung (simuliert)"))
                     self.delivery_outcomes.extend({"status": status, "code": code, "reason": reason}
                                                   for _ in range(times))
-            if body.get("reset"):
-                self.created.clear(); self.used.clear(); self.messages.clear(); self.iterators.clear()
-                self.injections.clear(); self.delivery_outcomes.clear(); self.locked.clear()
-                self.booked.clear(); self.counters.clear(); self.settings = settings = Settings()
             self.deliver_due()
             return {**settings.as_json(), "pending-injections": [vars(i) for i in self.injections],
                     "pending-delivery-outcomes": len(self.delivery_outcomes), **changed}
@@ -887,6 +930,7 @@ class Operations:
             self._check_encoding(element, content)
         if any(VIRUS_PATTERN in content for _, content in contents):
             raise XtaFault("9060", "Virensignatur im Container gefunden (EICAR-Testmuster)")
+        self._check_payload(metadata, contents)
         service = text_of(metadata.find("oscimeta:Qualifier/oscimeta:Service", NS))
         with self.p.lock:
             booked = self.p.booked.get(author)
@@ -926,6 +970,21 @@ class Operations:
             except ValueError as error:
                 raise XtaFault("9051", f"{qname(element)} is not valid base64: {error}") from None
         return contents
+
+    def _check_payload(self, metadata: etree._Element, contents: list) -> None:
+        """9050 if an XML Message does not validate against the XSD its payloadSchema is mapped to."""
+        settings = self.p.settings
+        payload_schema = metadata.find("oscimeta:Qualifier/oscimeta:MessageType", NS).get("payloadSchema")
+        xsd = settings.payload_schemas.get(payload_schema)
+        if not settings.validate_payload or not xsd or not contents:
+            return
+        element, content = contents[0]
+        if etree.QName(element).localname != "Message" or "xml" not in (element.get("contentType") or "").lower():
+            return
+        valid, reason = payload_valid(content, Path(xsd))
+        if not valid:
+            raise XtaFault("9050", f"{element.get('filename') or 'Message'} ist nicht gültig gegen {payload_schema} "
+                                   f"({Path(xsd).name}): {reason[:1500]}")
 
     @staticmethod
     def _check_encoding(element: etree._Element, content: bytes) -> None:
@@ -1339,6 +1398,12 @@ def _soap_handler(endpoint: SoapEndpoint) -> type:
             limit = int(endpoint.provider.settings.max_container_bytes * 1.4) + 4 * 1024 * 1024
             if length > limit:
                 self.close_connection = True
+                remaining = length
+                while remaining > 0:   # read it away, so that the client sees the fault, not a reset
+                    chunk = self.rfile.read(min(remaining, 1 << 20))
+                    if not chunk:
+                        break
+                    remaining -= len(chunk)
                 status, action, payload = fault_envelope(
                     XtaFault("9023", f"Anfrage mit {length} Bytes > {limit} Bytes"), "",
                     BY_NAME["sendMessage"].action, endpoint.provider.settings.fault_style == "cxf")
@@ -1655,6 +1720,8 @@ def main() -> None:
     serve.add_argument("--max-container-bytes", type=int, default=MAX_CONTAINER_BYTES)
     serve.add_argument("--page-size", type=int, default=50, help="largest status-list page")
     serve.add_argument("--delivery-delay-ms", type=int, default=0, help="transport report stays 0 this long")
+    serve.add_argument("--payload-schema", action="append", default=[], metavar="URI=XSD",
+                       help="validate XML Messages with this MessageType/@payloadSchema against XSD (9050)")
     for name, role in (("send", "sender"), ("fetch", "reader")):
         command = commands.add_parser(name, help=f"demo client: {name} as an account")
         command.add_argument("--url", required=True, help="https://127.0.0.1:PORT")
@@ -1682,8 +1749,9 @@ def main() -> None:
         if not (cert_dir / "server.pem").exists():
             make_certs(cert_dir)
         double = XtaDouble(cert_dir, args.host, args.port, control_port=args.control_port)
+        schemas = dict(item.split("=", 1) for item in args.payload_schema if "=" in item)
         double.provider.apply_control({"max-container-bytes": args.max_container_bytes, "page-size": args.page_size,
-                                       "delivery-delay-ms": args.delivery_delay_ms})
+                                       "delivery-delay-ms": args.delivery_delay_ms, "payload-schemas": schemas})
         double.announce()
         double.start()
         try:

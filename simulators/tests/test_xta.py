@@ -501,6 +501,35 @@ class XtaDoubleTest(unittest.TestCase):
         reply = self.assert_xta_fault(self.send(container=container)[1], "9050", "MessageSchemaViolationException")
         self.assertIn("contentType", reply.text("env:Body/env:Fault/env:Reason/env:Text"))
 
+    def test_xoev_payload_is_validated_against_its_schema(self) -> None:
+        namespace = "https://gitlab.opencode.de/akdb/xoev/xwasser/-/raw/main/V1_0_0"
+        example = (SHARED / "xoev" / "xwasser-1.0.0" / "examples" / "quality_report_minimal.xml").read_bytes()
+        broken = example.replace(b"</nachrichtenkopf.g2g>", b"<unerwartet/></nachrichtenkopf.g2g>", 1)
+        self.assertNotEqual(broken, example)
+        for document, accepted in ((example, True), (broken, False)):
+            with self.subTest(accepted=accepted):
+                message_id = self.message_id()
+                metadata = self.metadata(message_id).replace('payloadSchema="http://www.xwasser.de/1.0.0"',
+                                                             f'payloadSchema="{namespace}"')
+                self.assertIn(namespace, metadata)
+                reply = self.send(message_id=message_id, metadata=metadata, container=self.container(document))[1]
+                if accepted:
+                    self.ok(reply)
+                else:
+                    self.assert_xta_fault(reply, "9050", "MessageSchemaViolationException")
+                    self.assertIn("unerwartet", reply.text("env:Body/env:Fault/env:Reason/env:Text"))
+        self.set_control({"validate-payload": False})
+        message_id = self.message_id()
+        metadata = self.metadata(message_id).replace('payloadSchema="http://www.xwasser.de/1.0.0"',
+                                                     f'payloadSchema="{namespace}"')
+        self.ok(self.send(message_id=message_id, metadata=metadata, container=self.container(broken))[1])
+
+    def test_oversized_request_is_read_and_refused_with_9023(self) -> None:
+        self.set_control({"max-container-bytes": 10})
+        padding = "<!--" + "x" * (4 * 1024 * 1024 + 100) + "-->"
+        reply = self.call("itzehoe", "checkAccountActive", padding)
+        self.assert_xta_fault(reply, "9023", "ParameterIsNotValidException")
+
     def test_send_message_sync_is_not_offered(self) -> None:
         message_id = self.message_id()
         reply = self.call("itzehoe", "sendMessageSync", self.container(), self.metadata(message_id))
