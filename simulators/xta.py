@@ -1373,6 +1373,42 @@ def _soap_handler(endpoint: SoapEndpoint) -> type:
             self.end_headers()
             self.wfile.write(payload)
 
+        def _read_body(self, limit: int) -> tuple:
+            """(body, size) — body None if larger than ``limit`` (then read away, so that the client sees
+            the fault, not a reset). Content-Length or chunked transfer coding; ValueError if neither."""
+            chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+            length_text = self.headers.get("Content-Length")
+            if not chunked:
+                if length_text is None or not length_text.strip().isdigit():
+                    raise ValueError("Content-Length or Transfer-Encoding: chunked required")
+                length = int(length_text)
+                if length <= limit:
+                    return self.rfile.read(length), length
+                remaining = length
+                while remaining > 0:
+                    chunk = self.rfile.read(min(remaining, 1 << 20))
+                    if not chunk:
+                        break
+                    remaining -= len(chunk)
+                return None, length
+            parts, size = [], 0
+            while True:
+                line = self.rfile.readline(1024)
+                try:
+                    chunk_size = int(line.split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    raise ValueError(f"bad chunk size line {line[:40]!r}") from None
+                if chunk_size == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass   # trailers
+                    break
+                chunk = self.rfile.read(chunk_size)
+                self.rfile.readline(16)
+                size += len(chunk)
+                if size <= limit:
+                    parts.append(chunk)
+            return (b"".join(parts) if size <= limit else None), size
+
         def do_GET(self) -> None:  # noqa: N802
             """``?wsdl`` on a port path: the WSDL with this double's port addresses."""
             parts = urllib.parse.urlsplit(self.path)
@@ -1390,26 +1426,19 @@ def _soap_handler(endpoint: SoapEndpoint) -> type:
 
         def do_POST(self) -> None:  # noqa: N802
             behaviour = endpoint.server.behaviour if endpoint.server else None
-            length_text = self.headers.get("Content-Length")
-            if length_text is None:
-                self.close_connection = True
-                return self._reply(411, "text/plain; charset=utf-8", b"Content-Length required\n")
-            length = int(length_text)
             limit = int(endpoint.provider.settings.max_container_bytes * 1.4) + 4 * 1024 * 1024
-            if length > limit:
+            try:
+                body, size = self._read_body(limit)
+            except ValueError as error:
                 self.close_connection = True
-                remaining = length
-                while remaining > 0:   # read it away, so that the client sees the fault, not a reset
-                    chunk = self.rfile.read(min(remaining, 1 << 20))
-                    if not chunk:
-                        break
-                    remaining -= len(chunk)
+                return self._reply(400, "text/plain; charset=utf-8", f"{error}\n".encode())
+            if body is None:
+                self.close_connection = True
                 status, action, payload = fault_envelope(
-                    XtaFault("9023", f"Anfrage mit {length} Bytes > {limit} Bytes"), "",
+                    XtaFault("9023", f"Anfrage mit {size} Bytes > {limit} Bytes"), "",
                     BY_NAME["sendMessage"].action, endpoint.provider.settings.fault_style == "cxf")
                 endpoint.provider.count("fault-9023")
                 return self._reply(status, f'application/soap+xml; charset=utf-8; action="{action}"', payload)
-            body = self.rfile.read(length)
             if endpoint.server is not None:
                 failure = endpoint.server._failure()
                 if failure == "down":

@@ -530,6 +530,21 @@ class XtaDoubleTest(unittest.TestCase):
         reply = self.call("itzehoe", "checkAccountActive", padding)
         self.assert_xta_fault(reply, "9023", "ParameterIsNotValidException")
 
+    def test_chunked_request_body_is_read(self) -> None:
+        message_id = self.message_id()
+        envelope = (f'<?xml version="1.0" encoding="UTF-8"?><env:Envelope {DECL}><env:Header>{self.wsa("sendMessage")}'
+                    f"{self.metadata(message_id)}</env:Header><env:Body>{self.container()}</env:Body>"
+                    f"</env:Envelope>").encode()
+        connection = http.client.HTTPSConnection("127.0.0.1", self.double.port, context=self.tls("itzehoe"), timeout=10)
+        try:
+            connection.request("POST", "/xta/send", iter([envelope[:100], envelope[100:]]), encode_chunked=True,
+                               headers={"Content-Type": f'application/soap+xml; action="{ACTION["sendMessage"][1]}"'})
+            response = connection.getresponse()
+            self.ok(Reply(response.status, response.getheader("Content-Type"), response.read()))
+        finally:
+            connection.close()
+        self.assertEqual(self.listed(self.status_list()), [message_id])
+
     def test_send_message_sync_is_not_offered(self) -> None:
         message_id = self.message_id()
         reply = self.call("itzehoe", "sendMessageSync", self.container(), self.metadata(message_id))
