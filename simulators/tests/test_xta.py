@@ -340,6 +340,8 @@ class XtaDoubleTest(unittest.TestCase):
                       for reader in (BREITENBURG, HEILIGENSTEDTEN))
             + "</xta:LookupServiceRequest>")))
         self.assertEqual([e.text for e in lookup.envelope.iterfind(".//xta:ServiceIsAvailable", N)], ["true", "false"])
+        valid, errors = xmllint(ET.tostring(lookup.find("env:Body/xta:LookupServiceResponse")), self.xta_xsd)
+        self.assertTrue(valid, errors)
         message_id = self.message_id()
         metadata = self.metadata(message_id)
         valid, errors = xmllint(metadata.encode(), self.meta_xsd)
@@ -436,6 +438,20 @@ class XtaDoubleTest(unittest.TestCase):
                               "PermissionDeniedException")
         self.assert_xta_fault(self.call("breitenburg", "getStatusList", "<osci:MsgBoxStatusListRequest/>",
                                         as_identifier=ITZEHOE), "9014", "PermissionDeniedException")
+
+    def test_lookup_service_parameters(self) -> None:
+        self.assert_xta_fault(self.call("itzehoe", "lookupService", ""), "9020", "ParameterIsNotValidException")
+        not_a_uri = ('<xta:LookupServiceRequest><xta:LookupServiceRequestList><xta:LookupService><oscimeta:Reader>'
+                     f'<oscimeta:Identifier type="xoev">{BREITENBURG}</oscimeta:Identifier></oscimeta:Reader>'
+                     "<xta:ServiceType>kein uri</xta:ServiceType></xta:LookupService></xta:LookupServiceRequestList>"
+                     "</xta:LookupServiceRequest>")
+        self.assert_xta_fault(self.call("itzehoe", "lookupService", not_a_uri), "9021", "ParameterIsNotValidException")
+        no_reader = ("<xta:LookupServiceRequest><xta:LookupServiceRequestList><xta:LookupService><xta:ServiceType>"
+                     "urn:x</xta:ServiceType></xta:LookupService></xta:LookupServiceRequestList></xta:LookupServiceRequest>")
+        self.assert_xta_fault(self.call("itzehoe", "lookupService", no_reader), "9022", "ParameterIsNotValidException")
+        self.set_control({"booked-services": {"breitenburg": ["urn:xoev-de:xdomea:3.0"]}})
+        booked = self.ok(self.call("itzehoe", "lookupService", not_a_uri.replace("kein uri", "urn:xoev-de:xwasser:1.0")))
+        self.assertEqual(booked.text(".//xta:ServiceIsAvailable"), "false", "the reader has not booked it")
 
     def test_send_with_another_author_is_9014(self) -> None:
         message_id = self.message_id("itzehoe")
