@@ -794,7 +794,12 @@ class XtaCommandLineTest(unittest.TestCase):
         self.addCleanup(server.stdout.close)
         self.addCleanup(server.wait, 10)
         self.addCleanup(server.kill)
-        line = server.stdout.readline()
+        first: list = []
+        reader = threading.Thread(target=lambda: first.append(server.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(60)
+        self.assertTrue(first, "serve printed no listening line within 60 s")
+        line = first[0]
         threading.Thread(target=server.stdout.read, daemon=True).start()   # keep the event lines flowing
         self.assertIn('"event": "listening"', line)
         announced = json.loads(line.split(" ", 1)[1])
