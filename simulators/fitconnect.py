@@ -85,6 +85,7 @@ IAT_SKEW = 60
 #: Age after which a callback's timestamp is stale (receivers refuse older than 5 minutes).
 STALE_CALLBACK_AGE = 600
 CALLBACK_FAULTS = ("duplicate", "stale", "bad-hmac")
+ROUTING_SIGNATURE_MODES = ("valid", "tampered", "other-destination")
 
 
 # --------------------------------------------------------------------------- encodings and keys
@@ -432,7 +433,8 @@ class DeliveryService:
 
     def __init__(self, server: "FitConnectServer", service_key: Optional[rsa.RSAPrivateKey] = None,
                  base_url: Optional[str] = None, token_ttl: int = 1800,
-                 set_schema_versions: tuple = DEFAULT_SET_SCHEMA_VERSIONS) -> None:
+                 set_schema_versions: tuple = DEFAULT_SET_SCHEMA_VERSIONS,
+                 routing_key: Optional[rsa.RSAPrivateKey] = None) -> None:
         self.server = server
         self.lock = threading.RLock()
         self.service_key = service_key or generate_rsa()
@@ -445,6 +447,9 @@ class DeliveryService:
         self.set_schema_versions = list(set_schema_versions)
         self.clock_offset = 0.0
         self.callback_faults: list[str] = []
+        self._routing_key = routing_key
+        self.routing_kid = "ssp-double-" + uuid.uuid4().hex[:12]
+        self.routing_signature = "valid"
         self.clients: dict[str, Client] = {}
         self.tokens: dict[str, dict] = {}
         self.destinations: dict[str, Destination] = {}
@@ -472,6 +477,9 @@ class DeliveryService:
             ("PUT", r"/v1/submissions/([^/]+)/attachments/([^/]+)", self.put_attachment),
             ("GET", r"/v1/cases/([^/]+)/events", self.get_events),
             ("POST", r"/v1/cases/([^/]+)/events", self.post_event),
+            ("GET", r"/routing/v1/routes", self.routes),
+            ("GET", r"/routing/v1/info", self.routing_info),
+            ("GET", r"/routing/\.well-known/jwks\.json", self.routing_jwks),
         ]
         for method, pattern, handler in routes:
             server.add_route(method, pattern, handler)
@@ -570,6 +578,11 @@ class DeliveryService:
                 submission.state = "forwarded"
                 self._log_event(submission, FORWARD_SUBMISSION, {})
             result["forward"] = submission.submission_id
+        if "routing-signature" in body:
+            if body["routing-signature"] not in ROUTING_SIGNATURE_MODES:
+                raise ValueError(f"routing-signature must be one of {', '.join(ROUTING_SIGNATURE_MODES)}")
+            self.routing_signature = body["routing-signature"]
+            result["routing-signature"] = self.routing_signature
         if "emit-callback" in body:
             kind = body["emit-callback"]
             if kind not in ("valid",) + CALLBACK_FAULTS:
@@ -1048,6 +1061,81 @@ class DeliveryService:
                 return
         rows.append(row)
 
+    # ---- Routing API 2.0.0 (find a destination by service key and area)
+
+    def routing_key(self) -> rsa.RSAPrivateKey:
+        """The stand-in Self-Service-Portal's signing key (made on first use)."""
+        with self.lock:
+            if self._routing_key is None:
+                self._routing_key = generate_rsa()
+            return self._routing_key
+
+    def routing_jwks(self, request: Request) -> Reply:
+        return Reply(200, {"keys": [jwk_of(self.routing_key(), self.routing_kid, "PS512", ["verify"], private=False)]})
+
+    def routing_info(self, request: Request) -> Reply:
+        return Reply(200, {"version": {"major": 2, "minor": 0, "patch": 0}})
+
+    def routes(self, request: Request) -> Reply:
+        """``GET /routing/v1/routes?leikaKey=99…&ars=…|ags=…``: routes with a signed ``destinationSignature``.
+
+        Exactly one of ``ars``/``ags``/``areaId`` (areaId: 400, areas are not simulated). A destination
+        is found when it is active and has a service ``urn:de:fim:leika:leistung:<leikaKey>`` whose
+        region (DE<ARS>) contains the area. ``/control {"routing-signature": …}`` makes the signature
+        ``tampered`` (payload changed after signing) or ``other-destination`` (validly signed, for another
+        destinationId).
+        """
+        leika = request.query.get("leikaKey", "")
+        if not re.match(r"^99\d{12}$", leika):
+            raise bad_request("invalid-leika-key", "leikaKey must match ^99\\d{12}$")
+        areas = [k for k in ("ars", "ags", "areaId") if k in request.query]
+        if len(areas) != 1:
+            raise bad_request("invalid-area", "give exactly one of ars, ags, areaId")
+        kind, value = areas[0], request.query[areas[0]]
+        if kind == "areaId":
+            raise bad_request("area-not-simulated", "areaId lookups are not simulated: use ars or ags")
+        pattern = r"^(\d{2}|\d{3}|\d{5}|\d{9}|\d{12})$" if kind == "ars" else r"^(\d{2}|\d{3}|\d{5}|\d{8})$"
+        if not re.match(pattern, value):
+            raise bad_request("invalid-area", f"{kind} {value!r} has the wrong form")
+        limit, offset = paging(request)
+        identifier = f"urn:de:fim:leika:leistung:{leika}"
+
+        def contains(region: str) -> bool:
+            served = region[2:]
+            if kind == "ars":
+                return value.startswith(served)
+            # AGS = Land, RB, Kreis (5 digits) + Gemeinde (3); the ARS puts the Gemeindeverband (4) between.
+            if len(served) <= 5:
+                return value[:len(served)] == served if len(value) >= len(served) else False
+            return len(value) == 8 and served[:5] == value[:5] and (len(served) < 12 or served[9:12] == value[5:8])
+
+        with self.lock:
+            found = [(d, s) for d in self.destinations.values() if d.status == "active"
+                     for s in d.services if s["identifier"] == identifier and any(contains(r) for r in s["regions"])]
+        page = found[offset:offset + limit]
+        routes = [{"destinationId": d.destination_id,
+                   "destinationSignature": self._destination_signature(d, s),
+                   "destinationName": d.contact.get("legalName", "")} for d, s in page]
+        return Reply(200, {"count": len(routes), "offset": offset, "totalCount": len(found), "routes": routes})
+
+    def _destination_signature(self, destination: Destination, service: dict) -> str:
+        claims = {"submissionHost": urllib.parse.urlsplit(self.issuer()).netloc,
+                  "iss": self.issuer() + "/routing",
+                  "services": [{"gebietIDs": ["urn:de:bund:destatis:bevoelkerungsstatistik:schluessel:rs:" + r[2:]
+                                              for r in service["regions"]],
+                                "leistungIDs": [service["identifier"]]}],
+                  "destinationId": destination.destination_id
+                  if self.routing_signature != "other-destination" else str(uuid.uuid4()),
+                  "iat": int(self.now()), "jti": str(uuid.uuid4())}
+        key = RSAKey.import_key(self.routing_key(), {"kid": self.routing_kid, "alg": "PS512", "key_ops": ["sign"]})
+        token = jws.serialize_compact({"kid": self.routing_kid, "typ": "jwt", "alg": "PS512"},
+                                      json.dumps(claims, separators=(",", ":")), key, algorithms=["PS512"])
+        if self.routing_signature == "tampered":
+            header, _, signature = token.split(".")
+            changed = {**claims, "destinationId": str(uuid.uuid4())}
+            token = ".".join([header, b64url(json.dumps(changed, separators=(",", ":")).encode()), signature])
+        return token
+
     # ---- callbacks
 
     def _send_callbacks(self, destination: Destination, entry: dict, kinds: list[str], decoy: bool = False) -> None:
@@ -1287,10 +1375,11 @@ def load_destination_file(path: Path) -> tuple[Destination, list[Client]]:
 # --------------------------------------------------------------------------- CLI
 
 def make_server(host: str = "127.0.0.1", port: int = 0, service_key: Optional[rsa.RSAPrivateKey] = None,
-                base_url: Optional[str] = None, token_ttl: int = 1800) -> tuple[FitConnectServer, DeliveryService]:
+                base_url: Optional[str] = None, token_ttl: int = 1800,
+                routing_key: Optional[rsa.RSAPrivateKey] = None) -> tuple[FitConnectServer, DeliveryService]:
     """A server and its delivery service, not yet serving (tests call ``start_background``)."""
     server = FitConnectServer(host, port)
-    service = DeliveryService(server, service_key, base_url, token_ttl)
+    service = DeliveryService(server, service_key, base_url, token_ttl, routing_key=routing_key)
     return server, service
 
 

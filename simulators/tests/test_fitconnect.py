@@ -115,6 +115,7 @@ def setUpModule() -> None:  # noqa: N802 (unittest naming)
     KEYS["encryption"] = rsa.generate_private_key(public_exponent=65537, key_size=4096)
     KEYS["signing"] = rsa.generate_private_key(public_exponent=65537, key_size=4096)
     KEYS["other"] = rsa.generate_private_key(public_exponent=65537, key_size=4096)
+    KEYS["routing"] = rsa.generate_private_key(public_exponent=65537, key_size=4096)
     KEYS["small"] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
@@ -158,7 +159,7 @@ class DoubleTestCase(unittest.TestCase):
     """A fresh double per test with one active destination (keys made here) and two clients."""
 
     def setUp(self) -> None:
-        self.server, self.service = fitconnect.make_server(service_key=KEYS["service"])
+        self.server, self.service = fitconnect.make_server(service_key=KEYS["service"], routing_key=KEYS["routing"])
         self.server.start_background()
         self.addCleanup(self.server.httpd.server_close)
         self.addCleanup(self.server.shutdown)
@@ -782,6 +783,63 @@ class CallbackTests(DoubleTestCase):
         self.assertEqual(400, self.control({"callback-url": "ftp://x"})[0])
         self.assertEqual(400, self.control({"callback-faults": ["late"]})[0])
         self.assertEqual([], self.sink.received)
+
+
+# --------------------------------------------------------------------------- routing
+
+class RoutingTests(DoubleTestCase):
+    LEIKA = SERVICE.rsplit(":", 1)[1]
+
+    def routes(self, query: str) -> dict:
+        status, _, body = self.call("GET", "/routing/v1/routes?" + query)
+        self.assertEqual(200, status, body)
+        return json.loads(body)
+
+    def verified_claims(self, route: dict) -> dict:
+        (key,) = json.loads(self.call("GET", "/routing/.well-known/jwks.json")[2])["keys"]
+        self.assertEqual(("PS512", ["verify"]), (key["alg"], key["key_ops"]))
+        header, claims = jws_verify(route["destinationSignature"], key)
+        self.assertEqual({"kid": key["kid"], "typ": "jwt", "alg": "PS512"}, header)
+        return claims
+
+    def test_a_destination_is_found_by_service_key_and_ars_or_ags_with_a_valid_signature(self) -> None:
+        for query in (f"leikaKey={self.LEIKA}&ars=010610046046", f"leikaKey={self.LEIKA}&ags=01061046"):
+            with self.subTest(query):
+                result = self.routes(query)
+                self.assertEqual((1, 0, 1), (result["count"], result["offset"], result["totalCount"]))
+                (route,) = result["routes"]
+                self.assertEqual(self.destination_id, route["destinationId"])
+                claims = self.verified_claims(route)
+                self.assertEqual(self.destination_id, claims["destinationId"])
+                self.assertEqual([{"gebietIDs": ["urn:de:bund:destatis:bevoelkerungsstatistik:schluessel:rs:"
+                                                 "010610046046"], "leistungIDs": [SERVICE]}], claims["services"])
+                self.assertEqual(f"127.0.0.1:{self.server.port}", claims["submissionHost"])
+        for query in (f"leikaKey={self.LEIKA}&ags=01061017", f"leikaKey={self.LEIKA}&ars=01061",
+                      "leikaKey=99123456760610&ars=010610046046"):
+            with self.subTest(query):
+                self.assertEqual([], self.routes(query)["routes"])
+        self.control({"destination-status": "inactive"})
+        self.assertEqual([], self.routes(f"leikaKey={self.LEIKA}&ars=010610046046")["routes"])
+
+    def test_wrong_queries_are_400(self) -> None:
+        for query in ("ars=010610046046", "leikaKey=12345&ars=010610046046",
+                      f"leikaKey={self.LEIKA}", f"leikaKey={self.LEIKA}&ars=010610046046&ags=01061046",
+                      f"leikaKey={self.LEIKA}&ars=0106", f"leikaKey={self.LEIKA}&ags=0106104",
+                      f"leikaKey={self.LEIKA}&areaId=1024", f"leikaKey={self.LEIKA}&ars=01&limit=501"):
+            with self.subTest(query):
+                self.assert_problem(self.call("GET", "/routing/v1/routes?" + query), 400)
+
+    def test_signature_faults(self) -> None:
+        query = f"leikaKey={self.LEIKA}&ars=010610046046"
+        self.assertEqual(200, self.control({"routing-signature": "tampered"})[0])
+        with self.assertRaises(InvalidSignature):
+            self.verified_claims(self.routes(query)["routes"][0])
+        self.assertEqual(200, self.control({"routing-signature": "other-destination"})[0])
+        route = self.routes(query)["routes"][0]
+        self.assertNotEqual(route["destinationId"], self.verified_claims(route)["destinationId"])
+        self.assertEqual(400, self.control({"routing-signature": "sometimes"})[0])
+        self.assertEqual({"version": {"major": 2, "minor": 0, "patch": 0}},
+                         json.loads(self.call("GET", "/routing/v1/info")[2]))
 
 
 # --------------------------------------------------------------------------- the portal's variants
