@@ -425,7 +425,8 @@ def decode_request(content_type: str, body: bytes) -> tuple[bytes, Optional[str]
         return body, params.get("action"), {}, False
     if media == "multipart/related":
         if params.get("type", "").lower() != "application/xop+xml":
-            raise SoapFault(f"multipart/related must have type=\"application/xop+xml\" (MTOM), not {params.get('type')!r}",
+            raise SoapFault(f"multipart/related must have type=\"application/xop+xml\" (MTOM), "
+                            f"not {params.get('type')!r}",
                             http_status=415)
         boundary = params.get("boundary")
         if not boundary:
@@ -1053,7 +1054,8 @@ class Operations:
         return (f"<osci:MsgAttributes><wsa:MessageID>{escape(message.message_id)}</wsa:MessageID>"
                 f"<osci:TypeOfBusinessScenario>{escape(scenario_uri)}</osci:TypeOfBusinessScenario>"
                 f"<osci:MsgSize>{message.size}</osci:MsgSize>"
-                f"<osci:DeliveryTime>{xs_datetime(message.delivered)}</osci:DeliveryTime>{fetched}</osci:MsgAttributes>")
+                f"<osci:DeliveryTime>{xs_datetime(message.delivered)}</osci:DeliveryTime>{fetched}"
+                f"</osci:MsgAttributes>")
 
     def op_getStatusList(self, request: Request) -> Answer:  # noqa: N802
         element = only_child(request.body, request.operation, "osci:MsgBoxStatusListRequest")
@@ -1201,7 +1203,8 @@ class SoapEndpoint:
         port = next((name for name, port_path in PORTS.items() if port_path == path.rstrip("/")), None)
         try:
             if port is None:
-                return 404, "text/plain; charset=utf-8", f"no XTA port at {path} (ports: {', '.join(PORTS.values())})".encode()
+                known = ", ".join(PORTS.values())
+                return 404, "text/plain; charset=utf-8", f"no XTA port at {path} (ports: {known})".encode()
             raw, media_action, parts, _mtom = decode_request(content_type, body)
             if common.has_doctype(raw):
                 raise SoapFault("a SOAP message must not contain a DTD")
@@ -1323,7 +1326,8 @@ class SoapEndpoint:
                   f"Content-Transfer-Encoding: binary\r\nContent-ID: <{root_id}>\r\n\r\n".encode() + soap + b"\r\n"]
         for cid, content in answer.binary.items():
             chunks.append(f"--{boundary}\r\nContent-Type: application/octet-stream\r\n"
-                          f"Content-Transfer-Encoding: binary\r\nContent-ID: <{cid}>\r\n\r\n".encode() + content + b"\r\n")
+                          f"Content-Transfer-Encoding: binary\r\nContent-ID: <{cid}>\r\n\r\n".encode()
+                          + content + b"\r\n")
         chunks.append(f"--{boundary}--\r\n".encode())
         content_type = (f'multipart/related; type="application/xop+xml"; boundary="{boundary}"; '
                         f'start="<{root_id}>"; start-info="application/soap+xml; action=\\"{operation.action}\\""')
@@ -1618,7 +1622,8 @@ class XtaClient:
         op = BY_NAME[operation]
         url = self.url + PORTS[op.port]
         addressing = (f"<wsa:Action>{op.action}</wsa:Action><wsa:MessageID>urn:uuid:{uuid.uuid4()}</wsa:MessageID>"
-                      f"<wsa:To>{escape(url)}</wsa:To><wsa:ReplyTo><wsa:Address>{ANONYMOUS}</wsa:Address></wsa:ReplyTo>")
+                      f"<wsa:To>{escape(url)}</wsa:To>"
+                      f"<wsa:ReplyTo><wsa:Address>{ANONYMOUS}</wsa:Address></wsa:ReplyTo>")
         if author and op.name != "sendMessage":
             headers = self.party("Author", self.account.identifier) + headers
         payload = envelope(addressing + headers, body)
@@ -1638,7 +1643,8 @@ class XtaClient:
         fault = root.find("env:Body/env:Fault", NS)
         if fault is not None:
             code = text_of(fault.find("env:Detail/*/xta:errorCode/code", NS)) or \
-                text_of(fault.find("env:Code/env:Subcode/env:Value", NS)) or text_of(fault.find("env:Code/env:Value", NS))
+                text_of(fault.find("env:Code/env:Subcode/env:Value", NS)) or \
+                text_of(fault.find("env:Code/env:Value", NS))
             raise ClientFault(response.status, code, text_of(fault.find("env:Reason/env:Text", NS)))
         return root
 
@@ -1680,7 +1686,8 @@ def command_send(args: argparse.Namespace) -> int:
                                args.message_type or root_name, args.payload_schema, len(content))
     container = (f'<xta:GenericContentContainer><xta:ContentContainer><xta:Message contentType="application/xml" '
                  f'encoding="UTF-8" filename={quoteattr(Path(args.file).name)} size="{len(content)}">'
-                 f"{base64.b64encode(content).decode()}</xta:Message></xta:ContentContainer></xta:GenericContentContainer>")
+                 f"{base64.b64encode(content).decode()}</xta:Message></xta:ContentContainer>"
+                 f"</xta:GenericContentContainer>")
     client.call("sendMessage", body=container, headers=metadata)
     status = "0"
     deadline = time.monotonic() + args.wait

@@ -313,7 +313,8 @@ class XtaDoubleTest(unittest.TestCase):
 
     def status_list(self, cert: str = "breitenburg", max_items: int | None = None) -> Reply:
         attr = f' maxListItems="{max_items}"' if max_items else ""
-        return self.ok(self.call(cert, "getStatusList", f'<osci:MsgBoxStatusListRequest ListForm="MessageMetaData"{attr}/>'))
+        body = f'<osci:MsgBoxStatusListRequest ListForm="MessageMetaData"{attr}/>'
+        return self.ok(self.call(cert, "getStatusList", body))
 
     @staticmethod
     def listed(reply: Reply) -> list:
@@ -348,7 +349,8 @@ class XtaDoubleTest(unittest.TestCase):
         self.assertTrue(valid, errors)
         self.set_control({"hold-delivery": True})
         attachment = bytes(range(256)) * 4 + b"\r\n--boundary-lookalike\r\n"
-        _, sent = self.send(message_id=message_id, metadata=metadata, container=self.container(attachments=(attachment,)))
+        _, sent = self.send(message_id=message_id, metadata=metadata,
+                            container=self.container(attachments=(attachment,)))
         self.ok(sent)
         self.assertEqual(sent.text("env:Header/wsa:Action"), "http://www.xta.de/XTA/SendMessage")
         open_report = self.ok(self.report(message_id))
@@ -447,7 +449,8 @@ class XtaDoubleTest(unittest.TestCase):
                      "</xta:LookupServiceRequest>")
         self.assert_xta_fault(self.call("itzehoe", "lookupService", not_a_uri), "9021", "ParameterIsNotValidException")
         no_reader = ("<xta:LookupServiceRequest><xta:LookupServiceRequestList><xta:LookupService><xta:ServiceType>"
-                     "urn:x</xta:ServiceType></xta:LookupService></xta:LookupServiceRequestList></xta:LookupServiceRequest>")
+                     "urn:x</xta:ServiceType></xta:LookupService></xta:LookupServiceRequestList>"
+                     "</xta:LookupServiceRequest>")
         self.assert_xta_fault(self.call("itzehoe", "lookupService", no_reader), "9022", "ParameterIsNotValidException")
         self.set_control({"booked-services": {"breitenburg": ["urn:xoev-de:xdomea:3.0"]}})
         booked = self.ok(self.call("itzehoe", "lookupService", not_a_uri.replace("kein uri", "urn:xoev-de:xwasser:1.0")))
