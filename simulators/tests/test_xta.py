@@ -453,7 +453,8 @@ class XtaDoubleTest(unittest.TestCase):
                      "</xta:LookupServiceRequest>")
         self.assert_xta_fault(self.call("itzehoe", "lookupService", no_reader), "9022", "ParameterIsNotValidException")
         self.set_control({"booked-services": {"breitenburg": ["urn:xoev-de:xdomea:3.0"]}})
-        booked = self.ok(self.call("itzehoe", "lookupService", not_a_uri.replace("kein uri", "urn:xoev-de:xwasser:1.0")))
+        request = not_a_uri.replace("kein uri", "urn:xoev-de:xwasser:1.0")
+        booked = self.ok(self.call("itzehoe", "lookupService", request))
         self.assertEqual(booked.text(".//xta:ServiceIsAvailable"), "false", "the reader has not booked it")
 
     def test_send_with_another_author_is_9014(self) -> None:
@@ -622,7 +623,8 @@ class XtaDoubleTest(unittest.TestCase):
         got = [self.ok(self.call("breitenburg", "getNextMessage", next_body)).text(
             "env:Header/oscimeta:MessageMetaData/oscimeta:MsgIdentification/wsa:MessageID") for _ in range(2)]
         self.assertEqual(got, sent[1:])
-        self.assert_xta_fault(self.call("breitenburg", "getNextMessage", next_body), "9070", "InvalidMessageIDException")
+        self.assert_xta_fault(self.call("breitenburg", "getNextMessage", next_body), "9070",
+                              "InvalidMessageIDException")
         self.assertEqual(self.listed(self.status_list()), sent, "fetching is not closing")
         attributes = self.ok(self.call("breitenburg", "getStatusList",
                                        '<osci:MsgBoxStatusListRequest ListForm="MsgAtrributes"/>'))
@@ -648,7 +650,8 @@ class XtaDoubleTest(unittest.TestCase):
     # ================================================================= transport reports
 
     def test_red_and_yellow_transport_reports(self) -> None:
-        self.set_control({"fail-delivery": {"times": 1, "code": "9032", "reason": "Empfänger-Intermediär nicht erreichbar"}})
+        self.set_control({"fail-delivery": {"times": 1, "code": "9032",
+                                            "reason": "Empfänger-Intermediär nicht erreichbar"}})
         red_id, reply = self.send()
         self.ok(reply)
         red = self.ok(self.report(red_id))
@@ -734,7 +737,8 @@ class XtaDoubleTest(unittest.TestCase):
     # ================================================================= fault injection
 
     def test_every_code_can_be_injected_as_its_exception(self) -> None:
-        targets = {"PermissionDeniedException": "checkAccountActive", "XTAWSTechnicalProblemException": "createMessageId",
+        targets = {"PermissionDeniedException": "checkAccountActive",
+                   "XTAWSTechnicalProblemException": "createMessageId",
                    "ParameterIsNotValidException": "sendMessage", "MessageSchemaViolationException": "sendMessage",
                    "MessageVirusDetectionException": "sendMessage", "SyncAsyncException": "sendMessage",
                    "InvalidMessageIDException": "getMessage", "CancelDeniedException": "cancelMessage"}
@@ -758,7 +762,8 @@ class XtaDoubleTest(unittest.TestCase):
                 self.assertEqual(reply.text("env:Header/wsa:Action"), ACTION[operation][1])
                 self.assertEqual(self.state()["pending-injections"], [], "times defaults to one request")
         self.set_control({"inject-fault": {"code": "9030", "times": 2}})
-        self.assert_xta_fault(self.call("breitenburg", "checkAccountActive"), "9030", "XTAWSTechnicalProblemException", 500)
+        self.assert_xta_fault(self.call("breitenburg", "checkAccountActive"), "9030",
+                              "XTAWSTechnicalProblemException", 500)
         self.assert_xta_fault(self.call("itzehoe", "createMessageId"), "9030", "XTAWSTechnicalProblemException", 500)
         self.ok(self.call("itzehoe", "checkAccountActive"))
         self.set_control({"fault-style": "cxf", "inject-fault": {"code": "9014"}})
