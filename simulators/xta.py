@@ -50,7 +50,9 @@ import http.client
 import json
 import os
 import re
+import socket
 import ssl
+import struct
 import subprocess
 import sys
 import tempfile
@@ -519,6 +521,7 @@ class Settings:
     mtom_responses: bool = True
     fault_style: str = "spec"          # spec: Sender → 400, Receiver → 500; cxf: every fault Receiver/500
     validate_payload: bool = True
+    drop_connections: bool = False     # close every new connection before the TLS handshake (unreachable)
     payload_schemas: dict = field(default_factory=lambda: {uri: str(path) for uri, path in
                                                            DEFAULT_PAYLOAD_SCHEMAS.items()})
 
@@ -526,7 +529,8 @@ class Settings:
         return {"max-container-bytes": self.max_container_bytes, "page-size": self.page_size,
                 "hold-delivery": self.hold_delivery, "delivery-delay-ms": self.delivery_delay_ms,
                 "mtom-responses": self.mtom_responses, "fault-style": self.fault_style,
-                "validate-payload": self.validate_payload, "payload-schemas": dict(self.payload_schemas)}
+                "validate-payload": self.validate_payload, "payload-schemas": dict(self.payload_schemas),
+                "drop-connections": self.drop_connections}
 
 
 class Provider:
@@ -598,6 +602,8 @@ class Provider:
                 settings.delivery_delay_ms = max(0, int(body["delivery-delay-ms"]))
             if "mtom-responses" in body:
                 settings.mtom_responses = bool(body["mtom-responses"])
+            if "drop-connections" in body:
+                settings.drop_connections = bool(body["drop-connections"])
             if "validate-payload" in body:
                 settings.validate_payload = bool(body["validate-payload"])
             if "payload-schemas" in body:
@@ -1345,6 +1351,10 @@ class TlsSoapServer(ThreadingHTTPServer):
         super().__init__(address, _soap_handler(endpoint))
 
     def finish_request(self, request, client_address) -> None:  # noqa: ANN001 (socketserver signature)
+        if self.endpoint.provider.settings.drop_connections:
+            self.endpoint.provider.count("connections-dropped")
+            request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset, not FIN
+            return
         request.settimeout(60)
         try:
             connection = self.context.wrap_socket(request, server_side=True)

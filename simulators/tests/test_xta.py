@@ -780,6 +780,14 @@ class XtaDoubleTest(unittest.TestCase):
         self.ok(self.call("itzehoe", "checkAccountActive"))   # declares no InvalidMessageIDException
         self.assert_xta_fault(self.fetch("urn:x"), "9070", "InvalidMessageIDException")
 
+    def test_dropped_connections_look_like_an_unreachable_provider(self) -> None:
+        self.set_control({"drop-connections": True})
+        with self.assertRaises((ssl.SSLError, ConnectionError)):
+            self.call("itzehoe", "checkAccountActive")
+        self.set_control({"drop-connections": False})
+        self.ok(self.call("itzehoe", "checkAccountActive"))
+        self.assertEqual(self.state()["counters"]["connections-dropped"], 1)
+
     def test_down_mode_answers_503(self) -> None:
         self.set_control({"mode": "down"})
         try:
