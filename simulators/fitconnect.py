@@ -16,6 +16,8 @@ Commands:
   (private JWK and PEM for Stadtbus, public JWKs and ``destination.json`` for ``serve``).
 * ``submit``: the portal double (``fitconnect_portal.py``): encrypts an XBeteiligung 0401 and a
   PDF for a destination and sends them through the double, optionally tampered.
+* ``receive``: the receiver double (``fitconnect_receiver.py``): fetches, decrypts and checks a
+  destination's waiting submissions once and answers each with an accept or reject SET.
 
 Usage::
 
@@ -23,6 +25,7 @@ Usage::
     $P simulators/fitconnect.py keys --out run/fitconnect          # prints the destination directory
     $P simulators/fitconnect.py serve --port 0 --destination run/fitconnect/<id>/destination.json
     $P simulators/fitconnect.py submit --url http://127.0.0.1:<port> --destination-dir run/fitconnect/<id>
+    $P simulators/fitconnect.py receive --url http://127.0.0.1:<port> --destination-dir run/fitconnect/<id>
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
 import common
-from common import MAX_BODY, REPO_ROOT, SimulatorServer, log, post_with_retries
+from common import REPO_ROOT, SimulatorServer, log, post_with_retries
 
 NAME = "fitconnect"
 API_VERSION = {"major": 1, "minor": 1, "patch": 3}
@@ -85,6 +88,7 @@ IAT_SKEW = 60
 #: Age after which a callback's timestamp is stale (receivers refuse older than 5 minutes).
 STALE_CALLBACK_AGE = 600
 CALLBACK_FAULTS = ("duplicate", "stale", "bad-hmac")
+DEFAULT_MAX_BODY = 100 * 1024 * 1024
 ROUTING_SIGNATURE_MODES = ("valid", "tampered", "other-destination")
 
 
@@ -1192,6 +1196,8 @@ class FitConnectServer(SimulatorServer):
 
     def __init__(self, host: str, port: int) -> None:
         super().__init__(NAME, host, port)
+        #: Largest request body (the attachments of a submission can be tens of MB, base64url-encoded in JWEs).
+        self.max_body = DEFAULT_MAX_BODY
         self.pattern_routes: list[tuple[str, re.Pattern, Callable[[Request], Reply]]] = []
 
     def add_route(self, method: str, pattern: str, handler: Callable[[Request], Reply]) -> None:
@@ -1240,17 +1246,42 @@ class FitConnectServer(SimulatorServer):
                 self.end_headers()
                 self.wfile.write(payload)
 
+            def _read_body(self, limit: int) -> bytes:
+                """The request body, by Content-Length or chunked (HTTP clients that stream send chunks)."""
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                    chunks, total = [], 0
+                    while True:
+                        line = self.rfile.readline(1024).split(b";", 1)[0].strip()
+                        try:
+                            size = int(line, 16)
+                        except ValueError:
+                            raise ValueError("malformed chunked body") from None
+                        if size == 0:
+                            while self.rfile.readline(1024).strip():
+                                pass  # trailers
+                            return b"".join(chunks)
+                        total += size
+                        if total > limit:
+                            raise ValueError(f"body larger than {limit} bytes")
+                        chunks.append(self.rfile.read(size))
+                        self.rfile.readline(16)
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > limit:
+                    raise ValueError(f"body larger than {limit} bytes")
+                return self.rfile.read(length) if length else b""
+
             def _serve(self, method: str) -> None:
                 path = urllib.parse.urlsplit(self.path).path
                 if path in ("/health", "/received", "/control"):
                     return self._dispatch(method)  # the common control interface
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_BODY:
+                try:
+                    body = self._read_body(server.max_body)
+                except ValueError as error:
                     self.close_connection = True
-                    return self._reply(Reply(413, Problem(413, "too-large", "Request Entity Too Large",
-                                                          f"body larger than {MAX_BODY} bytes").body(path),
+                    status, code, title = (413, "too-large", "Request Entity Too Large") if "larger" in str(error) \
+                        else (400, "malformed-request", "Bad Request")
+                    return self._reply(Reply(status, Problem(status, code, title, str(error)).body(path),
                                              "application/problem+json"))
-                body = self.rfile.read(length) if length else b""
                 failure = server._failure()
                 if failure == "down":
                     log(NAME, "refused", reason="mode down", path=path)
@@ -1394,6 +1425,8 @@ def main() -> None:
     serve.add_argument("--token-ttl", type=int, default=1800, help="access-token lifetime in seconds")
     serve.add_argument("--base-url", help="the service's own URL (iss of its SETs); default http://host:port")
     serve.add_argument("--service-key", type=Path, help="PEM of the service's SET signing key (default: generated)")
+    serve.add_argument("--max-body-mb", type=int, default=DEFAULT_MAX_BODY // (1024 * 1024),
+                       help="largest request body in MiB (413 above)")
     serve.add_argument("--callback-url", help="callback URL of the destination(s) loaded with --destination "
                        "(else the file's; also settable later with POST /control {\"callback-url\": …})")
     serve.add_argument("--set-schema-versions", default=",".join(DEFAULT_SET_SCHEMA_VERSIONS),
@@ -1408,6 +1441,10 @@ def main() -> None:
     submit = commands.add_parser("submit", help="the portal double: send submissions through the double")
     import fitconnect_portal
     fitconnect_portal.add_arguments(submit)
+    receive = commands.add_parser("receive", help="the receiver double: fetch, check and answer a destination's "
+                                  "waiting submissions once")
+    import fitconnect_receiver
+    fitconnect_receiver.add_arguments(receive)
     args = parser.parse_args()
     if args.command == "keys":
         directory = write_keys(args.out, args.destination_id, args.bits, args.region, args.sender_region,
@@ -1417,10 +1454,14 @@ def main() -> None:
     if args.command == "submit":
         common.log_stream = sys.stderr
         sys.exit(fitconnect_portal.run(args))
+    if args.command == "receive":
+        common.log_stream = sys.stderr
+        sys.exit(fitconnect_receiver.run(args))
     service_key = None
     if args.service_key:
         service_key = serialization.load_pem_private_key(args.service_key.read_bytes(), password=None)
     server, service = make_server(args.host, args.port, service_key, args.base_url, args.token_ttl)
+    server.max_body = args.max_body_mb * 1024 * 1024
     versions = tuple(v.strip() for v in args.set_schema_versions.split(",") if v.strip())
     service.set_schema_versions = list(versions)
     for path in args.destination:

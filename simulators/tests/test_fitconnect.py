@@ -507,6 +507,21 @@ class SenderTests(DoubleTestCase):
         self.assert_problem(self.call("PUT", f"/v1/submissions/{sid}/attachments/{aid}", self.jwe(), token=token,
                                       content_type="application/jose"), 422, "submission-not-incomplete")
 
+    def test_chunked_uploads_are_read_and_oversized_bodies_are_413(self) -> None:
+        import http.client
+        aid = str(uuid.uuid4())
+        created = json.loads(self.create([aid])[2])
+        path = f"/v1/submissions/{created['submissionId']}/attachments/{aid}"
+        headers = {"Authorization": f"Bearer {self.token(self.sender)}", "Content-Type": "application/jose"}
+        jwe = self.jwe().encode()
+        connection = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
+        self.addCleanup(connection.close)
+        connection.request("PUT", path, body=iter([jwe[:100], jwe[100:]]), headers=headers, encode_chunked=True)
+        answer = connection.getresponse()
+        self.assertEqual(204, answer.status, answer.read())
+        self.server.max_body = len(jwe) - 1
+        self.assert_problem(self.call("PUT", path, jwe, headers=headers), 413, "too-large")
+
     def test_the_service_signs_create_and_submit_events_with_its_published_key(self) -> None:
         result, _ = self.send()
         submission = self.fetch(result["submissionId"])
@@ -945,6 +960,26 @@ class CommandLineTests(unittest.TestCase):
         metadata = json.loads(jwe_decrypt(submission["encryptedMetadata"], pem)[1])
         self.assertEqual(output["submitted"][0]["nachrichtenUUID"],
                          metadata["additionalReferenceInfo"]["senderReference"])
+        # the receiver double answers: tamper-hash → reject (hash-mismatch), then an ok one → accept
+        ok = subprocess.run([python, str(SIMULATORS / "fitconnect.py"), "submit", "--url", f"http://127.0.0.1:{port}",
+                             "--destination-dir", str(directory)], capture_output=True, text=True, env=env, timeout=120)
+        self.assertEqual(0, ok.returncode, ok.stderr)
+        invalid = subprocess.run([python, str(SIMULATORS / "fitconnect.py"), "submit", "--url",
+                                  f"http://127.0.0.1:{port}", "--destination-dir", str(directory),
+                                  "--invalid-fachdaten"], capture_output=True, text=True, env=env, timeout=120)
+        self.assertEqual(0, invalid.returncode, invalid.stderr)
+        receive = subprocess.run([python, str(SIMULATORS / "fitconnect.py"), "receive", "--url",
+                                  f"http://127.0.0.1:{port}", "--destination-dir", str(directory)],
+                                 capture_output=True, text=True, env=env, timeout=120)
+        self.assertEqual(0, receive.returncode, receive.stderr)
+        answered = json.loads(receive.stdout)["answered"]
+        self.assertEqual([("reject", 204, "hash-mismatch", "data")] * 2 + [("accept", 204, None, None),
+                                                                          ("reject", 204, "schema-violation", "data")],
+                         [(a["answer"], a["status"], a.get("problem", {}).get("type", "/").rsplit("/", 1)[1] or None,
+                           a.get("problem", {}).get("instance")) for a in answered])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/received", timeout=10) as answer:
+            states = [s["state"] for s in json.loads(answer.read())["submissions"]]
+        self.assertEqual(["rejected", "rejected", "accepted", "rejected"], states)
         # a refused submission is reported, with exit code 1
         control = common.post_json(f"http://127.0.0.1:{port}/control", {"destination-status": "inactive"})
         self.assertEqual(200, control[0])
