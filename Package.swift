@@ -49,6 +49,12 @@ let package = Package(
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
 
+        // MARK: Concurrency primitives (a leaf: the standard library's Synchronization only)
+        .target(
+            name: "StadtbusConcurrency",
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
+        ),
+
         // MARK: Façades over C
         .target(
             name: "StadtbusXML",
@@ -253,6 +259,9 @@ let package = Package(
         ),
 
         // MARK: Tests
+        .testTarget(
+            name: "StadtbusConcurrencyTests", dependencies: ["StadtbusConcurrency"],
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]),
         .target(
             name: "StadtbusTestSupport", dependencies: ["StadtbusAMQP"], path: "Tests/StadtbusTestSupport",
             swiftSettings: swiftSettings
