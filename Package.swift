@@ -58,8 +58,8 @@ let package = Package(
         // MARK: Façades over C
         .target(
             name: "StadtbusXML",
-            dependencies: ["CLibXML", "CXMLShim"],
-            swiftSettings: swiftSettings
+            dependencies: ["CLibXML", "CXMLShim", "StadtbusConcurrency"],
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
         .target(
             name: "StadtbusSignature",
@@ -201,7 +201,7 @@ let package = Package(
             name: "stadtbus-xml-bench",
             dependencies: ["StadtbusXML"],
             path: "Sources/Benchmarks/XMLBench",
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
             name: "stadtbus-store-bench",
@@ -249,7 +249,7 @@ let package = Package(
             name: "stadtbus-fuzz-xml",
             dependencies: ["StadtbusXML"],
             path: "Sources/Fuzz/XML",
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
             name: "stadtbus-fuzz-config",
@@ -266,7 +266,9 @@ let package = Package(
             name: "StadtbusTestSupport", dependencies: ["StadtbusAMQP"], path: "Tests/StadtbusTestSupport",
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "StadtbusXMLTests", dependencies: ["StadtbusXML"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "StadtbusXMLTests", dependencies: ["StadtbusXML"],
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]),
         .testTarget(
             name: "StadtbusSignatureTests", dependencies: ["StadtbusSignature", "StadtbusXML"],
             swiftSettings: swiftSettings),

@@ -1,5 +1,5 @@
 internal import CXMLShim
-import Synchronization
+import StadtbusConcurrency
 
 /// Bounds how many large documents are processed at the same time, process-wide.
 ///
@@ -12,25 +12,17 @@ public final class LargeDocumentGate: Sendable {
     /// The gate shared by every source of the process (queue consumers, http-in, files).
     public static let shared = LargeDocumentGate()
 
-    private struct Waiter {
-        let limit: Int
-        let continuation: CheckedContinuation<Void, Never>
-    }
-
-    private struct State {
-        var running = 0
-        var waiters: [Waiter] = []
-    }
-
-    private let state = Mutex(State())
+    /// One permit per large document in `body`; the limit follows the caller's `limits` (a
+    /// reloaded configuration may change it).
+    private let slots = AsyncSemaphore(limit: XMLParseLimits().maxLargeDocumentsAtOnce)
 
     /// Creates a gate (tests make their own; sources use ``shared``).
     public init() {}
 
     /// How many large documents are being processed now.
-    public var running: Int { state.withLock { $0.running } }
+    public var running: Int { slots.held }
     /// How many large documents wait for their turn.
-    public var waiting: Int { state.withLock { $0.waiters.count } }
+    public var waiting: Int { slots.waiting }
 
     /// Runs `body` for a document of `bytes` bytes: at once if it is not large under `limits`,
     /// else once fewer than `limits.maxLargeDocumentsAtOnce` large documents are in `body`.
@@ -40,36 +32,13 @@ public final class LargeDocumentGate: Sendable {
         _ body: () async throws(Failure) -> T
     ) async throws(Failure) -> T {
         guard bytes > limits.largeDocumentBytes else { return try await body() }
-        await enter(limit: max(1, limits.maxLargeDocumentsAtOnce))
+        let limit = max(1, limits.maxLargeDocumentsAtOnce)
+        if slots.limit != limit { slots.setLimit(limit) }
+        await slots.acquireIgnoringCancellation()
         defer {
-            leave()
+            slots.release()
             stadtbus_release_free_memory()
         }
         return try await body()
-    }
-
-    private func enter(limit: Int) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let admitted = state.withLock { state -> Bool in
-                if state.running < limit, state.waiters.isEmpty {
-                    state.running += 1
-                    return true
-                }
-                state.waiters.append(Waiter(limit: limit, continuation: continuation))
-                return false
-            }
-            if admitted { continuation.resume() }
-        }
-    }
-
-    private func leave() {
-        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.running -= 1
-            guard let first = state.waiters.first, state.running < first.limit else { return nil }
-            state.waiters.removeFirst()
-            state.running += 1
-            return first.continuation
-        }
-        next?.resume()
     }
 }

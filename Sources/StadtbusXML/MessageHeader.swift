@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// An authority (Behörde) as a message header names it.
 public struct Authority: Equatable, Hashable, Sendable, Codable {

@@ -39,7 +39,7 @@ final class StructuredErrors {
         guard let node = node?.assumingMemoryBound(to: xmlNode.self), let content = xmlNodeGetContent(node) else {
             return []
         }
-        defer { xmlFree(content) }
+        defer { libxmlFree(content) }
         let text = String(cString: content)
         guard text.utf8.count <= 65_536 else { return [] }
         return [text, text.split(whereSeparator: \.isWhitespace).joined(separator: " ")]

@@ -1,6 +1,6 @@
 internal import CLibXML
 internal import CXMLShim
-import Foundation
+public import Foundation
 
 /// A parsed XML document.
 ///
@@ -61,7 +61,7 @@ public final class XMLDocument {
         try self.init(parsing: Array(string.utf8), limits: limits)
     }
 
-    private static func error(from result: inout stadtbus_parse_result, limits: XMLParseLimits) -> XMLError {
+    static func error(from result: inout stadtbus_parse_result, limits: XMLParseLimits) -> XMLError {
         let message = withUnsafeBytes(of: &result.message) { raw in
             String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
         }
@@ -108,7 +108,7 @@ public final class XMLDocument {
         var length: Int32 = 0
         xmlDocDumpMemoryEnc(pointer, &buffer, &length, "UTF-8")
         guard let buffer, length >= 0 else { throw XMLError.serializationFailed }
-        defer { xmlFree(buffer) }
+        defer { libxmlFree(buffer) }
         return Array(UnsafeBufferPointer(start: buffer, count: Int(length)))
     }
 

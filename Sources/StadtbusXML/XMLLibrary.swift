@@ -1,6 +1,7 @@
 internal import CLibXML
 internal import CXMLShim
 import Foundation
+import Synchronization
 
 /// Process-wide set-up of libxml2 and libxslt, done once before any other call.
 ///
@@ -15,7 +16,7 @@ import Foundation
 /// - Global libxml2 state (catalogs, the external entity loader, libxslt's generic error
 ///   handler) is only changed under ``XMLLibrary``'s lock, at start-up or while compiling.
 public enum XMLLibrary {
-    static let lock = NSLock()
+    private static let lock = Mutex(())
     private static let initialized: Bool = {
         xmlInitParser()
         // Every external resource (schema imports, xsl:import, DTDs of trusted schemas) is resolved
@@ -53,8 +54,6 @@ public enum XMLLibrary {
     /// Runs `body` while holding the lock that guards libxml2's process-wide state.
     static func withGlobalLock<T>(_ body: () throws -> T) rethrows -> T {
         initialize()
-        lock.lock()
-        defer { lock.unlock() }
-        return try body()
+        return try lock.withLock { _ in try body() }
     }
 }

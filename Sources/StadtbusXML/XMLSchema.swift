@@ -1,5 +1,6 @@
 internal import CLibXML
 import Foundation
+import Synchronization
 
 /// One problem the schema validator found, with the line in the message.
 public struct ValidationIssue: Equatable, Sendable, CustomStringConvertible {
@@ -19,8 +20,12 @@ public struct ValidationIssue: Equatable, Sendable, CustomStringConvertible {
 /// Imports and includes are resolved through ``XMLCatalogs`` and never fetched from the
 /// network. Schemas are trusted input: their internal DTD subsets (the W3C xmldsig schema
 /// has one) are allowed, unlike in messages.
+///
+/// `@unchecked Sendable` because it wraps a C pointer: the compiled `xmlSchema` is never
+/// changed after `init` (libxml2 only reads it while validating) and every validation makes
+/// its own `xmlSchemaValidCtxt`, which is how libxml2 supports validating against one schema
+/// from several threads at once. The pointer is private and freed only in `deinit`.
 public final class XMLSchema: @unchecked Sendable {
-    // The compiled schema is read-only after parsing; each validation has its own context.
     private let schema: xmlSchemaPtr
     /// The file the schema was compiled from.
     public let path: String
@@ -77,33 +82,27 @@ public final class XMLSchema: @unchecked Sendable {
 
 /// Compiled schemas by file path: each schema is compiled once, on first use or at
 /// configuration load, and then shared.
-public final class XMLSchemaCache: @unchecked Sendable {
-    private let lock = NSLock()
-    private var schemas: [String: XMLSchema] = [:]
+public final class XMLSchemaCache: Sendable {
+    private let schemas = Mutex<[String: XMLSchema]>([:])
 
     public init() {}
 
     /// The compiled schema for `path`, compiling it on first request.
     public func schema(at path: String) throws -> XMLSchema {
         let key = URL(fileURLWithPath: path).standardizedFileURL.path
-        lock.lock()
-        if let cached = schemas[key] {
-            lock.unlock()
-            return cached
-        }
-        lock.unlock()
+        if let cached = schemas.withLock({ $0[key] }) { return cached }
+        // Compiled outside the lock (it can take a while); a schema compiled meanwhile by
+        // another caller wins, so every caller gets the same instance.
         let compiled = try XMLSchema(path: key)
-        lock.lock()
-        defer { lock.unlock() }
-        if let raced = schemas[key] { return raced }
-        schemas[key] = compiled
-        return compiled
+        return schemas.withLock { schemas in
+            if let raced = schemas[key] { return raced }
+            schemas[key] = compiled
+            return compiled
+        }
     }
 
     /// How many schemas are compiled.
     public var count: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return schemas.count
+        schemas.withLock { $0.count }
     }
 }

@@ -38,8 +38,11 @@ public enum XPathValue: Equatable, Sendable {
 }
 
 /// An XPath 1.0 expression compiled once, evaluated many times from any thread.
+///
+/// `@unchecked Sendable` because it wraps a C pointer: the compiled `xmlXPathCompExpr` is
+/// never changed after `init` (libxml2 only reads it in `xmlXPathCompiledEval`) and every
+/// evaluation has its own `xmlXPathContext`. The pointer is private and freed only in `deinit`.
 public final class XPathExpression: @unchecked Sendable {
-    // A compiled expression is read-only while evaluated; every evaluation has its own context.
     private let compiled: xmlXPathCompExprPtr
     /// The expression's source text.
     public let expression: String
@@ -91,7 +94,7 @@ public final class XPathExpression: @unchecked Sendable {
             return .nodes(
                 (0..<Int(set.pointee.nodeNr)).map { index in
                     guard let node = nodes[index], let content = xmlNodeGetContent(node) else { return "" }
-                    defer { xmlFree(content) }
+                    defer { libxmlFree(content) }
                     return String(cString: content)
                 })
         case XPATH_BOOLEAN:

@@ -1,14 +1,19 @@
 internal import CLibXML
 internal import CXMLShim
 import Foundation
+import Synchronization
 
 /// An XSLT 1.0 stylesheet compiled once and shared by all workers.
 ///
 /// Transformations run under libxslt security preferences that forbid a stylesheet to read
 /// or write files, create directories or touch the network — `document()` included — so a
 /// mapping can only see the message it is given and the parameters passed in.
+///
+/// `@unchecked Sendable` because it wraps a C pointer: the compiled `xsltStylesheet` is never
+/// changed after `init` (libxslt only reads it while transforming) and every transformation
+/// makes its own `xsltTransformContext`, which is how libxslt supports applying one stylesheet
+/// from several threads at once. The pointer is private and freed only in `deinit`.
 public final class XSLTStylesheet: @unchecked Sendable {
-    // A compiled stylesheet is read-only during transformations; each has its own context.
     private let stylesheet: xsltStylesheetPtr
     /// Where the stylesheet came from (a file path, or a name for generated stylesheets).
     public let source: String
@@ -138,7 +143,10 @@ public final class XSLTStylesheet: @unchecked Sendable {
 
 /// libxslt security preferences that forbid every file and network access.
 enum XSLTSecurity {
-    static let forbidAll: xsltSecurityPrefsPtr = {
+    /// `nonisolated(unsafe)`: a C pointer, created once and never changed afterwards; libxslt
+    /// only reads the preferences (`xsltSetCtxtSecurityPrefs` stores the pointer in each
+    /// transformation's own context), so sharing it between threads is safe.
+    nonisolated(unsafe) static let forbidAll: xsltSecurityPrefsPtr = {
         XMLLibrary.initialize()
         guard let prefs = xsltNewSecurityPrefs() else { fatalError("libxslt could not allocate security preferences") }
         for option in [
@@ -152,26 +160,21 @@ enum XSLTSecurity {
 }
 
 /// Compiled stylesheets by file path: each is compiled once and then shared.
-public final class XSLTStylesheetCache: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stylesheets: [String: XSLTStylesheet] = [:]
+public final class XSLTStylesheetCache: Sendable {
+    private let stylesheets = Mutex<[String: XSLTStylesheet]>([:])
 
     public init() {}
 
     /// The compiled stylesheet for `path`, compiling it on first request.
     public func stylesheet(at path: String) throws -> XSLTStylesheet {
         let key = URL(fileURLWithPath: path).standardizedFileURL.path
-        lock.lock()
-        if let cached = stylesheets[key] {
-            lock.unlock()
-            return cached
-        }
-        lock.unlock()
+        if let cached = stylesheets.withLock({ $0[key] }) { return cached }
+        // Compiled outside the lock; one compiled meanwhile by another caller wins.
         let compiled = try XSLTStylesheet(path: key)
-        lock.lock()
-        defer { lock.unlock() }
-        if let raced = stylesheets[key] { return raced }
-        stylesheets[key] = compiled
-        return compiled
+        return stylesheets.withLock { stylesheets in
+            if let raced = stylesheets[key] { return raced }
+            stylesheets[key] = compiled
+            return compiled
+        }
     }
 }

@@ -56,7 +56,7 @@ final class MessageWorkIsolationTests: XCTestCase {
         let limits = XMLParseLimits(largeDocumentBytes: 1024, maxLargeDocumentsAtOnce: 2)
         let inside = DispatchSemaphore(value: 0)
         let release = [DispatchSemaphore(value: 0), DispatchSemaphore(value: 0), DispatchSemaphore(value: 0)]
-        let admitted = Mutex<[Int]>([])
+        let admitted = Admitted()
         var tasks: [Task<Void, Never>] = []
         for index in 0..<3 {
             tasks.append(
@@ -89,6 +89,12 @@ final class MessageWorkIsolationTests: XCTestCase {
         for task in tasks { await task.value }
         XCTAssertEqual(gate.running, 0)
     }
+}
+
+/// The order in which documents entered the gate (a class, so escaping task closures can share it).
+private final class Admitted: Sendable {
+    private let order = Mutex<[Int]>([])
+    func withLock<T: Sendable>(_ body: (inout [Int]) -> T) -> T { order.withLock { body(&$0) } }
 }
 
 /// Nonisolated async helpers: calling one hops to the task's preferred executor.
