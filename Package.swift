@@ -49,17 +49,11 @@ let package = Package(
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
 
-        // MARK: Concurrency primitives (a leaf: the standard library's Synchronization only)
-        .target(
-            name: "StadtbusConcurrency",
-            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
-        ),
-
         // MARK: Façades over C
         .target(
             name: "StadtbusXML",
-            dependencies: ["CLibXML", "CXMLShim", "StadtbusConcurrency"],
-            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
+            dependencies: ["CLibXML", "CXMLShim"],
+            swiftSettings: swiftSettings
         ),
         .target(
             name: "StadtbusSignature",
@@ -106,15 +100,26 @@ let package = Package(
         .target(
             name: "StadtbusAdapterKit",
             dependencies: [
-                "StadtbusCore", "StadtbusConfig", "StadtbusAMQP", "StadtbusOperations",
+                "StadtbusCore", "StadtbusConfig", "StadtbusOperations", "StadtbusXML",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
+        ),
+        // The AMQP side of adapters (queue consumer, failure publisher, broker connections),
+        // kept apart so an adapter that does not use AMQP does not link rabbitmq-c.
+        .target(
+            name: "StadtbusBrokerKit",
+            dependencies: [
+                "StadtbusAdapterKit", "StadtbusAMQP", "StadtbusConfig", "StadtbusCore", "StadtbusOperations",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
         .target(
             name: "AMQPAdapter",
             dependencies: [
-                "StadtbusAdapterKit", "StadtbusAMQP", "StadtbusConfig", "StadtbusCore", "StadtbusOperations",
+                "StadtbusAdapterKit", "StadtbusBrokerKit", "StadtbusAMQP", "StadtbusConfig", "StadtbusCore",
+                "StadtbusOperations",
             ],
             path: "adapters/amqp",
             swiftSettings: swiftSettings
@@ -140,7 +145,8 @@ let package = Package(
         .target(
             name: "HTTPInAdapter",
             dependencies: [
-                "StadtbusAdapterKit", "StadtbusAMQP", "StadtbusConfig", "StadtbusCore", "StadtbusXML",
+                "StadtbusAdapterKit", "StadtbusBrokerKit", "StadtbusAMQP", "StadtbusConfig", "StadtbusCore",
+                "StadtbusXML",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -176,7 +182,7 @@ let package = Package(
             name: "StadtbusRuntime",
             dependencies: [
                 "StadtbusCore", "StadtbusConfig", "StadtbusAMQP", "StadtbusStore", "StadtbusOperations",
-                "StadtbusAdapterKit",
+                "StadtbusAdapterKit", "StadtbusBrokerKit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -201,7 +207,7 @@ let package = Package(
             name: "stadtbus-xml-bench",
             dependencies: ["StadtbusXML"],
             path: "Sources/Benchmarks/XMLBench",
-            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
+            swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "stadtbus-store-bench",
@@ -249,7 +255,7 @@ let package = Package(
             name: "stadtbus-fuzz-xml",
             dependencies: ["StadtbusXML"],
             path: "Sources/Fuzz/XML",
-            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
+            swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "stadtbus-fuzz-config",
@@ -259,16 +265,11 @@ let package = Package(
         ),
 
         // MARK: Tests
-        .testTarget(
-            name: "StadtbusConcurrencyTests", dependencies: ["StadtbusConcurrency"],
-            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]),
         .target(
             name: "StadtbusTestSupport", dependencies: ["StadtbusAMQP"], path: "Tests/StadtbusTestSupport",
             swiftSettings: swiftSettings
         ),
-        .testTarget(
-            name: "StadtbusXMLTests", dependencies: ["StadtbusXML"],
-            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]),
+        .testTarget(name: "StadtbusXMLTests", dependencies: ["StadtbusXML"], swiftSettings: swiftSettings),
         .testTarget(
             name: "StadtbusSignatureTests", dependencies: ["StadtbusSignature", "StadtbusXML"],
             swiftSettings: swiftSettings),
@@ -313,7 +314,8 @@ let package = Package(
         .testTarget(
             name: "StadtbusHTTPInTests",
             dependencies: [
-                "HTTPInAdapter", "StadtbusAdapterKit", "StadtbusTestSupport", "StadtbusAMQP", "StadtbusCore",
+                "HTTPInAdapter", "StadtbusAdapterKit", "StadtbusBrokerKit", "StadtbusTestSupport", "StadtbusAMQP",
+                "StadtbusCore",
                 "StadtbusOperations", "StadtbusXML",
             ],
             swiftSettings: swiftSettings

@@ -3,6 +3,7 @@ import Logging
 import ServiceLifecycle
 import StadtbusAMQP
 import StadtbusAdapterKit
+import StadtbusBrokerKit
 import StadtbusConfig
 import StadtbusCore
 import StadtbusOperations

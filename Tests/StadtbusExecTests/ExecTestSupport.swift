@@ -82,7 +82,7 @@ enum ExecFixtures {
         var logger = Logger(label: "stadtbus.exec.tests")
         logger.logLevel = .debug
         return AdapterContext(
-            engine: engine, brokers: BrokerConnections(names: []), metrics: StadtbusMetrics(), readiness: Readiness(),
+            engine: engine, metrics: StadtbusMetrics(), readiness: Readiness(),
             inFlight: InFlightCounter(), workers: 2, identity: nil, logger: logger)
     }
 

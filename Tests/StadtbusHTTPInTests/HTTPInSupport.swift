@@ -3,6 +3,7 @@ import HTTPInAdapter
 import Logging
 import StadtbusAMQP
 import StadtbusAdapterKit
+import StadtbusBrokerKit
 import StadtbusCore
 import StadtbusOperations
 import StadtbusTestSupport

@@ -1,5 +1,6 @@
 import StadtbusAMQP
 import StadtbusAdapterKit
+import StadtbusBrokerKit
 import StadtbusConfig
 import StadtbusCore
 

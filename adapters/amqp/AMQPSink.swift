@@ -1,6 +1,7 @@
 import Foundation
 import StadtbusAMQP
 import StadtbusAdapterKit
+import StadtbusBrokerKit
 import StadtbusConfig
 import StadtbusCore
 import StadtbusOperations

@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import StadtbusAMQP
 import StadtbusAdapterKit
+import StadtbusBrokerKit
 import StadtbusXML
 
 /// Turns one POST into a message in the endpoint's intake queue, or into a rejection.

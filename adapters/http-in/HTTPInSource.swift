@@ -1,5 +1,6 @@
 import Foundation
 import StadtbusAdapterKit
+import StadtbusBrokerKit
 import StadtbusCore
 
 /// The source of a route reading an `http-in` endpoint: serves the endpoint's path (accepted

@@ -1,4 +1,5 @@
 import StadtbusAMQP
+import StadtbusAdapterKit
 
 /// Settles one AMQP delivery: complete = ack; retry and dead letter = a confirmed publish by
 /// the ``FailurePublisher`` (to the retry queue, or the dead-letter endpoint or fallback

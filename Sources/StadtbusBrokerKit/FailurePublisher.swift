@@ -1,7 +1,7 @@
 import Foundation
 import StadtbusAMQP
-import StadtbusConfig
 import StadtbusCore
+import Synchronization
 
 /// Publishes messages that cannot be completed now: to a per-delay **retry queue** (whose
 /// TTL sends them back to their source queue, so a retry needs no broker plugin and
@@ -9,14 +9,13 @@ import StadtbusCore
 ///
 /// Both publishes are confirmed by the broker before the inbound message is acked. Retries
 /// stay on the broker the message came from; a dead letter goes to its endpoint's broker.
-public final class FailurePublisher: @unchecked Sendable {
+public final class FailurePublisher: Sendable {
     /// The queue dead letters go to when neither the route nor the defaults name one.
     public static let fallbackDeadLetterQueue = "stadtbus.dead-letters"
 
     private let broker: String
     private let brokers: BrokerConnections
-    private let lock = NSLock()
-    private var declaredRetryQueues: Set<String> = []
+    private let declaredRetryQueues = Mutex<Set<String>>([])
 
     /// - Parameter broker: the broker the failed messages came from.
     public init(broker: String, brokers: BrokerConnections) {
@@ -40,10 +39,10 @@ public final class FailurePublisher: @unchecked Sendable {
     ) async throws {
         let (connection, publisher) = try link(broker)
         let queue = Self.retryQueue(source: delivery.queue, delay: delay)
-        let needsDeclaration = lock.withLock { !declaredRetryQueues.contains(queue.name) }
+        let needsDeclaration = declaredRetryQueues.withLock { !$0.contains(queue.name) }
         if needsDeclaration {
             try await connection.declare(AMQPTopology(queues: [queue]))
-            lock.withLock { _ = declaredRetryQueues.insert(queue.name) }
+            declaredRetryQueues.withLock { _ = $0.insert(queue.name) }
         }
         var message = AMQPOutgoingMessage(delivery)
         message.properties.headers[AMQPHeaderName.attempt] = .int(Int64(attempt))

@@ -1,8 +1,8 @@
 import Foundation
-import Logging
 import StadtbusAMQP
+import StadtbusAdapterKit
 import StadtbusCore
-import StadtbusOperations
+import Synchronization
 
 /// Consumes one queue and runs every delivery through the engine with at most `workers`
 /// messages in flight: the source of `amqp` endpoints, and the broker side of adapters that
@@ -13,7 +13,7 @@ import StadtbusOperations
 /// durable — deliveries confirmed, or the retry/dead-letter publish confirmed. If that publish
 /// fails, the delivery is returned to the broker (nack with requeue) after a short pause, so
 /// nothing is lost and nothing spins.
-public final class QueueConsumer: MessageSource, @unchecked Sendable {
+public final class QueueConsumer: MessageSource, Sendable {
     public let endpoint: Endpoint
     public let queue: String
     private let broker: String
@@ -21,9 +21,8 @@ public final class QueueConsumer: MessageSource, @unchecked Sendable {
     private let failures: FailurePublisher
     private let pump: SourcePump
     private let workers: Int
-    private let lock = NSLock()
-    private var consumer: AMQPConsumer?
-    private var stopped = false
+    /// The consumer once ``run()`` has set it up, and whether ``stop()`` was called.
+    private let state = Mutex<(consumer: AMQPConsumer?, stopped: Bool)>((nil, false))
 
     /// - Parameters:
     ///   - endpoint: the route's source endpoint (messages are processed as coming from it).
@@ -46,9 +45,9 @@ public final class QueueConsumer: MessageSource, @unchecked Sendable {
         let connection = await context.brokers.waitForConnection(broker)
         let prefetch = UInt16(clamping: endpoint.settings["prefetch"]?.int ?? max(16, workers * 4))
         let consumer = try await connection.consume(queue: queue, prefetch: max(prefetch, UInt16(clamping: workers)))
-        let stoppedMeanwhile = lock.withLock {
-            self.consumer = consumer
-            return stopped
+        let stoppedMeanwhile = state.withLock {
+            $0.consumer = consumer
+            return $0.stopped
         }
         // A shutdown that began while the consumer was being set up must not be missed.
         if stoppedMeanwhile { await consumer.stopDeliveries() }
@@ -76,9 +75,9 @@ public final class QueueConsumer: MessageSource, @unchecked Sendable {
     /// Stops taking new deliveries; ``run()`` returns once in-flight ones are finished and
     /// acked (the channel stays open for that until the connection closes).
     public func stop() async {
-        let consumer: AMQPConsumer? = lock.withLock {
-            stopped = true
-            return self.consumer
+        let consumer: AMQPConsumer? = state.withLock {
+            $0.stopped = true
+            return $0.consumer
         }
         await consumer?.stopDeliveries()
     }
