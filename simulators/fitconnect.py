@@ -454,6 +454,7 @@ class DeliveryService:
         self._routing_key = routing_key
         self.routing_kid = "ssp-double-" + uuid.uuid4().hex[:12]
         self.routing_signature = "valid"
+        self.lose_answers = 0
         self.clients: dict[str, Client] = {}
         self.tokens: dict[str, dict] = {}
         self.destinations: dict[str, Destination] = {}
@@ -582,6 +583,12 @@ class DeliveryService:
                 submission.state = "forwarded"
                 self._log_event(submission, FORWARD_SUBMISSION, {})
             result["forward"] = submission.submission_id
+        if "lose-answer-responses" in body:
+            count = int(body["lose-answer-responses"])
+            if count < 0:
+                raise ValueError("lose-answer-responses must not be negative")
+            self.lose_answers = count
+            result["lose-answer-responses"] = count
         if "routing-signature" in body:
             if body["routing-signature"] not in ROUTING_SIGNATURE_MODES:
                 raise ValueError(f"routing-signature must be one of {', '.join(ROUTING_SIGNATURE_MODES)}")
@@ -991,15 +998,15 @@ class DeliveryService:
         if not isinstance(payload, dict):
             raise unprocessable("set-event-payload", "the event payload must be a JSON object")
         with self.lock:
-            if jti in self.used_jti:
-                raise unprocessable("set-jti-replay", f"jti {jti} was already used")
-            # state
+            # state first: a receiver that resends its stored SET after a crash must learn "already answered"
             if submission.state in ("accepted", "rejected"):
                 raise Problem(409, "invalid-state-transition", "Conflict",
                               f"submission {submission.submission_id} was already {submission.state}")
             if submission.state not in ("submitted", "forwarded"):
                 raise not_found("submission-not-found", f"submission {submission.submission_id} is "
                                 f"{submission.state}, not submitted or forwarded")
+            if jti in self.used_jti:
+                raise unprocessable("set-jti-replay", f"jti {jti} was already used")
             # payload
             if event == ACCEPT_SUBMISSION:
                 self._check_accept(submission, payload)
@@ -1013,6 +1020,11 @@ class DeliveryService:
             self._record_submission(submission)
         self.server.received.bump("answers")
         log(NAME, "answered", submissionId=submission.submission_id, caseId=case_id, state=submission.state)
+        lose = False
+        with self.lock:
+            if self.lose_answers > 0:
+                self.lose_answers -= 1
+                lose = True
         if submission.callback:
             body = {"type": NEW_EVENTS_CALLBACK, "submissions": [{"destinationId": submission.destination_id,
                                                                   "submissionId": submission.submission_id,
@@ -1020,6 +1032,9 @@ class DeliveryService:
             self._deliver_in_background([self._prepare_callback(submission.callback["url"],
                                                                 submission.callback["secret"], body, "valid",
                                                                 submission.submission_id)])
+        if lose:
+            log(NAME, "answer-response-lost", submissionId=submission.submission_id)
+            return Reply(0)  # recorded, but the connection closes without a response
         return Reply(204)
 
     @staticmethod
@@ -1231,6 +1246,9 @@ class FitConnectServer(SimulatorServer):
 
         class RequestHandler(base):  # type: ignore[misc, valid-type]
             def _reply(self, reply: Reply) -> None:
+                if reply.status == 0:  # a lost response: the request took effect, the caller hears nothing
+                    self.close_connection = True
+                    return
                 if isinstance(reply.body, (dict, list)):
                     payload = json.dumps(reply.body, ensure_ascii=False).encode("utf-8")
                 elif isinstance(reply.body, str):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import subprocess
@@ -514,7 +515,6 @@ class SenderTests(DoubleTestCase):
                                       content_type="application/jose"), 422, "submission-not-incomplete")
 
     def test_chunked_uploads_are_read_and_oversized_bodies_are_413(self) -> None:
-        import http.client
         aid = str(uuid.uuid4())
         created = json.loads(self.create([aid])[2])
         path = f"/v1/submissions/{created['submissionId']}/attachments/{aid}"
@@ -609,6 +609,24 @@ class RoundTripTests(DoubleTestCase):
         summary = json.loads(self.call("GET", "/received")[2])
         self.assertEqual("accepted", summary["submissions"][0]["state"])
         self.assertEqual(1, summary["answers"])
+
+    def test_a_lost_response_then_the_same_set_again_gives_409_and_one_answer(self) -> None:
+        result, _ = self.send()
+        received = self.receive(result["submissionId"])
+        header = {"typ": "secevent+jwt", "alg": "PS512", "kid": self.signing_jwk["kid"]}
+        token = jws_sign(header, self.set_claims(received["submission"], payload={
+            "authenticationTags": received["tags"]}), KEYS["signing"])
+        self.assertEqual(200, self.control({"lose-answer-responses": 1})[0])
+        path = f"/v1/cases/{result['caseId']}/events"
+        bearer = self.token(self.receiver)
+        with self.assertRaises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+            self.call("POST", path, token, token=bearer, content_type="application/jose")
+        # the receiver resends exactly what it stored: already answered
+        self.assert_problem(self.call("POST", path, token, token=bearer, content_type="application/jose"), 409,
+                            "invalid-state-transition")
+        summary = json.loads(self.call("GET", "/received")[2])
+        self.assertEqual((1, "accepted", []), (summary["answers"], summary["submissions"][0]["state"],
+                                               [r["code"] for r in summary["refusals"] if r["status"] == 422]))
 
     @staticmethod
     def problem() -> dict:
