@@ -187,7 +187,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
 
         // MARK: Executable
@@ -292,6 +292,16 @@ let package = Package(
             name: "StadtbusEndToEndTests",
             dependencies: ["StadtbusAMQP", "StadtbusTestSupport", "stadtbus"],
             swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StadtbusRuntimeTests",
+            dependencies: [
+                "StadtbusRuntime", "StadtbusAdapters", "StadtbusAdapterKit", "StadtbusBrokerKit", "StadtbusAMQP",
+                "StadtbusConfig", "StadtbusCore", "StadtbusOperations", "StadtbusTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
         .testTarget(
             name: "StadtbusReliabilityTests",

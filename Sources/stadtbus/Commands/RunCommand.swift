@@ -47,28 +47,26 @@ struct RunCommand: AsyncParsableCommand {
         let metrics = StadtbusMetrics()
         metrics.bootstrap()
         let readiness = Readiness()
-        readiness.satisfy("routes")
         metrics.setReady(false)
         readiness.observe { metrics.setReady($0) }
 
-        let http = OperationsServer.application(
-            endpoint: OperationsEndpoint(host: loaded.settings.http.bind, port: loaded.settings.http.port),
-            readiness: readiness, metrics: metrics, logger: logger)
-        let runtime = StadtbusRuntime(
-            options: RuntimeOptions(
-                configPath: config, drainTimeout: .seconds(drainTimeout), watchConfiguration: !noWatch),
-            initial: loaded, loader: loader, adapters: StandardAdapters.registry, metrics: metrics,
-            readiness: readiness, logLevel: level, logger: logger)
-        var group = ServiceGroupConfiguration(
-            services: [
-                .init(service: runtime, successTerminationBehavior: .gracefullyShutdownGroup),
-                .init(service: http),
-            ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger)
-        // The runtime gives up on in-flight messages after the drain timeout and then closes the
-        // adapters and broker connections (bounded, see StadtbusRuntime.closeGrace).
-        group.maximumGracefulShutdownDuration = .seconds(drainTimeout + 25)
+        // The operations server, broker connections, stores, adapters, sources and
+        // configuration reload as one service group; SIGTERM/SIGINT shut it down in reverse
+        // start order. The sources give up on in-flight messages after the drain timeout; the
+        // adapters and broker connections then get StadtbusRuntime's close grace each.
+        let runtime: StadtbusRuntime
+        do {
+            runtime = try StadtbusRuntime(
+                options: RuntimeOptions(
+                    configPath: config, drainTimeout: .seconds(drainTimeout), watchConfiguration: !noWatch),
+                initial: loaded, loader: loader, adapters: StandardAdapters.registry, metrics: metrics,
+                readiness: readiness, logLevel: level, logger: logger)
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(1)
+        }
+        let group = runtime.serviceGroup(
+            gracefulShutdownSignals: [.sigterm, .sigint], maximumGracefulShutdownDuration: .seconds(drainTimeout + 25))
 
         // A second SIGTERM/SIGINT ends the process at once: unfinished messages are not
         // acked and the broker delivers them again after the restart. After the first one, a
@@ -94,7 +92,7 @@ struct RunCommand: AsyncParsableCommand {
             }
         }
         defer { forced.cancel() }
-        try await ServiceGroup(configuration: group).run()
+        try await group.run()
     }
 }
 

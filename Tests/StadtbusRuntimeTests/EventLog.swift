@@ -1,0 +1,90 @@
+import Logging
+import Synchronization
+
+/// What happened in a runtime under test, in order: its log lines and what the test adapters
+/// record, so a test can assert the order of a shutdown.
+final class EventLog: Sendable {
+    struct Entry: Sendable {
+        var level: Logger.Level
+        var message: String
+        var metadata: [String: String]
+    }
+
+    private struct State {
+        var entries: [Entry] = []
+        /// Tasks waiting for an entry whose message starts with the prefix.
+        var waiters: [(prefix: String, continuation: CheckedContinuation<Entry, Never>)] = []
+    }
+
+    private let state = Mutex(State())
+
+    func append(_ entry: Entry) {
+        let resumed = state.withLock { state in
+            state.entries.append(entry)
+            let matching = state.waiters.filter { entry.message.hasPrefix($0.prefix) }
+            state.waiters.removeAll { entry.message.hasPrefix($0.prefix) }
+            return matching.map(\.continuation)
+        }
+        for continuation in resumed { continuation.resume(returning: entry) }
+    }
+
+    /// The first entry whose message starts with `prefix`, waiting for it if there is none yet
+    /// (not interrupted by cancellation: wrap it in ``bounded(_:_:_:)``).
+    func first(_ prefix: String) async -> Entry {
+        await withCheckedContinuation { continuation in
+            let found: Entry? = state.withLock { state in
+                if let entry = state.entries.first(where: { $0.message.hasPrefix(prefix) }) { return entry }
+                state.waiters.append((prefix, continuation))
+                return nil
+            }
+            if let found { continuation.resume(returning: found) }
+        }
+    }
+
+    /// Records an event of a test adapter.
+    func record(_ message: String, _ metadata: [String: String] = [:]) {
+        append(Entry(level: .info, message: message, metadata: metadata))
+    }
+
+    var all: [Entry] { state.withLock { $0.entries } }
+
+    /// The position of the first entry whose message starts with `prefix` (and whose metadata
+    /// contains `metadata`), if any.
+    func index(of prefix: String, metadata: [String: String] = [:]) -> Int? {
+        all.firstIndex { entry in
+            entry.message.hasPrefix(prefix) && metadata.allSatisfy { entry.metadata[$0.key] == $0.value }
+        }
+    }
+
+    func contains(_ prefix: String) -> Bool { index(of: prefix) != nil }
+
+    /// The log, one line per entry, for failure messages.
+    var text: String {
+        all.map { entry in
+            let metadata = entry.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            return "\(entry.level) \(entry.message) \(metadata.joined(separator: " "))"
+        }.joined(separator: "\n")
+    }
+
+    /// A logger writing into this log (and nowhere else).
+    func logger(label: String = "stadtbus-test") -> Logger {
+        Logger(label: label) { _ in Handler(log: self) }
+    }
+
+    private struct Handler: LogHandler {
+        let log: EventLog
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .debug
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+            log.append(
+                Entry(level: event.level, message: event.message.description, metadata: merged.mapValues { "\($0)" }))
+        }
+    }
+}

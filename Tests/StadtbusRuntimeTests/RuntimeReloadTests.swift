@@ -1,0 +1,62 @@
+import Foundation
+import StadtbusAMQP
+import StadtbusRuntime
+import StadtbusTestSupport
+import XCTest
+
+/// Configuration reload through the running service group.
+final class RuntimeReloadTests: XCTestCase {
+    /// A route added to the configuration: after the reload its source runs (readiness) and
+    /// moves messages; the first route keeps working.
+    func testReloadStartsTheSourceOfANewRoute() async throws {
+        let queues = TestQueues()
+        let directory = try RuntimeHarness.makeDirectory()
+        let endpoints = """
+              portal: { type: amqp, queue: \(queues.name("in")) }
+              eakte: { type: amqp, queue: \(queues.name("out")) }
+              nachbar: { type: amqp, queue: \(queues.name("in2")) }
+              archiv: { type: amqp, queue: \(queues.name("out2")) }
+            """
+        let first = """
+              - name: antrag
+                from: portal
+                to: [eakte]
+            """
+        let harness = try RuntimeHarness(
+            directory: directory, yaml: configuration(directory: directory, endpoints: endpoints, routes: first))
+        try await harness.waitUntilReady()
+        XCTAssertNil(harness.readiness.report.conditions["consumer:nachbar"], "no route reads nachbar yet")
+
+        try harness.rewrite(
+            configuration(
+                directory: directory, endpoints: endpoints,
+                routes: first + "\n"
+                    + """
+                      - name: weiterleitung
+                        from: nachbar
+                        to: [archiv]
+                    """))
+        let outcome = try await harness.reload()
+        guard case .reloaded(let loaded) = outcome else {
+            return XCTFail("not reloaded: \(outcome)\n\(harness.events.text)")
+        }
+        XCTAssertEqual(loaded.table.routes.count, 2)
+        XCTAssertNotNil(harness.readiness.report.conditions["consumer:nachbar"], "registered by the reload")
+        try await harness.waitFor(condition: "consumer:nachbar")
+
+        let client = try await TestClient.connect(RuntimeHarness.broker)
+        let old = UUID().uuidString.lowercased()
+        let new = UUID().uuidString.lowercased()
+        try await client.publish(Applications.make(uuid: old), to: queues.name("in"))
+        try await client.publish(Applications.make(uuid: new), to: queues.name("in2"))
+        let archived = try await client.drain(queues.name("out2"), expected: 1, idle: .seconds(20))
+        XCTAssertEqual(archived.map(\.uuid), [new], harness.events.text)
+        let delivered = try await client.drain(queues.name("out"), expected: 1, idle: .seconds(20))
+        XCTAssertEqual(delivered.map(\.uuid), [old], harness.events.text)
+
+        try await harness.shutdown()
+        XCTAssertFalse(harness.events.contains("drain timeout"), harness.events.text)
+        try await client.connection.delete(queues: ["in", "out", "in2", "out2"].map(queues.name))
+        await client.connection.close()
+    }
+}
