@@ -913,7 +913,7 @@ class DeliveryService:
         return Reply(200, {"count": len(page), "offset": offset, "totalCount": len(log_), "eventLog": page})
 
     def post_event(self, request: Request) -> Reply:
-        """The receiver's accept/reject SET; every check in the order of the module docstring of README."""
+        """The receiver's accept/reject SET, checked in the order README.md gives; refusals are recorded."""
         client = self.authenticate(request)
         case_id = request.params[0]
         try:

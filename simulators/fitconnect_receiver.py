@@ -33,7 +33,7 @@ from joserfc.jwk import RSAKey
 
 from common import SHARED, log, xmllint_validate
 from fitconnect import ACCEPT_SUBMISSION, REJECT_SUBMISSION, SET_SCHEMA_URL, XBETEILIGUNG_SCHEMA_URI
-from fitconnect_portal import PortalClient, metadata_errors
+from fitconnect_portal import PortalClient, SubmissionFailed, metadata_errors
 
 NAME = "fitconnect-receiver"
 PROBLEM_BASE = "https://schema.fitko.de/fit-connect/events/problems/"
@@ -165,6 +165,12 @@ def run(args: argparse.Namespace, client: Optional[PortalClient] = None) -> int:
                         json.loads((directory / "encryption-private.jwk.json").read_text(encoding="utf-8")),
                         json.loads((directory / "signing-private.jwk.json").read_text(encoding="utf-8")),
                         args.set_schema_version)
-    results = receiver.receive_all()
+    try:
+        results = receiver.receive_all()
+    except SubmissionFailed as error:
+        print(json.dumps({"answered": [], "error": {"step": error.step, "status": error.answer.status,
+                                                    "answer": error.answer.body[:500].decode("utf-8", "replace")}},
+                         indent=2))
+        return 1
     print(json.dumps({"answered": results}, indent=2))
     return 0 if all(r["done"] for r in results) else 1
