@@ -19,8 +19,10 @@ import hmac
 import http.client
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -421,6 +423,34 @@ class DestinationTests(DoubleTestCase):
             destinationId=str(uuid.uuid4()), signingPublicKey={**self.signing_jwk, "key_ops": ["wrapKey"]})})
         self.assertEqual(400, status, answer)
 
+    def test_x5c_must_certify_the_key_and_can_be_required(self) -> None:
+        import datetime
+        from cryptography import x509
+        from cryptography.x509.oid import NameOID
+
+        def certificate(key: rsa.RSAPrivateKey) -> str:
+            name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Stadt Itzehoe Zustellpunkt (test)")])
+            now = datetime.datetime.now(datetime.timezone.utc)
+            cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                    .serial_number(x509.random_serial_number()).not_valid_before(now)
+                    .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+            return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+
+        with_chain = {**self.encryption_jwk, "x5c": [certificate(KEYS["encryption"])]}
+        status, answer = self.control({"destination": self.destination_config(
+            destinationId=str(uuid.uuid4()), encryptionPublicKey=with_chain, requireX5c=True,
+            signingPublicKey={**self.signing_jwk, "x5c": [certificate(KEYS["signing"])]})})
+        self.assertEqual(200, status, answer)
+        foreign = {**self.encryption_jwk, "x5c": [certificate(KEYS["other"])]}
+        status, answer = self.control({"destination": self.destination_config(
+            destinationId=str(uuid.uuid4()), encryptionPublicKey=foreign)})
+        self.assertEqual(400, status, answer)
+        self.assertIn("another key", answer["error"])
+        status, answer = self.control({"destination": self.destination_config(
+            destinationId=str(uuid.uuid4()), requireX5c=True)})
+        self.assertEqual(400, status, answer)
+        self.assertIn("x5c", answer["error"])
+
     def test_the_service_publishes_its_set_key(self) -> None:
         status, _, body = self.call("GET", "/.well-known/jwks.json")
         self.assertEqual(200, status)
@@ -513,6 +543,32 @@ class SenderTests(DoubleTestCase):
                             "submission-not-incomplete")
         self.assert_problem(self.call("PUT", f"/v1/submissions/{sid}/attachments/{aid}", self.jwe(), token=token,
                                       content_type="application/jose"), 422, "submission-not-incomplete")
+
+    @unittest.skipUnless(shutil.which("openssl"), "openssl CLI not installed")
+    def test_openssl_verifies_the_services_submit_set(self) -> None:
+        """A third implementation: the openssl CLI checks the PS512 signature of the double's SET."""
+        result, _ = self.send()
+        token = self.event_log(result["caseId"])[1]
+        (jwk,) = json.loads(self.call("GET", "/.well-known/jwks.json")[2])["keys"]
+        directory = Path(tempfile.mkdtemp(prefix="fitconnect-openssl-"))
+        self.addCleanup(shutil.rmtree, directory, True)
+        (directory / "key.pem").write_bytes(public_key_of(jwk).public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        header, payload, signature = token.split(".")
+        (directory / "input").write_bytes(f"{header}.{payload}".encode())
+        (directory / "signature").write_bytes(b64d(signature))
+
+        def verify() -> subprocess.CompletedProcess:
+            return subprocess.run(["openssl", "dgst", "-sha512", "-sigopt", "rsa_padding_mode:pss", "-sigopt",
+                                   "rsa_pss_saltlen:64", "-verify", str(directory / "key.pem"), "-signature",
+                                   str(directory / "signature"), str(directory / "input")],
+                                  capture_output=True, text=True, timeout=30)
+
+        checked = verify()
+        self.assertEqual(0, checked.returncode, checked.stdout + checked.stderr)
+        self.assertIn("Verified OK", checked.stdout)
+        (directory / "input").write_bytes(f"{header}.{payload}x".encode())
+        self.assertNotEqual(0, verify().returncode)
 
     def test_chunked_uploads_are_read_and_oversized_bodies_are_413(self) -> None:
         aid = str(uuid.uuid4())
@@ -1014,9 +1070,7 @@ class CommandLineTests(unittest.TestCase):
         self.assertEqual([("create", 422)], [(f["step"], f["status"]) for f in json.loads(refused.stdout)["failed"]])
 
     def tmp(self) -> str:
-        import tempfile
         directory = tempfile.mkdtemp(prefix="fitconnect-test-")
-        import shutil
         self.addCleanup(shutil.rmtree, directory, True)
         return directory
 
