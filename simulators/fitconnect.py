@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import hashlib
 import json
 import re
 import secrets
@@ -119,7 +118,7 @@ def private_pem(key: rsa.RSAPrivateKey) -> bytes:
                              serialization.NoEncryption())
 
 
-class KeyError_(ValueError):
+class JWKRuleError(ValueError):
     """A JWK that breaks the FIT-Connect key rules (answered with 400 and this text)."""
 
 
@@ -133,40 +132,40 @@ def check_public_jwk(jwk: dict, purpose: str, require_x5c: bool = False) -> None
     carry this very public key.
     """
     if not isinstance(jwk, dict):
-        raise KeyError_(f"{purpose} key: not a JSON object")
+        raise JWKRuleError(f"{purpose} key: not a JSON object")
     wanted_ops, wanted_alg = (["wrapKey"], "RSA-OAEP-256") if purpose == "encryption" else (["verify"], "PS512")
     if jwk.get("kty") != "RSA":
-        raise KeyError_(f"{purpose} key: kty must be RSA, not {jwk.get('kty')!r}")
+        raise JWKRuleError(f"{purpose} key: kty must be RSA, not {jwk.get('kty')!r}")
     if jwk.get("key_ops") != wanted_ops:
-        raise KeyError_(f"{purpose} key: key_ops must be {wanted_ops}, not {jwk.get('key_ops')!r}")
+        raise JWKRuleError(f"{purpose} key: key_ops must be {wanted_ops}, not {jwk.get('key_ops')!r}")
     if jwk.get("alg") != wanted_alg:
-        raise KeyError_(f"{purpose} key: alg must be {wanted_alg}, not {jwk.get('alg')!r}")
+        raise JWKRuleError(f"{purpose} key: alg must be {wanted_alg}, not {jwk.get('alg')!r}")
     kid = jwk.get("kid")
     if not isinstance(kid, str) or not 8 <= len(kid) <= 64:
-        raise KeyError_(f"{purpose} key: kid must be a string of 8 to 64 characters")
+        raise JWKRuleError(f"{purpose} key: kid must be a string of 8 to 64 characters")
     if jwk.get("e") != "AQAB":
-        raise KeyError_(f"{purpose} key: e must be AQAB")
+        raise JWKRuleError(f"{purpose} key: e must be AQAB")
     n = jwk.get("n")
     if not isinstance(n, str) or len(n) < 683 or not B64URL_RE.match(n):
-        raise KeyError_(f"{purpose} key: n must be base64url of at least 683 characters (RSA 4096 bit)")
+        raise JWKRuleError(f"{purpose} key: n must be base64url of at least 683 characters (RSA 4096 bit)")
     private = sorted(set(jwk) & {"d", "p", "q", "dp", "dq", "qi", "oth"})
     if private:
-        raise KeyError_(f"{purpose} key: a public key must not contain {private}")
+        raise JWKRuleError(f"{purpose} key: a public key must not contain {private}")
     x5c = jwk.get("x5c")
     if x5c is None:
         if require_x5c:
-            raise KeyError_(f"{purpose} key: x5c (certificate chain) is required")
+            raise JWKRuleError(f"{purpose} key: x5c (certificate chain) is required")
         return
     if not isinstance(x5c, list) or not x5c or not all(isinstance(c, str) for c in x5c):
-        raise KeyError_(f"{purpose} key: x5c must be a non-empty list of base64 certificates")
+        raise JWKRuleError(f"{purpose} key: x5c must be a non-empty list of base64 certificates")
     from cryptography import x509
     try:
         certificate = x509.load_der_x509_certificate(base64.b64decode(x5c[0], validate=True))
     except (ValueError, binascii.Error) as error:
-        raise KeyError_(f"{purpose} key: x5c[0] is not a DER certificate: {error}") from None
+        raise JWKRuleError(f"{purpose} key: x5c[0] is not a DER certificate: {error}") from None
     numbers = certificate.public_key().public_numbers()
     if b64url(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")) != n:
-        raise KeyError_(f"{purpose} key: x5c[0] certifies another key than n/e")
+        raise JWKRuleError(f"{purpose} key: x5c[0] certifies another key than n/e")
 
 
 def hmac_sha512_hex(secret: str, timestamp: str, body: bytes) -> str:
@@ -1236,8 +1235,8 @@ class FitConnectServer(SimulatorServer):
             except Problem as problem:
                 return Reply(problem.status, problem.body(path), "application/problem+json")
         if matched_path:
-            return Reply(405, Problem(405, "method-not-allowed", "Method Not Allowed", f"no {method} {path}").body(path),
-                         "application/problem+json")
+            problem = Problem(405, "method-not-allowed", "Method Not Allowed", f"no {method} {path}")
+            return Reply(405, problem.body(path), "application/problem+json")
         return Reply(404, not_found("no-such-endpoint", f"no {method} {path}").body(path), "application/problem+json")
 
     def _handler_class(self) -> type:

@@ -81,7 +81,8 @@ class Receiver:
 
     def check(self, submission_id: str) -> tuple[dict, dict]:
         """Fetches and checks one submission; returns (submission, authenticationTags) or raises CheckFailed."""
-        submission = self.client.expect("fetch", 200, self.client.call("GET", f"/v1/submissions/{submission_id}")).json()
+        answer = self.client.call("GET", f"/v1/submissions/{submission_id}")
+        submission = self.client.expect("fetch", 200, answer).json()
         metadata = json.loads(self.decrypt(submission["encryptedMetadata"], "decrypt-metadata"))
         errors = metadata_errors(metadata)
         if errors:

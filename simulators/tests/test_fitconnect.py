@@ -321,7 +321,8 @@ class TokenTests(DoubleTestCase):
     def test_http_basic_is_refused_even_with_the_right_secret(self) -> None:
         basic = base64.b64encode(b"stadtbus:receiver-secret-0123456789").decode()
         answer = self.call("POST", "/token", "grant_type=client_credentials",
-                           content_type="application/x-www-form-urlencoded", headers={"Authorization": f"Basic {basic}"})
+                           content_type="application/x-www-form-urlencoded",
+                           headers={"Authorization": f"Basic {basic}"})
         problem = self.assert_problem(answer, 401, "oauth-invalid-client")
         self.assertEqual("invalid_client", problem["error"])
 
@@ -720,7 +721,8 @@ class RoundTripTests(DoubleTestCase):
             ("set-signature", self.set_claims(submission, payload=accept), header, KEYS["other"]),
             ("set-claim-iss", self.set_claims(submission, payload=accept, iss=str(uuid.uuid4())), header, None),
             ("set-claim-sub", self.set_claims(other, payload=accept), header, None),
-            ("set-claim-sub", self.set_claims(submission, payload=accept, sub=submission["submissionId"]), header, None),
+            ("set-claim-sub", self.set_claims(submission, payload=accept, sub=submission["submissionId"]), header,
+             None),
             ("set-claim-txn", self.set_claims(submission, payload=accept, txn=f"case:{uuid.uuid4()}"), header, None),
             ("set-claim-jti", self.set_claims(submission, payload=accept, jti="1"), header, None),
             ("set-claim-iat", self.set_claims(submission, payload=accept, iat=int(time.time()) + 3600), header, None),
@@ -973,7 +975,7 @@ class PortalVariantTests(DoubleTestCase):
         self.assertIn("nachrichtenInhaltUngueltig", reason)
 
     def test_the_portal_refuses_a_destination_key_that_breaks_the_rules(self) -> None:
-        with self.assertRaises(fitconnect.KeyError_):
+        with self.assertRaises(fitconnect.JWKRuleError):
             fitconnect_portal.prepare({**self.encryption_jwk, "key_ops": ["encrypt"]}, {"identifier": SERVICE})
 
 
@@ -1028,7 +1030,8 @@ class CommandLineTests(unittest.TestCase):
         self.assertEqual([], output["failed"])
         self.assertEqual(["tamper-hash"] * 2, [s["variant"] for s in output["submitted"]])
         # the receiver's side with the written private key and subscriber secret
-        form = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": config["clients"][0]["clientId"],
+        form = urllib.parse.urlencode({"grant_type": "client_credentials",
+                                       "client_id": config["clients"][0]["clientId"],
                                        "client_secret": (directory / "subscriber.secret").read_text().strip()})
         request = urllib.request.Request(f"http://127.0.0.1:{port}/token", data=form.encode(),
                                          headers={"Content-Type": "application/x-www-form-urlencoded"})
