@@ -119,7 +119,6 @@ def setUpModule() -> None:  # noqa: N802 (unittest naming)
     KEYS["encryption"] = rsa.generate_private_key(public_exponent=65537, key_size=4096)
     KEYS["signing"] = rsa.generate_private_key(public_exponent=65537, key_size=4096)
     KEYS["other"] = rsa.generate_private_key(public_exponent=65537, key_size=4096)
-    KEYS["routing"] = rsa.generate_private_key(public_exponent=65537, key_size=4096)
     KEYS["small"] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
@@ -168,7 +167,7 @@ class DoubleTestCase(unittest.TestCase):
     """A fresh double per test with one active destination (keys made here) and two clients."""
 
     def setUp(self) -> None:
-        self.server, self.service = fitconnect.make_server(service_key=KEYS["service"], routing_key=KEYS["routing"])
+        self.server, self.service = fitconnect.make_server(service_key=KEYS["service"], routing_key=KEYS["other"])
         self.server.start_background()
         self.addCleanup(self.server.httpd.server_close)
         self.addCleanup(self.server.shutdown)
