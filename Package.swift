@@ -49,11 +49,17 @@ let package = Package(
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
 
+        // MARK: Concurrency primitives (a leaf: the standard library's Synchronization only)
+        .target(
+            name: "StadtbusConcurrency",
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
+        ),
+
         // MARK: Façades over C
         .target(
             name: "StadtbusXML",
-            dependencies: ["CLibXML", "CXMLShim"],
-            swiftSettings: swiftSettings
+            dependencies: ["CLibXML", "CXMLShim", "StadtbusConcurrency"],
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
         .target(
             name: "StadtbusSignature",
@@ -207,7 +213,7 @@ let package = Package(
             name: "stadtbus-xml-bench",
             dependencies: ["StadtbusXML"],
             path: "Sources/Benchmarks/XMLBench",
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
             name: "stadtbus-store-bench",
@@ -255,7 +261,7 @@ let package = Package(
             name: "stadtbus-fuzz-xml",
             dependencies: ["StadtbusXML"],
             path: "Sources/Fuzz/XML",
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
             name: "stadtbus-fuzz-config",
@@ -265,11 +271,16 @@ let package = Package(
         ),
 
         // MARK: Tests
+        .testTarget(
+            name: "StadtbusConcurrencyTests", dependencies: ["StadtbusConcurrency"],
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]),
         .target(
             name: "StadtbusTestSupport", dependencies: ["StadtbusAMQP"], path: "Tests/StadtbusTestSupport",
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "StadtbusXMLTests", dependencies: ["StadtbusXML"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "StadtbusXMLTests", dependencies: ["StadtbusXML"],
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]),
         .testTarget(
             name: "StadtbusSignatureTests", dependencies: ["StadtbusSignature", "StadtbusXML"],
             swiftSettings: swiftSettings),
