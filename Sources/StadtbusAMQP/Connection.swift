@@ -40,6 +40,15 @@ public struct AMQPConnectionStatistics: Sendable, Equatable {
     public var outstanding = 0
     /// Deliveries received by consumers.
     public var delivered = 0
+    /// Deliveries acked at the broker (each counted once, however many share a cumulative ack).
+    public var deliveriesAcked = 0
+    /// Deliveries nacked or rejected.
+    public var deliveriesRejected = 0
+    /// Channels the broker closed (an error on that channel, such as 406 for an unknown delivery tag).
+    public var channelsClosedByBroker = 0
+    /// `basic.ack` frames sent for deliveries: one cumulative ack settles all deliveries completed in
+    /// order since the previous one, so this is usually far below ``deliveriesAcked``.
+    public var ackFrames = 0
     public var lastConfirmLatency: Duration = .zero
     public var maxConfirmLatency: Duration = .zero
     /// Sum over all settled publishes; divide by `confirmed + nacked` for the mean.
@@ -124,6 +133,17 @@ public final class AMQPConnection: Sendable {
     /// A snapshot of the connection's counters and confirm latencies.
     public var statistics: AMQPConnectionStatistics { core.statistics }
 
+    /// Returns once every settlement (ack, nack, reject) made before the call has been written to the
+    /// connection — acks of deliveries completed in order go out as one cumulative ack per consumer —
+    /// or can no longer be (the connection was lost or closed; the broker then redelivers). Completed
+    /// deliveries waiting behind one still in progress are not forced out (they are acked when it
+    /// completes, when enough of them pile up, or when the consumer or connection closes).
+    public func flush() async {
+        await withCheckedContinuation { continuation in
+            core.submit(.flush(continuation))
+        }
+    }
+
     /// Waits (up to 5 s) for outstanding publishes to be confirmed, then closes the connection.
     /// Publishes still unconfirmed fail with ``AMQPError/closed``; unacked deliveries are redelivered by the broker.
     public func close() async {
@@ -161,8 +181,61 @@ public final class AMQPPublisher: Sendable {
                 .publish(
                     PendingPublish(
                         message: message, exchange: exchange, routingKey: routingKey, mandatory: mandatory,
-                        continuation: continuation)))
+                        waiter: .single(continuation))))
         }
+    }
+
+    /// Publishes several messages and returns once the broker has confirmed (or refused) every one of
+    /// them, with one outcome per message in the order given.
+    ///
+    /// The batch is handed to the connection thread at once and its caller resumed once, when the last
+    /// confirm arrived — not once per message — so confirms the broker sends together (`multiple`) cost
+    /// one hand-off. Each message is validated first; one that AMQP cannot carry fails alone with
+    /// ``AMQPError/invalidMessage(_:)`` and is not sent. The other outcomes are those of
+    /// ``publish(_:exchange:routingKey:mandatory:)``.
+    public func publish(_ batch: [AMQPPublishRequest]) async -> [Result<Void, AMQPError>] {
+        var outcomes = [Result<Void, AMQPError>?](repeating: nil, count: batch.count)
+        var valid: [(index: Int, request: AMQPPublishRequest)] = []
+        valid.reserveCapacity(batch.count)
+        for (index, request) in batch.enumerated() {
+            do {
+                try request.message.validateForPublishing(exchange: request.exchange, routingKey: request.routingKey)
+                valid.append((index, request))
+            } catch {
+                outcomes[index] = .failure(error as? AMQPError ?? .invalidMessage("\(error)"))
+            }
+        }
+        if !valid.isEmpty {
+            let confirmed = await withCheckedContinuation { continuation in
+                let waiting = ConfirmBatch(count: valid.count, continuation: continuation)
+                core.submit(
+                    .publishBatch(
+                        valid.enumerated().map { position, entry in
+                            PendingPublish(
+                                message: entry.request.message, exchange: entry.request.exchange,
+                                routingKey: entry.request.routingKey, mandatory: entry.request.mandatory,
+                                waiter: .batch(waiting, index: position))
+                        }))
+            }
+            for (position, entry) in valid.enumerated() { outcomes[entry.index] = confirmed[position] }
+        }
+        return outcomes.map { $0 ?? .failure(.closed) }
+    }
+}
+
+/// One message of a batch for ``AMQPPublisher/publish(_:)``.
+public struct AMQPPublishRequest: Sendable {
+    public var message: AMQPOutgoingMessage
+    public var exchange: String
+    public var routingKey: String
+    /// Fail with ``AMQPError/unroutable(exchange:routingKey:replyCode:replyText:)`` when no queue is bound.
+    public var mandatory: Bool
+
+    public init(_ message: AMQPOutgoingMessage, exchange: String, routingKey: String, mandatory: Bool = true) {
+        self.message = message
+        self.exchange = exchange
+        self.routingKey = routingKey
+        self.mandatory = mandatory
     }
 }
 
@@ -231,9 +304,13 @@ public struct AMQPDelivery: Sendable {
 
     /// Acknowledges the delivery: the broker forgets the message. Call only after every effect is durable.
     ///
-    /// Like every AMQP ack, it is not confirmed by the broker: it is handed to the connection's thread and
-    /// sent in order with other traffic. If the connection breaks before it reaches the broker, the broker
-    /// redelivers the message (at-least-once; the idempotency store catches the duplicate).
+    /// Like every AMQP ack, it is not confirmed by the broker: it is handed to the connection's thread,
+    /// which acks the deliveries of a consumer cumulatively — at the end of its current turn, one
+    /// `basic.ack(multiple)` for the highest tag up to which every delivery is complete. A delivery
+    /// completed while an earlier one is still in progress waits for it (or is acked alone once half the
+    /// prefetch is waiting so, or when the consumer or the connection closes). If the connection breaks
+    /// before the ack reaches the broker, the broker redelivers the message (at-least-once; the
+    /// idempotency store catches the duplicate). A second settlement of the same delivery is dropped.
     /// - Throws: ``AMQPError/staleDelivery`` if the delivery came from a connection or channel that is gone;
     ///   nothing is sent (an ack with that delivery tag would hit another message), the broker redelivers.
     public func ack() async throws {

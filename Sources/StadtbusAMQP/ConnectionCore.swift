@@ -5,7 +5,7 @@ import Logging
 /// Owns one rabbitmq-c connection on a dedicated thread (rabbitmq-c connections are not thread-safe).
 /// Other threads talk to it only through the locked command queue; a pipe wakes the thread from `poll`.
 /// Members without a note on `lock` belong to the owner thread (also those used in Publishing.swift and
-/// Frames.swift).
+/// Frames.swift); the functions that touch them or the rabbitmq-c state check ``ownership`` first.
 final class ConnectionCore: @unchecked Sendable {
     static let publishChannel: UInt16 = 1
     static let controlChannel: UInt16 = 2
@@ -13,6 +13,8 @@ final class ConnectionCore: @unchecked Sendable {
     let endpoint: AMQPEndpoint
     let publishWindow: Int
     let logger: Logger
+    /// The connection thread, claimed when its loop starts.
+    let ownership = ThreadOwnership()
 
     // MARK: shared state (guarded by `lock`)
     let lock = NSLock()
@@ -44,6 +46,14 @@ final class ConnectionCore: @unchecked Sendable {
     var backlogHead = 0
     var local = AMQPConnectionStatistics()
     var nextConsumerRetry: ContinuousClock.Instant?
+    /// Completion per delivery tag of each consumer channel's current incarnation (its epoch).
+    var ackTrackers: [UInt16: AckTracker] = [:]
+    /// Consumer channels with settlements recorded in this turn (flushed at its end).
+    var unflushedChannels: Set<UInt16> = []
+    /// `flush()` callers, resumed at the end of the turn.
+    var flushWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Publish batches whose last confirm arrived in this turn, resumed together at its end.
+    var completedBatches: [ConfirmBatch] = []
 
     init(endpoint: AMQPEndpoint, publishWindow: Int, logger: Logger) throws {
         self.endpoint = endpoint
@@ -137,11 +147,6 @@ final class ConnectionCore: @unchecked Sendable {
 
     var statistics: AMQPConnectionStatistics { lock.withLock { stats } }
 
-    /// Whether `token` belongs to the current incarnation of its channel.
-    func isCurrent(_ token: DeliveryToken) -> Bool {
-        lock.withLock { channelEpochs[token.channel] == token.epoch }
-    }
-
     func setEpoch(_ channel: UInt16, _ epoch: UInt64?) {
         lock.withLock { channelEpochs[channel] = epoch }
     }
@@ -169,7 +174,9 @@ final class ConnectionCore: @unchecked Sendable {
 
     func fail(_ command: Command, _ error: AMQPError) {
         switch command {
-        case .publish(let p): p.continuation.resume(throwing: error)
+        case .publish(let p): p.finishNow(.failure(error))
+        case .publishBatch(let batch): for p in batch { p.finishNow(.failure(error)) }
+        case .flush(let c): c.resume()
         case .settle: break
         case .declare(_, let c): c.resume(throwing: error)
         case .delete(_, _, let c): c.resume(throwing: error)
@@ -184,11 +191,12 @@ final class ConnectionCore: @unchecked Sendable {
     // MARK: owner thread
 
     func run() {
+        ownership.claim()
         var attempt = 0
         var everConnected = false
         while !lock.withLock({ closeRequested }) {
             do {
-                let session = try Session.open(endpoint, password: password)
+                let session = try Session.open(endpoint, password: password, ownership: ownership)
                 self.session = session
                 try setUp(session)
                 attempt = 0
@@ -242,6 +250,7 @@ final class ConnectionCore: @unchecked Sendable {
 
     /// Channels, confirm mode, topology, consumers, then re-send unconfirmed publishes (in order).
     func setUp(_ session: Session) throws {
+        ownership.precondition()
         try session.openConfirmChannel(Self.publishChannel)
         try session.openChannel(Self.controlChannel)
         for topology in topologies {
@@ -262,9 +271,12 @@ final class ConnectionCore: @unchecked Sendable {
     }
 
     func startConsumer(_ registration: ConsumerRegistration, _ session: Session) throws {
+        ownership.precondition()
         do {
             try session.startConsumer(
                 channel: registration.channel, queue: registration.queue, prefetch: registration.prefetch)
+            ackTrackers[registration.channel] = AckTracker(
+                epoch: nextEpoch, holdLimit: max(1, Int(registration.prefetch) / 2))
             setEpoch(registration.channel, nextEpoch)
             nextEpoch += 1
             registration.active = true
@@ -291,8 +303,14 @@ final class ConnectionCore: @unchecked Sendable {
     }
 
     func tearDown() {
+        ownership.precondition()
         session = nil  // destroys the rabbitmq-c connection
         lock.withLock { channelEpochs.removeAll() }
+        // Completed deliveries not acked yet go back to the queue with the connection (the broker
+        // redelivers them; the idempotency store knows them). Nothing is left to send for flush().
+        ackTrackers.removeAll()
+        unflushedChannels.removeAll()
+        resumeFlushWaiters()
         assemblies.removeAll()
         for registration in consumers.values { registration.active = false }
         local.isConnected = false
@@ -310,12 +328,15 @@ final class ConnectionCore: @unchecked Sendable {
                 for command in commands {
                     switch command {
                     case .publish(let p): backlog.append(p)
+                    case .publishBatch(let batch): backlog.append(contentsOf: batch)
                     case .settle: break  // stale: the broker redelivers
+                    case .flush(let c): flushWaiters.append(c)
                     default: keep.append(command)
                     }
                 }
                 commands = keep
             }
+            resumeFlushWaiters()
             let remaining = deadline - ContinuousClock.now
             let ms = remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000
             var fd = pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)
@@ -331,6 +352,7 @@ final class ConnectionCore: @unchecked Sendable {
     }
 
     func serve(_ session: Session) throws {
+        ownership.precondition()
         let socket = session.socketFD
         while true {
             if lock.withLock({ closeRequested }) { return }
@@ -363,7 +385,10 @@ final class ConnectionCore: @unchecked Sendable {
         }
     }
 
+    /// Runs the queued commands, then sends the acks they made possible (one cumulative ack per
+    /// consumer channel for deliveries completed in order) and resumes `flush()` callers.
     func runCommands(_ session: Session) throws {
+        ownership.precondition()
         let pending: [Command] = lock.withLock {
             defer { commands.removeAll(keepingCapacity: true) }
             return commands
@@ -378,28 +403,21 @@ final class ConnectionCore: @unchecked Sendable {
                 throw error
             }
         }
+        try flushAcks(session)
+        resumeFlushWaiters()
     }
 
     func execute(_ command: Command, _ session: Session) throws {
+        ownership.precondition()
         switch command {
         case .publish(let p):
             backlog.append(p)
+        case .publishBatch(let batch):
+            backlog.append(contentsOf: batch)
+        case .flush(let continuation):
+            flushWaiters.append(continuation)
         case .settle(let token, let settlement):
-            guard isCurrent(token) else {
-                logger.debug("dropping settlement of a stale delivery", metadata: ["tag": "\(token.tag)"])
-                return
-            }
-            let status: Int32
-            switch settlement {
-            case .ack: status = amqp_basic_ack(session.state, token.channel, token.tag, 0)
-            case .nack(let requeue):
-                status = amqp_basic_nack(session.state, token.channel, token.tag, 0, requeue ? 1 : 0)
-            case .reject(let requeue):
-                status = amqp_basic_reject(session.state, token.channel, token.tag, requeue ? 1 : 0)
-            }
-            if status != AMQP_STATUS_OK.rawValue {
-                throw AMQPError.connectionLost("sending ack: \(Session.statusText(status))")
-            }
+            try settle(token, settlement, session)
         case .declare(let topology, let continuation):
             do {
                 try session.declare(topology, channel: Self.controlChannel)
@@ -454,6 +472,9 @@ final class ConnectionCore: @unchecked Sendable {
             continuation.resume()
         case .cancel(let channel, let continuation):
             if let registration = consumers.removeValue(forKey: channel) {
+                // Completed deliveries are acked before the channel closes (else they come back).
+                try flushAcks(session, channel: channel, everything: true)
+                ackTrackers[channel] = nil
                 setEpoch(channel, nil)
                 if registration.active { session.closeChannel(channel) }
                 registration.continuation.finish()
@@ -463,9 +484,14 @@ final class ConnectionCore: @unchecked Sendable {
     }
 
     func drainBeforeClose(_ session: Session) {
+        ownership.precondition()
         // Settlements and publishes submitted just before close() are sent first: an ack that
-        // never left would make the broker deliver an already-handled message again.
-        do { try runCommands(session) } catch {
+        // never left would make the broker deliver an already-handled message again. Completed
+        // deliveries behind one still in progress are acked one by one.
+        do {
+            try runCommands(session)
+            for channel in ackTrackers.keys { try flushAcks(session, channel: channel, everything: true) }
+        } catch {
             logger.warning("commands before close failed", metadata: ["error": "\(error)"])
         }
         let deadline = ContinuousClock.now + .seconds(5)
@@ -488,6 +514,7 @@ final class ConnectionCore: @unchecked Sendable {
     }
 
     func finish() {
+        ownership.precondition()
         let (pending, waiters, first):
             ([Command], [CheckedContinuation<Void, Never>], CheckedContinuation<Void, any Error>?) =
                 lock.withLock {
@@ -501,13 +528,15 @@ final class ConnectionCore: @unchecked Sendable {
                 }
         first?.resume(throwing: AMQPError.closed)
         for command in pending { fail(command, .closed) }
-        for p in outstanding.values { p.continuation.resume(throwing: AMQPError.closed) }
+        for p in outstanding.values { p.finishNow(.failure(.closed)) }
         outstanding.removeAll()
-        for p in backlog[backlogHead...] { p.continuation.resume(throwing: AMQPError.closed) }
+        for p in backlog[backlogHead...] { p.finishNow(.failure(.closed)) }
         backlog.removeAll()
         backlogHead = 0
         for registration in consumers.values { registration.continuation.finish() }
         consumers.removeAll()
+        ackTrackers.removeAll()
+        resumeFlushWaiters()
         local.isConnected = false
         publishStats()
         emit(.closed)

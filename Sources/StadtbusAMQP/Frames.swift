@@ -5,7 +5,11 @@ import Logging
 /// Incoming frames: confirms, returns, deliveries (content assembly), channel and connection closes
 /// (owner thread only).
 extension ConnectionCore {
+    /// Reads the frames available now (at most 4096), then resumes the publish batches their confirms
+    /// completed, each once.
     func readFrames(_ session: Session) throws {
+        ownership.precondition()
+        defer { resumeCompletedBatches() }
         var zero = timeval(tv_sec: 0, tv_usec: 0)
         var frame = amqp_frame_t()
         for _ in 0..<4096 {
@@ -19,7 +23,15 @@ extension ConnectionCore {
         }
     }
 
+    func resumeCompletedBatches() {
+        guard !completedBatches.isEmpty else { return }
+        let batches = completedBatches
+        completedBatches.removeAll(keepingCapacity: true)
+        for batch in batches { batch.resume() }
+    }
+
     func handle(_ frame: amqp_frame_t, _ session: Session) throws {
+        ownership.precondition()
         let channel = frame.channel
         switch Int32(frame.frame_type) {
         case AMQP_FRAME_METHOD:
@@ -55,6 +67,8 @@ extension ConnectionCore {
             case MethodID.basicCancel:
                 if let registration = consumers[channel] {
                     registration.active = false
+                    ackTrackers[channel] = nil
+                    unflushedChannels.remove(channel)
                     setEpoch(channel, nil)
                     logger.error(
                         "broker cancelled the consumer (queue deleted?)", metadata: ["queue": "\(registration.queue)"])
@@ -101,6 +115,7 @@ extension ConnectionCore {
     }
 
     func complete(_ assembly: Assembly, channel: UInt16) {
+        ownership.precondition()
         switch assembly.kind {
         case .deliver(let tag, let redelivered):
             guard let registration = consumers[channel], let epoch = lock.withLock({ channelEpochs[channel] }) else {
@@ -135,6 +150,8 @@ extension ConnectionCore {
     }
 
     func channelClosed(_ channel: UInt16, code: Int, text: String, _ session: Session) throws {
+        ownership.precondition()
+        local.channelsClosedByBroker += 1
         logger.error(
             "broker closed channel", metadata: ["channel": "\(channel)", "code": "\(code)", "text": "\(text)"])
         assemblies[channel] = nil
@@ -144,13 +161,16 @@ extension ConnectionCore {
             let culprits = unconfirmed.filter { text.contains("'\($0.exchange)'") }
             for p in (culprits.isEmpty ? Array(unconfirmed) : culprits) {
                 outstanding.removeValue(forKey: outstanding.first { $0.value === p }?.key ?? 0)
-                p.continuation.resume(throwing: AMQPError.channelClosed(code: code, text: text))
+                p.finishNow(.failure(.channelClosed(code: code, text: text)))
             }
             requeueOutstanding()
             try session.openConfirmChannel(channel)
         } else if channel == Self.controlChannel {
             try session.openChannel(channel)
         } else if let registration = consumers[channel] {
+            // Its unsent acks are void with the channel; the broker redelivers those deliveries.
+            ackTrackers[channel] = nil
+            unflushedChannels.remove(channel)
             setEpoch(channel, nil)
             resumeConsumer(registration, session)
         }

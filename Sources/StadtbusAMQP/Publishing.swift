@@ -6,6 +6,7 @@ import Logging
 extension ConnectionCore {
     /// Moves all unconfirmed publishes to the front of the backlog, in their original order.
     func requeueOutstanding() {
+        ownership.precondition()
         let unconfirmed = outstanding.sorted { $0.key < $1.key }.map(\.value)
         outstanding.removeAll()
         let rest = backlog[backlogHead...]
@@ -21,6 +22,7 @@ extension ConnectionCore {
     }
 
     func sendBacklog(_ session: Session) throws {
+        ownership.precondition()
         while backlogHead < backlog.count, outstanding.count < publishWindow {
             let p = backlog[backlogHead]
             let seq = nextSeq
@@ -49,7 +51,7 @@ extension ConnectionCore {
                     "rabbitmq-c could not encode the publish to exchange '\(p.exchange)' with routing key "
                     + "'\(p.routingKey.prefix(80))': \(Session.statusText(status))"
                 logger.error("publish refused locally; it fails permanently", metadata: ["error": "\(reason)"])
-                p.continuation.resume(throwing: AMQPError.invalidMessage(reason))
+                p.finishNow(.failure(.invalidMessage(reason)))
                 // The method frame may already be on the wire without its content: the channel cannot
                 // be trusted any more, so reconnect; the other unconfirmed publishes are re-sent.
                 throw AMQPError.connectionLost(
@@ -73,23 +75,27 @@ extension ConnectionCore {
         return statuses.contains { $0.rawValue == status }
     }
 
+    /// Settles the publishes a confirm (basic.ack / basic.nack, `multiple` or not) covers.
     func settlePublishes(upTo tag: UInt64, multiple: Bool, acked: Bool) {
+        ownership.precondition()
         let now = ContinuousClock.now
         func settle(_ p: PendingPublish) {
             let latency = now - p.sentAt
             local.confirmLatencyTotal += latency
             local.lastConfirmLatency = latency
             if latency > local.maxConfirmLatency { local.maxConfirmLatency = latency }
+            let result: Result<Void, AMQPError>
             if !acked {
                 local.nacked += 1
-                p.continuation.resume(
-                    throwing: p.returned ?? AMQPError.nackedByBroker(exchange: p.exchange, routingKey: p.routingKey))
+                result = .failure(p.returned ?? .nackedByBroker(exchange: p.exchange, routingKey: p.routingKey))
             } else if let returned = p.returned {
-                p.continuation.resume(throwing: returned)
+                result = .failure(returned)
             } else {
                 local.confirmed += 1
-                p.continuation.resume()
+                result = .success(())
             }
+            // A publish awaited alone resumes its task now; a batch once, at the end of the turn.
+            if let batch = p.finish(result) { completedBatches.append(batch) }
         }
         if multiple {
             var seq = lowestUnconfirmed

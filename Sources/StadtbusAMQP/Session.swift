@@ -24,18 +24,29 @@ struct ChannelClosed: Error {
     let text: String
 }
 
-/// One rabbitmq-c connection. Used only by the connection's owner thread: rabbitmq-c is not thread-safe.
+/// One rabbitmq-c connection. Used only by the connection's owner thread: rabbitmq-c is not thread-safe,
+/// so every access to the rabbitmq-c state (``state``, and through it every method here) checks that it
+/// runs on that thread.
 final class Session {
-    let state: amqp_connection_state_t
+    private let connection: amqp_connection_state_t
     let endpoint: AMQPEndpoint
+    let ownership: ThreadOwnership
 
-    private init(state: amqp_connection_state_t, endpoint: AMQPEndpoint) {
-        self.state = state
+    private init(state: amqp_connection_state_t, endpoint: AMQPEndpoint, ownership: ThreadOwnership) {
+        self.connection = state
         self.endpoint = endpoint
+        self.ownership = ownership
     }
 
     deinit {
-        amqp_destroy_connection(state)
+        ownership.precondition()
+        amqp_destroy_connection(connection)
+    }
+
+    /// The rabbitmq-c connection; stops the process when read off the connection thread.
+    var state: amqp_connection_state_t {
+        ownership.precondition()
+        return connection
     }
 
     static func timeval(_ duration: Duration) -> timeval {
@@ -48,9 +59,10 @@ final class Session {
     }
 
     /// Opens the socket (TCP or TLS) and logs in.
-    static func open(_ endpoint: AMQPEndpoint, password: String) throws -> Session {
+    static func open(_ endpoint: AMQPEndpoint, password: String, ownership: ThreadOwnership) throws -> Session {
+        ownership.precondition()
         guard let state = amqp_new_connection() else { throw AMQPError.protocolError("out of memory") }
-        let session = Session(state: state, endpoint: endpoint)
+        let session = Session(state: state, endpoint: endpoint, ownership: ownership)
         let target = endpoint.redactedURL
         let socket: OpaquePointer?
         if let tls = endpoint.tls {

@@ -90,7 +90,7 @@ final class InvalidMessageTests: XCTestCase {
                         .publish(
                             PendingPublish(
                                 message: poison, exchange: "", routingKey: queue, mandatory: true,
-                                continuation: continuation)))
+                                waiter: .single(continuation))))
                 }
             }
             XCTFail("rabbitmq-c encoded a 300-byte correlation-id")

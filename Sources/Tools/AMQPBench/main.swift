@@ -36,6 +36,24 @@ func seconds(_ d: Duration) -> Double {
     Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
 }
 
+/// CPU seconds (user + system) this process used so far: raw and façade phases run one after the other,
+/// so the difference over a phase is that phase's cost (connection thread, tasks, and the load loop itself).
+func processCPU() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec)
+        + Double(usage.ru_stime.tv_usec) / 1e6
+}
+
+/// Elapsed time and CPU microseconds per message of the publish and the consume phase of one run.
+struct Phases {
+    var publish: Duration
+    var consume: Duration
+    var publishCPU: Double
+    var consumeCPU: Double
+    var meanConfirm: Duration = .zero
+}
+
 // MARK: raw rabbitmq-c
 
 enum Raw {
@@ -140,23 +158,27 @@ enum Raw {
         return ContinuousClock.now - start
     }
 
-    static func run(queue: String) -> (publish: Duration, consume: Duration) {
+    static func run(queue: String) -> Phases {
         let state = connect()
+        let cpu0 = processCPU()
         let publish = publish(state, queue: queue)
+        let cpu1 = processCPU()
         let consume = consume(state, queue: queue)
+        let cpu2 = processCPU()
         amqp_connection_close(state, Int32(AMQP_REPLY_SUCCESS))
         amqp_destroy_connection(state)
-        return (publish, consume)
+        return Phases(
+            publish: publish, consume: consume, publishCPU: (cpu1 - cpu0) / Double(count) * 1e6,
+            consumeCPU: (cpu2 - cpu1) / Double(count) * 1e6)
     }
 }
 
 // MARK: façade
 
-func runFacade(endpoint: AMQPEndpoint, queue: String) async throws -> (
-    publish: Duration, consume: Duration, meanConfirm: Duration
-) {
+func runFacade(endpoint: AMQPEndpoint, queue: String) async throws -> Phases {
     let publishing = try await AMQPConnection.connect(endpoint, publishWindow: window)
     let publisher = publishing.publisher()
+    let cpu0 = processCPU()
     let start = ContinuousClock.now
     try await withThrowingTaskGroup(of: Void.self) { group in
         var next = 0
@@ -176,11 +198,13 @@ func runFacade(endpoint: AMQPEndpoint, queue: String) async throws -> (
         }
     }
     let publish = ContinuousClock.now - start
+    let cpu1 = processCPU()
     let meanConfirm = publishing.statistics.meanConfirmLatency
     await publishing.close()
 
     let consuming = try await AMQPConnection.connect(endpoint)
     let consumer = try await consuming.consume(queue: queue, prefetch: prefetch)
+    let cpu2 = processCPU()
     let consumeStart = ContinuousClock.now
     var received = 0
     for await delivery in consumer.deliveries {
@@ -189,8 +213,11 @@ func runFacade(endpoint: AMQPEndpoint, queue: String) async throws -> (
         if received == count { break }
     }
     let consume = ContinuousClock.now - consumeStart
+    let cpu3 = processCPU()
     await consuming.close()
-    return (publish, consume, meanConfirm)
+    return Phases(
+        publish: publish, consume: consume, publishCPU: (cpu1 - cpu0) / Double(count) * 1e6,
+        consumeCPU: (cpu3 - cpu2) / Double(count) * 1e6, meanConfirm: meanConfirm)
 }
 
 let endpoint = AMQPEndpoint(
@@ -205,6 +232,7 @@ var rawConsume: [Double] = []
 var facadePublish: [Double] = []
 var facadeConsume: [Double] = []
 var facadeLatency: [Double] = []
+var cpu: [String: [Double]] = [:]
 for _ in 0..<rounds {
     let suffix = UUID().uuidString.prefix(8).lowercased()
     let rawQueue = "bench.raw.\(suffix)"
@@ -218,6 +246,10 @@ for _ in 0..<rounds {
     facadePublish.append(Double(count) / seconds(facade.publish))
     facadeConsume.append(Double(count) / seconds(facade.consume))
     facadeLatency.append(seconds(facade.meanConfirm) * 1000)
+    cpu["raw_publish_confirm", default: []].append(raw.publishCPU)
+    cpu["raw_consume_ack", default: []].append(raw.consumeCPU)
+    cpu["facade_publish_confirm", default: []].append(facade.publishCPU)
+    cpu["facade_consume_ack", default: []].append(facade.consumeCPU)
     try await setup.delete(queues: [rawQueue, facadeQueue])
 }
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
@@ -227,6 +259,8 @@ for (name, values) in [
 ] {
     figure("\(name)_best", values.max() ?? 0, "msg/s")
     figure("\(name)_median", median(values), "msg/s")
+    figure("\(name)_cpu_us_best", cpu[name]?.min() ?? 0, "us/msg")
+    figure("\(name)_cpu_us_median", median(cpu[name] ?? [0]), "us/msg")
 }
 figure("facade_mean_confirm_latency_median", median(facadeLatency), "ms")
 figure("ratio_publish_confirm_best", 100 * (facadePublish.max() ?? 0) / (rawPublish.max() ?? 1), "%")
