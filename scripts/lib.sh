@@ -1,14 +1,17 @@
 # Shared helpers for Stadtbus scripts. Source it; do not run it.
+# shellcheck shell=bash
 # Everything here is idempotent: running a script twice is fine.
 
 STADTBUS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export STADTBUS_ROOT
 
-# Debian packages Stadtbus needs to build, test and run.
+# Debian packages Stadtbus needs to build, test and run. postgresql: the shared store of several
+# instances (scripts/cluster runs its binaries on a data directory of its own, never the
+# system service); the one-instance default and the README commands do not start it.
 STADTBUS_PACKAGES=(
     librabbitmq-dev libxml2-dev libxslt1-dev libxmlsec1-dev libxmlsec1-openssl libssl-dev
     libcurl4-openssl-dev libsqlite3-dev pkg-config python3-venv docker-compose
-    rabbitmq-server amqp-tools xmlsec1 libxml2-utils openssl python3 curl
+    rabbitmq-server amqp-tools xmlsec1 libxml2-utils openssl python3 curl postgresql
 )
 
 log() { printf '\033[1m[stadtbus]\033[0m %s\n' "$*" >&2; }
