@@ -188,7 +188,7 @@ let package = Package(
             name: "StadtbusRuntime",
             dependencies: [
                 "StadtbusCore", "StadtbusConfig", "StadtbusAMQP", "StadtbusStore", "StadtbusOperations",
-                "StadtbusAdapterKit", "StadtbusBrokerKit",
+                "StadtbusAdapterKit", "StadtbusBrokerKit", "StadtbusConcurrency",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -308,7 +308,7 @@ let package = Package(
             name: "StadtbusRuntimeTests",
             dependencies: [
                 "StadtbusRuntime", "StadtbusAdapters", "StadtbusAdapterKit", "StadtbusBrokerKit", "StadtbusAMQP",
-                "StadtbusConfig", "StadtbusCore", "StadtbusOperations", "StadtbusTestSupport",
+                "StadtbusConcurrency", "StadtbusConfig", "StadtbusCore", "StadtbusOperations", "StadtbusTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

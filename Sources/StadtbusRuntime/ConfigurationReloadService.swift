@@ -1,5 +1,6 @@
 import Logging
 import ServiceLifecycle
+import StadtbusConcurrency
 import StadtbusConfig
 import StadtbusOperations
 import UnixSignals
@@ -24,7 +25,7 @@ final class ConfigurationReloadService: Service {
     /// A reload asked for, with where to report its outcome.
     private struct Request: Sendable {
         var reason: String
-        var reply: OneShot<ReloadOutcome>?
+        var reply: AsyncPromise<ReloadOutcome>?
     }
 
     private let watcher: ConfigurationWatcher
@@ -58,11 +59,11 @@ final class ConfigurationReloadService: Service {
     /// Reloads the configuration now (after the reloads asked before) and returns the outcome
     /// once the sources of the new configuration are started.
     func request() async -> ReloadOutcome {
-        let reply = OneShot<ReloadOutcome>()
+        let reply = AsyncPromise<ReloadOutcome>()
         if case .terminated = continuation.yield(Request(reason: "requested", reply: reply)) {
             return .notRunning
         }
-        return await reply.wait()
+        return await reply.waitIgnoringCancellation()
     }
 
     func run() async throws {
@@ -93,7 +94,7 @@ final class ConfigurationReloadService: Service {
                 for await request in requests {
                     let outcome: ReloadOutcome =
                         Task.isShuttingDownGracefully ? .notRunning : await reload(because: request.reason)
-                    request.reply?.resume(outcome)
+                    request.reply?.fulfil(outcome)
                 }
             } onGracefulShutdown: {
                 continuation.finish()

@@ -1,5 +1,5 @@
 import ServiceLifecycle
-import Synchronization
+import StadtbusConcurrency
 
 /// Waiting that always ends: shutdown must not hang on work that ignores cancellation (a
 /// source stuck on a destination that never answers, a broker command that waits for a
@@ -8,26 +8,26 @@ import Synchronization
 /// cancelled and left behind (what it had not finished goes back to the broker, unacked).
 ///
 /// Cancelling a task does not interrupt `await task.value`; racing the work against a timer
-/// through a one-shot cell does.
+/// through a one-shot cell (``AsyncPromise``: the first to fulfil it wins) does.
 enum Deadline {
     /// Runs `work` and waits for it until `deadline` at the latest.
     /// - Returns: `true` if `work` finished in time, `false` if the wait was given up.
     static func wait(
         until deadline: ContinuousClock.Instant, _ work: @escaping @Sendable () async -> Void
     ) async -> Bool {
-        let gate = OneShot<Bool>()
+        let gate = AsyncPromise<Bool>()
         let worker = Task {
             await work()
-            gate.resume(true)
+            gate.fulfil(true)
         }
         let timer = Task {
             try? await Task.sleep(until: deadline, clock: .continuous)
-            gate.resume(false)
+            gate.fulfil(false)
         }
         let finished = await withTaskCancellationHandler {
-            await gate.wait()
+            await gate.waitIgnoringCancellation()
         } onCancel: {
-            gate.resume(false)
+            gate.fulfil(false)
         }
         timer.cancel()
         if !finished { worker.cancel() }
@@ -42,65 +42,19 @@ enum Deadline {
         isolation: isolated (any Actor)? = #isolation,
         _ work: @escaping @Sendable () async throws -> Value
     ) async throws -> Value? {
-        let gate = OneShot<Result<Value, any Error>?>()
+        let gate = AsyncPromise<Result<Value, any Error>?>()
         let worker = Task {
-            do { gate.resume(.success(try await work())) } catch { gate.resume(.failure(error)) }
+            do { gate.fulfil(.success(try await work())) } catch { gate.fulfil(.failure(error)) }
         }
         let outcome = await withTaskCancellationOrGracefulShutdownHandler {
-            await gate.wait()
+            await gate.waitIgnoringCancellation()
         } onCancelOrGracefulShutdown: {
-            gate.resume(nil)
+            gate.fulfil(nil)
         }
         guard let outcome else {
             worker.cancel()
             return nil
         }
         return try outcome.get()
-    }
-}
-
-/// A value delivered once to one waiter, whichever of several parties comes first.
-final class OneShot<Value: Sendable>: Sendable {
-    private enum State {
-        case empty
-        case waiting(CheckedContinuation<Value, Never>)
-        case done(Value)
-    }
-
-    private let state = Mutex(State.empty)
-
-    /// Waits for the first ``resume(_:)`` (returns at once if it happened already).
-    func wait() async -> Value {
-        await withCheckedContinuation { continuation in
-            let ready: Value? = state.withLock { state in
-                switch state {
-                case .empty:
-                    state = .waiting(continuation)
-                    return nil
-                case .waiting:
-                    preconditionFailure("OneShot has one waiter")
-                case .done(let value):
-                    return value
-                }
-            }
-            if let ready { continuation.resume(returning: ready) }
-        }
-    }
-
-    /// Delivers `value` unless a value was delivered before.
-    func resume(_ value: Value) {
-        let waiting: CheckedContinuation<Value, Never>? = state.withLock { state in
-            switch state {
-            case .empty:
-                state = .done(value)
-                return nil
-            case .waiting(let continuation):
-                state = .done(value)
-                return continuation
-            case .done:
-                return nil
-            }
-        }
-        waiting?.resume(returning: value)
     }
 }

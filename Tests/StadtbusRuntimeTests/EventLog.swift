@@ -1,4 +1,5 @@
 import Logging
+import StadtbusConcurrency
 import Synchronization
 
 /// What happened in a runtime under test, in order: its log lines and what the test adapters
@@ -13,7 +14,7 @@ final class EventLog: Sendable {
     private struct State {
         var entries: [Entry] = []
         /// Tasks waiting for an entry whose message starts with the prefix.
-        var waiters: [(prefix: String, continuation: CheckedContinuation<Entry, Never>)] = []
+        var waiters: [(prefix: String, promise: AsyncPromise<Entry>)] = []
     }
 
     private let state = Mutex(State())
@@ -23,22 +24,24 @@ final class EventLog: Sendable {
             state.entries.append(entry)
             let matching = state.waiters.filter { entry.message.hasPrefix($0.prefix) }
             state.waiters.removeAll { entry.message.hasPrefix($0.prefix) }
-            return matching.map(\.continuation)
+            return matching.map(\.promise)
         }
-        for continuation in resumed { continuation.resume(returning: entry) }
+        for promise in resumed { promise.fulfil(entry) }
     }
 
     /// The first entry whose message starts with `prefix`, waiting for it if there is none yet
     /// (not interrupted by cancellation: wrap it in ``bounded(_:_:_:)``).
     func first(_ prefix: String) async -> Entry {
-        await withCheckedContinuation { continuation in
-            let found: Entry? = state.withLock { state in
-                if let entry = state.entries.first(where: { $0.message.hasPrefix(prefix) }) { return entry }
-                state.waiters.append((prefix, continuation))
-                return nil
+        let promise = state.withLock { state in
+            let promise = AsyncPromise<Entry>()
+            if let entry = state.entries.first(where: { $0.message.hasPrefix(prefix) }) {
+                promise.fulfil(entry)
+            } else {
+                state.waiters.append((prefix, promise))
             }
-            if let found { continuation.resume(returning: found) }
+            return promise
         }
+        return await promise.waitIgnoringCancellation()
     }
 
     /// Records an event of a test adapter.
