@@ -5,14 +5,16 @@
 STADTBUS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export STADTBUS_ROOT
 
-# Debian packages Stadtbus needs to build, test and run. postgresql: the shared store of several
-# instances (scripts/cluster runs its binaries on a data directory of its own, never the
-# system service); the one-instance default and the README commands do not start it.
+# Debian packages Stadtbus needs to build, test and run.
 STADTBUS_PACKAGES=(
     librabbitmq-dev libxml2-dev libxslt1-dev libxmlsec1-dev libxmlsec1-openssl libssl-dev
     libcurl4-openssl-dev libsqlite3-dev pkg-config python3-venv docker-compose
-    rabbitmq-server amqp-tools xmlsec1 libxml2-utils openssl python3 curl postgresql
+    rabbitmq-server amqp-tools xmlsec1 libxml2-utils openssl python3 curl
 )
+# Only for several instances and their tests (scripts/cluster, scripts/test): postgresql, the
+# shared store (scripts/cluster runs its binaries on a data directory of its own, never the
+# system service). The first README command (one instance, SQLite) does not install it.
+STADTBUS_CLUSTER_PACKAGES=(postgresql)
 
 log() { printf '\033[1m[stadtbus]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31m[stadtbus] error:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -23,10 +25,12 @@ as_root() {
     fi
 }
 
-# Installs whichever of STADTBUS_PACKAGES is missing (and nothing else).
+# Installs whichever of STADTBUS_PACKAGES (or the packages given) is missing, and nothing else.
 ensure_packages() {
     local missing=()
-    for pkg in "${STADTBUS_PACKAGES[@]}"; do
+    local wanted=("$@")
+    [ ${#wanted[@]} -gt 0 ] || wanted=("${STADTBUS_PACKAGES[@]}")
+    for pkg in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
     done
     if [ ${#missing[@]} -eq 0 ]; then
