@@ -128,13 +128,16 @@ let package = Package(
                 "StadtbusOperations",
             ],
             path: "adapters/amqp",
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
         .target(
             name: "FileAdapter",
-            dependencies: ["StadtbusAdapterKit", "StadtbusCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "StadtbusAdapterKit", "StadtbusCore", "StadtbusOperations",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "adapters/file",
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
         .target(
             name: "HTTPOutAdapter",
@@ -294,7 +297,7 @@ let package = Package(
         .testTarget(
             name: "StadtbusAdapterKitTests",
             dependencies: [
-                "StadtbusAdapterKit", "StadtbusCore", "StadtbusOperations", "StadtbusXML",
+                "StadtbusAdapterKit", "ExecAdapter", "FileAdapter", "StadtbusCore", "StadtbusOperations", "StadtbusXML",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]

@@ -52,8 +52,9 @@ extension Adapter {
 
 /// Where messages enter Stadtbus: a queue consumer, a folder watcher, an HTTP listener.
 ///
-/// A source hands each message to the engine (``MessageIntake``) and settles it according to
-/// the disposition. ``run()`` returns after ``stop()`` once the messages in flight are settled.
+/// A source hands each message with its ``Settlement`` to a ``SourcePump``, which runs the
+/// engine and settles the message by the ack rule; a source never settles by the disposition
+/// itself. ``run()`` returns after ``stop()`` once the messages in flight are settled.
 public protocol MessageSource: Sendable {
     /// The endpoint this source reads.
     var endpoint: Endpoint { get }

@@ -33,7 +33,4 @@ public struct AdapterContext: Sendable {
         self.identity = identity
         self.logger = logger
     }
-
-    /// Processes messages through the engine with metrics and log metadata.
-    public var intake: MessageIntake { MessageIntake(engine: engine, metrics: metrics, logger: logger) }
 }

@@ -30,9 +30,18 @@ public protocol Settlement: Sendable {
 
     /// How the log names where a dead letter without an endpoint goes.
     var defaultDeadLetterDestination: String { get }
+
+    /// How the log names where `letter` went: by default its endpoint, else
+    /// ``defaultDeadLetterDestination``. Sources that set dead letters aside in their own place
+    /// (a folder, the sending program) say so here.
+    func destination(of letter: DeadLetterRequest) -> String
 }
 
 extension Settlement {
     /// A generic name; transports with a fixed fallback (a queue, a directory) say which.
     public var defaultDeadLetterDestination: String { "default dead-letter destination" }
+
+    public func destination(of letter: DeadLetterRequest) -> String {
+        letter.endpoint?.name ?? defaultDeadLetterDestination
+    }
 }

@@ -51,19 +51,21 @@ public struct SourcePump: Sendable {
     }
 
     /// Processes `message` and settles it through `settlement`; returns once it is settled or
-    /// given back.
-    public func pump(_ message: Message, settlement: some Settlement) async {
+    /// given back. `metadata` is added to this message's log lines (the file name, …).
+    public func pump(_ message: Message, settlement: some Settlement, metadata: Logger.Metadata = [:]) async {
         inFlight.add(1, metrics: metrics)
         defer { inFlight.add(-1, metrics: metrics) }
         let result = await intake.process(message)
-        let log = result.logger
+        var log = result.logger
+        for (key, value) in metadata { log[metadataKey: key] = value }
         do {
             try await settle(message, result, settlement, log)
             result.settled()
         } catch {
             // The retry or dead-letter publish was not confirmed (or completing failed, e.g. the
-            // connection went away): the source keeps the message and reads it again.
-            log.error("could not settle message; returning it to the broker", metadata: ["error": "\(error)"])
+            // connection went away, a reason file not written): the source keeps the message and reads
+            // it again.
+            log.error("could not settle message; giving it back to its source", metadata: ["error": "\(error)"])
             metrics.countAdapterError(adapter: adapter)
             try? await Task.sleep(for: giveBackPause)
             await settlement.giveBack()
@@ -81,10 +83,10 @@ public struct SourcePump: Sendable {
                 "retry scheduled",
                 metadata: ["attempt": "\(next)", "delay": "\(delay)", "step": "\(step)", "reason": "\(reason)"])
         case .deadLetter(let reason, let step, let failedRoute, let endpointName):
-            let target = endpointName.flatMap { engine.table.endpoints[$0] }
-            try await settlement.deadLetter(
-                DeadLetterRequest(
-                    reason: reason, step: step, route: result.failedRoute, attempt: message.attempt, endpoint: target))
+            let letter = DeadLetterRequest(
+                reason: reason, step: step, route: result.failedRoute, attempt: message.attempt,
+                endpoint: endpointName.flatMap { engine.table.endpoints[$0] })
+            try await settlement.deadLetter(letter)
             // Confirmed: a redelivery of this input (a lost ack) is a duplicate, not a second dead letter.
             do {
                 try await engine.recordDeadLettered(message, headerMessageID: result.messageID, route: failedRoute)
@@ -97,7 +99,7 @@ public struct SourcePump: Sendable {
                 "dead-lettered",
                 metadata: [
                     "step": "\(step)", "reason": "\(reason)",
-                    "to": "\(target?.name ?? settlement.defaultDeadLetterDestination)",
+                    "to": "\(settlement.destination(of: letter))",
                 ])
         case .completed, .duplicate, .filtered:
             log.debug("processed", metadata: ["disposition": "\(result.disposition)"])

@@ -10,26 +10,10 @@ import XCTest
 /// engine (in-memory stores) and a fake settlement: nothing is completed before its retry or
 /// dead letter is confirmed, and a failed settle step gives the message back.
 final class SourcePumpTests: XCTestCase {
-    private struct Rig {
-        let engine: RoutingEngine
-        let sink: RecordingSink
-        let inFlight: InFlightCounter
-        let pump: SourcePump
-    }
+    private typealias Rig = PumpRig
 
     private func rig(policy: ErrorPolicy = ErrorPolicy(deadLetter: "dlq"), steps: [any RouteStep] = []) throws -> Rig {
-        let sink = RecordingSink()
-        let route = Route(name: "r", source: "in", steps: steps, routing: .to([.endpoint("a")]), errorPolicy: policy)
-        let table = try RoutingTable(
-            routes: [route], endpoints: ["in", "a", "dlq"].map { Endpoint(name: $0, type: "amqp") },
-            headerExtractor: try HeaderExtractor(), defaultDeadLetter: "dlq", version: "test")
-        let engine = RoutingEngine(
-            table: table, sink: sink, idempotency: InMemoryIdempotencyStore(), journal: InMemoryAuditJournal())
-        let inFlight = InFlightCounter()
-        let pump = SourcePump(
-            engine: engine, metrics: StadtbusMetrics(), inFlight: inFlight, logger: Logger(label: "test.pump"),
-            adapter: "test", giveBackPause: .zero)
-        return Rig(engine: engine, sink: sink, inFlight: inFlight, pump: pump)
+        try PumpRig(policy: policy, steps: steps)
     }
 
     /// A small message with an XÖV g2g header.
@@ -37,25 +21,9 @@ final class SourcePumpTests: XCTestCase {
         uuid: String = UUID().uuidString.lowercased(), author: String = "ags:01061046", attempt: Int = 1,
         redelivered: Bool = false
     ) -> Message {
-        let body = Array(
-            """
-            <?xml version="1.0" encoding="UTF-8"?>
-            <t:antrag xmlns:t="urn:stadtbus:test" xmlns:g2g="http://xoev.de/schemata/basisnachricht/g2g/1_1" xmlns:beh="http://xoev.de/schemata/basisnachricht/behoerde/1_1">
-              <g2g:nachrichtenkopf.g2g>
-                <g2g:identifikation.nachricht>
-                  <g2g:nachrichtenUUID>\(uuid)</g2g:nachrichtenUUID>
-                  <g2g:nachrichtentyp><code>0401</code><name>test.Antrag.0401</name></g2g:nachrichtentyp>
-                  <g2g:erstellungszeitpunkt>2026-11-25T10:00:00Z</g2g:erstellungszeitpunkt>
-                </g2g:identifikation.nachricht>
-                <g2g:leser><beh:kennung>ags:01061017</beh:kennung></g2g:leser>
-                <g2g:autor><beh:kennung>\(author)</beh:kennung><beh:name>Stadt Itzehoe</beh:name></g2g:autor>
-              </g2g:nachrichtenkopf.g2g>
-              <t:inhalt><t:betreff>Bebauungsplan Nr. 7</t:betreff></t:inhalt>
-            </t:antrag>
-            """.utf8)
-        return Message(
-            body: body, headers: [:], properties: MessageProperties(messageID: "amqp-1"), source: "in",
-            attempt: attempt,
+        Message(
+            body: PumpRig.body(uuid: uuid, author: author), headers: [:],
+            properties: MessageProperties(messageID: "amqp-1"), source: "in", attempt: attempt,
             redelivered: redelivered)
     }
 
@@ -105,8 +73,7 @@ final class SourcePumpTests: XCTestCase {
 
     func testTransientFailureIsRetriedThenCompleted() async throws {
         let rig = try rig(
-            policy: ErrorPolicy(
-                retry: RetryPolicy(maxAttempts: 3, minDelay: .seconds(2), maxDelay: .seconds(300)), deadLetter: "dlq"))
+            policy: PumpRig.retrying)
         rig.sink.failAlways("a", with: .transient("http-503", "Service Unavailable"))
         let settlement = settlement(rig)
         await rig.pump.pump(message(), settlement: settlement)
@@ -150,8 +117,7 @@ final class SourcePumpTests: XCTestCase {
 
     func testRetryPublishThatFailsGivesBackAndNeverCompletes() async throws {
         let rig = try rig(
-            policy: ErrorPolicy(
-                retry: RetryPolicy(maxAttempts: 3, minDelay: .seconds(2), maxDelay: .seconds(300)), deadLetter: "dlq"))
+            policy: PumpRig.retrying)
         rig.sink.failAlways("a", with: .transient("http-503", "Service Unavailable"))
         let settlement = settlement(rig, failing: ["retry"])
         await rig.pump.pump(message(), settlement: settlement)

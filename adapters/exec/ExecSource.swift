@@ -3,9 +3,11 @@ import Foundation
 import Logging
 import StadtbusAdapterKit
 import StadtbusCore
+import Synchronization
 
-/// Takes messages from an `exec` endpoint's program (`message` frames) and answers each with
-/// `settled` once the engine's disposition is durable:
+/// Takes messages from an `exec` endpoint's program (`message` frames) and runs each through
+/// ``SourcePump``, which applies the ack rule; an ``ExecSettlement`` answers with `settled` once
+/// the engine's disposition is durable:
 ///
 /// - delivered, duplicate or filtered → `accepted`;
 /// - dead letter → `rejected` with the reason: the program keeps the message aside (like the
@@ -17,22 +19,32 @@ import StadtbusCore
 /// (at-least-once); the engine's idempotency store drops the duplicate. At most
 /// `max-in-flight` messages are processed at once; beyond that Stadtbus stops reading the
 /// program's output, so the program blocks on its next write (back-pressure).
-final class ExecSource: MessageSource, @unchecked Sendable {
+final class ExecSource: MessageSource, Sendable {
     let endpoint: Endpoint
     private let settings: ExecSettings
     private let context: AdapterContext
+    private let pump: SourcePump
     private let slots: DispatchSemaphore
-    private let lock = NSLock()
-    private var program: ExecProgram?
-    private var stopped = false
-    private var stopWaiter: CheckedContinuation<Void, Never>?
-    private var running = 0
-    private var idleWaiters: [CheckedContinuation<Void, Never>] = []
+
+    private struct State {
+        var program: ExecProgram?
+        var stopped = false
+        var stopWaiter: CheckedContinuation<Void, Never>?
+        var running = 0
+        var idleWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
 
     init(endpoint: Endpoint, settings: ExecSettings, context: AdapterContext) {
         self.endpoint = endpoint
         self.settings = settings
         self.context = context
+        var logger = context.logger
+        logger[metadataKey: "endpoint"] = "\(endpoint.name)"
+        pump = SourcePump(
+            engine: context.engine, metrics: context.metrics, inFlight: context.inFlight, logger: logger,
+            adapter: "exec")
         slots = DispatchSemaphore(value: settings.maxInFlight)
     }
 
@@ -42,28 +54,28 @@ final class ExecSource: MessageSource, @unchecked Sendable {
             [weak self] frame, generation in
             self?.received(frame, generation: generation)
         }
-        let alreadyStopped = lock.withLock {
-            self.program = program
-            return stopped
+        let alreadyStopped = state.withLock {
+            $0.program = program
+            return $0.stopped
         }
         if !alreadyStopped {
             program.start()
             context.readiness.satisfy("consumer:\(endpoint.name)")
             context.logger.info(
                 "reading from program", metadata: ["endpoint": "\(endpoint.name)", "command": "\(settings.command)"])
-            await withCheckedContinuation { continuation in
-                let resumeNow = lock.withLock { () -> Bool in
-                    if stopped { return true }
-                    stopWaiter = continuation
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.stopped { return true }
+                    state.stopWaiter = continuation
                     return false
                 }
                 if resumeNow { continuation.resume() }
             }
         }
-        await withCheckedContinuation { continuation in
-            let idle = lock.withLock { () -> Bool in
-                if running == 0 { return true }
-                idleWaiters.append(continuation)
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let idle = state.withLock { state -> Bool in
+                if state.running == 0 { return true }
+                state.idleWaiters.append(continuation)
                 return false
             }
             if idle { continuation.resume() }
@@ -74,21 +86,23 @@ final class ExecSource: MessageSource, @unchecked Sendable {
 
     /// Stops taking messages (later ones stay unsettled with the program, which resends them).
     func stop() async {
-        let waiter = lock.withLock { () -> CheckedContinuation<Void, Never>? in
-            stopped = true
-            defer { stopWaiter = nil }
-            return stopWaiter
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.stopped = true
+            defer { state.stopWaiter = nil }
+            return state.stopWaiter
         }
         waiter?.resume()
     }
 
+    private var isStopped: Bool { state.withLock { $0.stopped } }
+
     /// On the program's reader thread: blocks while `max-in-flight` messages are in process.
     private func received(_ frame: Frame, generation: Int) {
-        guard !lock.withLock({ stopped }) else { return }
+        guard !isStopped else { return }
         slots.wait()
-        let accepted = lock.withLock { () -> Bool in
-            guard !stopped else { return false }
-            running += 1
+        let accepted = state.withLock { state -> Bool in
+            guard !state.stopped else { return false }
+            state.running += 1
             return true
         }
         guard accepted else {
@@ -103,20 +117,19 @@ final class ExecSource: MessageSource, @unchecked Sendable {
 
     private func finished() {
         slots.signal()
-        let waiters = lock.withLock { () -> [CheckedContinuation<Void, Never>] in
-            running -= 1
-            guard running == 0 else { return [] }
-            defer { idleWaiters = [] }
-            return idleWaiters
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.running -= 1
+            guard state.running == 0 else { return [] }
+            defer { state.idleWaiters = [] }
+            return state.idleWaiters
         }
         waiters.forEach { $0.resume() }
     }
 
+    /// Pumps the message until it is accepted or rejected; a retry holds it here for its delay.
     private func process(_ frame: Frame, generation: Int) async {
-        let metrics = context.metrics
-        context.inFlight.add(1, metrics: metrics)
-        defer { context.inFlight.add(-1, metrics: metrics) }
         let header = frame.header
+        let program = state.withLock { $0.program }
         var attempt = max(1, header.attempt ?? 1)
         while true {
             let message = Message(
@@ -124,49 +137,26 @@ final class ExecSource: MessageSource, @unchecked Sendable {
                 properties: MessageProperties(
                     messageID: header.messageID, contentType: header.contentType ?? "application/xml"),
                 source: endpoint.name, attempt: attempt)
-            let result = await context.intake.process(message)
-            var log = result.logger
-            log[metadataKey: "endpoint"] = "\(endpoint.name)"
-            switch result.disposition {
-            case .completed, .duplicate, .filtered:
-                answer(header, status: "accepted", reason: nil, generation: generation)
-                result.settled()
+            let settlement = ExecSettlement(header: header) { program?.send($0, generation: generation) }
+            await pump.pump(message, settlement: settlement, metadata: ["seq": "\(header.seq ?? 0)"])
+            guard let retry = settlement.requestedRetry else { return }
+            guard await sleepUnlessStopped(retry.delay) else {
+                context.logger.notice(
+                    "shutting down: message left unsettled with the program",
+                    metadata: ["endpoint": "\(endpoint.name)", "seq": "\(header.seq ?? 0)"])
                 return
-            case .deadLetter(let reason, let step, _, _):
-                log.warning(
-                    "rejected: handed back to the program", metadata: ["step": "\(step)", "reason": "\(reason)"])
-                answer(header, status: "rejected", reason: "\(step): \(reason)", generation: generation)
-                result.settled()
-                return
-            case .retry(let next, let delay, let reason, _):
-                log.notice(
-                    "retry scheduled (held in memory)",
-                    metadata: ["attempt": "\(next)", "delay": "\(delay)", "reason": "\(reason)"])
-                result.settled()
-                guard await sleepUnlessStopped(delay) else {
-                    log.notice(
-                        "shutting down: message left unsettled with the program",
-                        metadata: ["seq": "\(header.seq ?? 0)"])
-                    return
-                }
-                attempt = next
             }
+            attempt = retry.attempt
         }
-    }
-
-    private func answer(_ header: FrameHeader, status: String, reason: String?, generation: Int) {
-        let settled = FrameHeader(
-            type: "settled", seq: header.seq, messageID: header.messageID, status: status, reason: reason)
-        lock.withLock { program }?.send(Frame(settled), generation: generation)
     }
 
     /// Sleeps `delay` in short steps; false if the source was stopped meanwhile.
     private func sleepUnlessStopped(_ delay: Duration) async -> Bool {
         let deadline = ContinuousClock.now + delay
         while ContinuousClock.now < deadline {
-            if lock.withLock({ stopped }) { return false }
+            if isStopped { return false }
             try? await Task.sleep(for: min(.milliseconds(100), deadline - .now))
         }
-        return !lock.withLock({ stopped })
+        return !isStopped
     }
 }
