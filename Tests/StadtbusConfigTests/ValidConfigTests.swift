@@ -83,7 +83,8 @@ final class ValidConfigTests: XCTestCase {
             settings.stores.idempotency,
             URL(fileURLWithPath: ConfigFixtures.directory + "/../run/idempotency.sqlite").standardizedFileURL.path)
         XCTAssertEqual(settings.http.port, 8081)
-        XCTAssertEqual(settings.workers, 8)
+        XCTAssertEqual(settings.maxInFlight, 300)
+        XCTAssertEqual(settings.warnings, [])
         XCTAssertEqual(settings.logLevel, "debug")
         XCTAssertEqual(settings.endpoints.count, 9)
         XCTAssertEqual(settings.endpoints["portal"]?.settings["prefetch"], .int(32))

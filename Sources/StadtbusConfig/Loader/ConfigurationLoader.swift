@@ -72,7 +72,8 @@ final class LoadSession {
     static let topLevelKeys = [
         "include", "variables", "namespaces", "broker", "brokers", "identity", "endpoints", "header-profiles",
         "catalogs",
-        "schemas", "keys", "trust-store", "signer-identities", "stores", "http", "workers", "logging", "defaults",
+        "schemas", "keys", "trust-store", "signer-identities", "stores", "http", "max-in-flight", "workers",
+        "logging", "defaults",
         "routes",
         "address-directory", "parse-limits",
     ]

@@ -64,9 +64,7 @@ extension LoadSession {
                 settings.http.port = port
             }
         }
-        if let (_, value) = singles["workers"], let workers = reader.int(value, "workers", in: 1...256) {
-            settings.workers = workers
-        }
+        readInFlightWindow()
         if let (_, value) = singles["logging"], let fields = reader.fields(value, "'logging'", allowed: ["level"]) {
             if let level = fields["level"],
                 let text = reader.value(level, .oneOf(Self.logLevels), "logging.level")?.string
@@ -81,6 +79,40 @@ extension LoadSession {
             }
         }
     }
+
+    /// `max-in-flight: N`, and the deprecated `workers: N` it replaces (read as `max-in-flight: N`
+    /// when `max-in-flight` is not set, with a warning).
+    private func readInFlightWindow() {
+        var explicit = false
+        if let (_, value) = singles["max-in-flight"],
+            let window = reader.int(value, "max-in-flight", in: 1...Self.maxInFlightLimit)
+        {
+            settings.maxInFlight = window
+            explicit = true
+        }
+        guard let (key, value) = singles["workers"], let workers = reader.int(value, "workers", in: 1...256) else {
+            return
+        }
+        let why =
+            "CPU concurrency follows the number of cores, and a message waiting for a confirm or a commit holds no CPU"
+        if explicit {
+            settings.warnings.append(
+                ConfigDiagnostic(
+                    key.position,
+                    "'workers' is deprecated and ignored here because 'max-in-flight' is set: remove it (\(why))"))
+        } else {
+            settings.maxInFlight = workers
+            settings.warnings.append(
+                ConfigDiagnostic(
+                    key.position,
+                    "'workers' is deprecated: use 'max-in-flight' (how many messages each source keeps in progress, "
+                        + "default \(StadtbusSettings.defaultMaxInFlight)); \(why). 'workers: \(workers)' is read as "
+                        + "'max-in-flight: \(workers)' for now"))
+        }
+    }
+
+    /// The largest `max-in-flight` (an AMQP prefetch is at most 65,535; memory is the real bound).
+    static let maxInFlightLimit = 10_000
 
     static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
     static let signerIdentityKinds = ["fingerprint-sha256", "cn", "serial", "san-uri", "ags"]

@@ -110,7 +110,22 @@ public struct StadtbusSettings: Sendable {
     public var signerIdentities: [String: [String]] = [:]
     public var stores = StoreSettings()
     public var http = HTTPSettings()
-    public var workers = 4
+    /// `max-in-flight:` — how many messages each source keeps in progress at once: received and not
+    /// settled yet, most of them waiting for a publisher confirm, a store commit or an HTTP answer. It
+    /// bounds memory and the duplicates a crash can cause, not CPU use: CPU-bound work runs on as many
+    /// threads as there are cores, and a message that waits holds none of them. Default 256.
+    public var maxInFlight = StadtbusSettings.defaultMaxInFlight
+    /// The default of ``maxInFlight``.
+    public static let defaultMaxInFlight = 256
+    /// The name `workers:` had before `max-in-flight:`; `workers: N` still loads, as `max-in-flight: N`.
+    @available(*, deprecated, renamed: "maxInFlight")
+    public var workers: Int {
+        get { maxInFlight }
+        set { maxInFlight = newValue }
+    }
+    /// Settings that load but should be changed (a deprecated key), with where they are; `stadtbus
+    /// check` prints them and the service should log them at start.
+    public var warnings: [ConfigDiagnostic] = []
     public var logLevel = "info"
     /// Namespace prefixes for XPath, from `namespaces:`.
     public var namespaces: [String: String] = [:]

@@ -25,6 +25,10 @@ struct CheckCommand: ParsableCommand {
             FileHandle.standardError.write(Data("\(count) error\(count == 1 ? "" : "s") in \(config)\n".utf8))
             throw ExitCode(1)
         }
+        // Deprecated settings load, but say what to change (on stderr, like errors; the exit code stays 0).
+        for warning in loaded.settings.warnings {
+            FileHandle.standardError.write(Data("\(warning.position): warning: \(warning.message)\n".utf8))
+        }
         print(Self.summary(of: loaded, path: config))
     }
 
