@@ -13,8 +13,8 @@ final class EventLog: Sendable {
 
     private struct State {
         var entries: [Entry] = []
-        /// Tasks waiting for an entry whose message starts with the prefix.
-        var waiters: [(prefix: String, promise: AsyncPromise<Entry>)] = []
+        /// Tasks waiting for an entry that matches.
+        var waiters: [(matches: @Sendable (Entry) -> Bool, promise: AsyncPromise<Entry>)] = []
     }
 
     private let state = Mutex(State())
@@ -22,22 +22,24 @@ final class EventLog: Sendable {
     func append(_ entry: Entry) {
         let resumed = state.withLock { state in
             state.entries.append(entry)
-            let matching = state.waiters.filter { entry.message.hasPrefix($0.prefix) }
-            state.waiters.removeAll { entry.message.hasPrefix($0.prefix) }
+            let matching = state.waiters.filter { $0.matches(entry) }
+            state.waiters.removeAll { $0.matches(entry) }
             return matching.map(\.promise)
         }
         for promise in resumed { promise.fulfil(entry) }
     }
 
-    /// The first entry whose message starts with `prefix`, waiting for it if there is none yet
-    /// (not interrupted by cancellation: wrap it in ``bounded(_:_:_:)``).
-    func first(_ prefix: String) async -> Entry {
+    /// The first entry whose message starts with `prefix` and whose metadata contains
+    /// `metadata`, waiting for it if there is none yet (not interrupted by cancellation: wrap
+    /// it in ``bounded(_:_:_:)``).
+    func first(_ prefix: String, metadata: [String: String] = [:]) async -> Entry {
+        let matches: @Sendable (Entry) -> Bool = { Self.matches($0, prefix, metadata) }
         let promise = state.withLock { state in
             let promise = AsyncPromise<Entry>()
-            if let entry = state.entries.first(where: { $0.message.hasPrefix(prefix) }) {
+            if let entry = state.entries.first(where: matches) {
                 promise.fulfil(entry)
             } else {
-                state.waiters.append((prefix, promise))
+                state.waiters.append((matches, promise))
             }
             return promise
         }
@@ -54,9 +56,11 @@ final class EventLog: Sendable {
     /// The position of the first entry whose message starts with `prefix` (and whose metadata
     /// contains `metadata`), if any.
     func index(of prefix: String, metadata: [String: String] = [:]) -> Int? {
-        all.firstIndex { entry in
-            entry.message.hasPrefix(prefix) && metadata.allSatisfy { entry.metadata[$0.key] == $0.value }
-        }
+        all.firstIndex { Self.matches($0, prefix, metadata) }
+    }
+
+    private static func matches(_ entry: Entry, _ prefix: String, _ metadata: [String: String]) -> Bool {
+        entry.message.hasPrefix(prefix) && metadata.allSatisfy { entry.metadata[$0.key] == $0.value }
     }
 
     func contains(_ prefix: String) -> Bool { index(of: prefix) != nil }

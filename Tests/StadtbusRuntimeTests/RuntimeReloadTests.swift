@@ -59,4 +59,54 @@ final class RuntimeReloadTests: XCTestCase {
         try await client.connection.delete(queues: ["in", "out", "in2", "out2"].map(queues.name))
         await client.connection.close()
     }
+
+    /// A route removed from the configuration: after the reload its source is stopped and its
+    /// readiness condition gone; the remaining route keeps moving messages.
+    func testReloadStopsTheSourceOfARemovedRoute() async throws {
+        let queues = TestQueues()
+        let directory = try RuntimeHarness.makeDirectory()
+        let endpoints = """
+              portal: { type: amqp, queue: \(queues.name("in")) }
+              eakte: { type: amqp, queue: \(queues.name("out")) }
+              nachbar: { type: amqp, queue: \(queues.name("in2")) }
+              archiv: { type: amqp, queue: \(queues.name("out2")) }
+            """
+        let kept = """
+              - name: antrag
+                from: portal
+                to: [eakte]
+            """
+        let removed = """
+              - name: weiterleitung
+                from: nachbar
+                to: [archiv]
+            """
+        let harness = try RuntimeHarness(
+            directory: directory,
+            yaml: configuration(directory: directory, endpoints: endpoints, routes: kept + "\n" + removed))
+        try await harness.waitUntilReady()
+        XCTAssertEqual(harness.readiness.report.conditions["consumer:nachbar"], true)
+
+        try harness.rewrite(configuration(directory: directory, endpoints: endpoints, routes: kept))
+        guard case .reloaded = try await harness.reload() else {
+            return XCTFail("not reloaded\n\(harness.events.text)")
+        }
+        XCTAssertNil(harness.readiness.report.conditions["consumer:nachbar"], harness.events.text)
+        let events = harness.events
+        _ = try await bounded(.seconds(20), "the removed route's consumer to stop") {
+            await events.first("stopped consuming", metadata: ["endpoint": "nachbar"])
+        }
+        XCTAssertNotNil(events.index(of: "stopping the source of an endpoint no route reads from"), events.text)
+        XCTAssertEqual(harness.readiness.report.conditions["consumer:portal"], true)
+
+        let client = try await TestClient.connect(RuntimeHarness.broker)
+        let uuid = UUID().uuidString.lowercased()
+        try await client.publish(Applications.make(uuid: uuid), to: queues.name("in"))
+        let delivered = try await client.drain(queues.name("out"), expected: 1, idle: .seconds(20))
+        XCTAssertEqual(delivered.map(\.uuid), [uuid], harness.events.text)
+
+        try await harness.shutdown()
+        try await client.connection.delete(queues: ["in", "out", "in2", "out2"].map(queues.name))
+        await client.connection.close()
+    }
 }
