@@ -64,7 +64,9 @@ let package = Package(
         .target(
             name: "StadtbusSignature",
             dependencies: ["StadtbusXML", "CLibXML", "CXMLShim"],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [
+                .swiftLanguageMode(.v6), .enableUpcomingFeature("InternalImportsByDefault"),
+            ]
         ),
         .target(
             name: "StadtbusAMQP",
@@ -256,7 +258,7 @@ let package = Package(
             name: "stadtbus-sign-bench",
             dependencies: ["StadtbusSignature", "StadtbusXML"],
             path: "Sources/Tools/SignatureBench",
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
 
         // MARK: Fuzzing (libFuzzer targets; real entry points only when built by scripts/fuzz)
@@ -286,7 +288,7 @@ let package = Package(
             swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]),
         .testTarget(
             name: "StadtbusSignatureTests", dependencies: ["StadtbusSignature", "StadtbusXML"],
-            swiftSettings: swiftSettings),
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]),
         .testTarget(
             name: "StadtbusAMQPTests", dependencies: ["StadtbusAMQP", "StadtbusTestSupport"],
             swiftSettings: swiftSettings),

@@ -3,6 +3,11 @@ import Foundation
 
 /// An X.509 certificate held by OpenSSL (package-internal; the public view is
 /// ``CertificateSummary``). Immutable after creation, so it may be shared between threads.
+///
+/// `@unchecked Sendable` because it wraps a C pointer: Stadtbus never changes the `X509` after
+/// decoding it and only passes it to OpenSSL's read-only functions (verification, printing,
+/// `X509_check_private_key`); OpenSSL guards the caches it fills lazily inside an `X509` with
+/// its own lock. The pointer is freed only in `deinit`.
 final class Certificate: @unchecked Sendable {
     /// The OpenSSL `X509*`, owned by this object.
     let pointer: OpaquePointer

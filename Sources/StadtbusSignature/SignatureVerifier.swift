@@ -1,7 +1,7 @@
 internal import CLibXML
 internal import CXMLShim
-import Foundation
-import StadtbusXML
+public import Foundation
+public import StadtbusXML
 
 /// Verifies the transport signature of received messages: shape (no wrapping),
 /// cryptography, certificate chain and validity, key usage, and the binding of the signer

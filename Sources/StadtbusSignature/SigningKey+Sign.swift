@@ -1,6 +1,6 @@
 internal import CLibXML
 import Foundation
-import StadtbusXML
+public import StadtbusXML
 
 extension SigningKey {
     /// Signs `document` in place with an enveloped XMLDSig signature over the whole document.

@@ -9,6 +9,10 @@ import Foundation
 /// certificate belongs to it, and prepares the xmlsec key. Each signature then only
 /// duplicates that xmlsec key (the OpenSSL key itself is shared by reference count), so no
 /// file access, key parsing or keys-manager set-up happens per message.
+///
+/// `@unchecked Sendable` because it wraps a C pointer: the xmlsec key is never changed after
+/// `init` and each signature works on its own duplicate (`xmlSecKeyDuplicate` only reads the
+/// original; the OpenSSL key inside is shared by OpenSSL's atomic reference count).
 public final class SigningKey: @unchecked Sendable {
     /// The xmlsec key (private key only; the certificate is written into KeyInfo by Stadtbus).
     /// Never modified after init; only read by `xmlSecKeyDuplicate`.

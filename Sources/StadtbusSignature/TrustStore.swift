@@ -1,5 +1,5 @@
 internal import CLibXML
-import Foundation
+public import Foundation
 
 /// The trust anchors signer certificates must chain to, and the certificate revocation lists
 /// (CRLs) they are checked against: every `*.pem` file of a directory (each may hold several
@@ -23,6 +23,8 @@ import Foundation
 /// and reload the configuration).
 ///
 /// Immutable after loading and `Sendable`: `X509_STORE` supports concurrent verification.
+/// (`@unchecked` because it wraps a C pointer: the store is never changed after `init`, each
+/// verification makes its own `X509_STORE_CTX`, and OpenSSL locks the store's own lookups.)
 public final class TrustStore: @unchecked Sendable {
     let store: OpaquePointer
     /// The files that were loaded.

@@ -1,7 +1,8 @@
 import Foundation
+import Synchronization
 
 /// A signer certificate whose chain, validity, revocation and key usage were checked.
-struct ValidatedSigner: @unchecked Sendable {
+struct ValidatedSigner: Sendable {
     let leaf: Certificate
     let summary: CertificateSummary
     /// When the whole chain is valid.
@@ -16,10 +17,9 @@ struct ValidatedSigner: @unchecked Sendable {
 /// validity period, cut at the earliest nextUpdate of the trust store's CRLs; outside it the
 /// certificate is validated again (and rejected with the precise reason). Sound because the
 /// trust store, its CRLs included, is immutable (a new CRL comes with a new verifier on
-/// reload). Bounded (emptied when full) and guarded by a lock.
-final class ValidatedSigners: @unchecked Sendable {
-    private let lock = NSLock()
-    private var entries: [[String]: ValidatedSigner] = [:]
+/// reload). Bounded (emptied when full) and guarded by a mutex.
+final class ValidatedSigners: Sendable {
+    private let entries = Mutex<[[String]: ValidatedSigner]>([:])
     private let capacity: Int
 
     init(capacity: Int = 512) {
@@ -27,12 +27,12 @@ final class ValidatedSigners: @unchecked Sendable {
     }
 
     func lookup(_ texts: [String], at time: time_t) -> ValidatedSigner? {
-        guard let signer = lock.withLock({ entries[texts] }), signer.period.contains(time) else { return nil }
+        guard let signer = entries.withLock({ $0[texts] }), signer.period.contains(time) else { return nil }
         return signer
     }
 
     func store(_ signer: ValidatedSigner, for texts: [String]) {
-        lock.withLock {
+        entries.withLock { entries in
             if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
             entries[texts] = signer
         }

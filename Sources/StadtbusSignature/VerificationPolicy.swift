@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import StadtbusXML
 
 /// What a ``SignatureVerifier`` demands of a message beyond a valid signature: that it is not

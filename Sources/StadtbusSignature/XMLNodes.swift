@@ -1,5 +1,6 @@
 internal import CLibXML
 import Foundation
+import StadtbusXML
 
 /// Small read-only helpers over libxml2 element trees (package-internal).
 enum XMLNodes {
@@ -43,7 +44,7 @@ enum XMLNodes {
     static func attribute(_ node: xmlNodePtr, _ name: String) -> String? {
         guard xmlHasNsProp(node, name, nil) != nil else { return nil }
         guard let value = xmlGetNoNsProp(node, name) else { return "" }
-        defer { xmlFree(value) }
+        defer { libxmlFree(value) }
         return String(cString: value)
     }
 
@@ -61,7 +62,7 @@ enum XMLNodes {
     /// The concatenated text content of `node`.
     static func text(_ node: xmlNodePtr) -> String {
         guard let content = xmlNodeGetContent(node) else { return "" }
-        defer { xmlFree(content) }
+        defer { libxmlFree(content) }
         return String(cString: content)
     }
 
