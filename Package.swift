@@ -101,7 +101,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
 
         // MARK: Adapters (the protocol family, one target per adapter under adapters/, the standard set)
@@ -349,7 +349,7 @@ let package = Package(
         .testTarget(
             name: "StadtbusOperationsTests",
             dependencies: ["StadtbusOperations", .product(name: "HummingbirdTesting", package: "hummingbird")],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
         .testTarget(
             name: "StadtbusExecTests",

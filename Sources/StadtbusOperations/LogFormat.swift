@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// How Stadtbus writes log lines.
 public enum LogFormat: String, Sendable, CaseIterable {
@@ -21,37 +22,32 @@ public enum LogFormat: String, Sendable, CaseIterable {
 }
 
 /// A log level shared by every logger and changeable at run time (configuration reload).
-public final class LogLevelBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var current: Logger.Level
+public final class LogLevelBox: Sendable {
+    private let current: Mutex<Logger.Level>
 
-    public init(_ level: Logger.Level) { current = level }
+    /// Creates the box holding `level`.
+    public init(_ level: Logger.Level) { current = Mutex(level) }
 
+    /// The level every logger of the process logs at.
     public var level: Logger.Level {
-        get {
-            lock.lock()
-            defer { lock.unlock() }
-            return current
-        }
-        set {
-            lock.lock()
-            current = newValue
-            lock.unlock()
-        }
+        get { current.withLock { $0 } }
+        set { current.withLock { $0 = newValue } }
     }
 }
 
 /// Writes one line per log event to standard error, rendered by a format function.
 struct LineLogHandler: LogHandler {
-    typealias Render = (_ label: String, _ level: Logger.Level, _ message: String, _ metadata: Logger.Metadata) ->
-        String
+    typealias Render =
+        @Sendable (
+            _ label: String, _ level: Logger.Level, _ message: String, _ metadata: Logger.Metadata
+        ) -> String
 
     let label: String
     let levelBox: LogLevelBox
     let render: Render
     var metadata: Logger.Metadata = [:]
-    private static let output = FileHandle.standardError
-    private static let lock = NSLock()
+    /// Standard error, behind a mutex so that lines of concurrent events never interleave.
+    private static let output = Mutex(FileHandle.standardError)
 
     init(label: String, level: LogLevelBox, render: @escaping Render) {
         self.label = label
@@ -72,9 +68,7 @@ struct LineLogHandler: LogHandler {
     func log(event: LogEvent) {
         let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
         let line = render(label, event.level, "\(event.message)", merged) + "\n"
-        Self.lock.lock()
-        Self.output.write(Data(line.utf8))
-        Self.lock.unlock()
+        Self.output.withLock { $0.write(Data(line.utf8)) }
     }
 
     private static func timestamp() -> String {

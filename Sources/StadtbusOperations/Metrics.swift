@@ -1,6 +1,7 @@
 import Foundation
 import Metrics
 import Prometheus
+import Synchronization
 
 /// The metrics Stadtbus exports, named and labelled in one place.
 ///
@@ -8,13 +9,16 @@ import Prometheus
 /// the configuration, never from messages — no UUIDs, authorities or content in labels.
 /// Handles are created once per label set and cached, so recording is a dictionary lookup
 /// and an atomic add.
-public final class StadtbusMetrics: @unchecked Sendable {
+public final class StadtbusMetrics: Sendable {
     /// The Prometheus registry behind `/metrics`.
     public let registry: PrometheusCollectorRegistry
-    private let lock = NSLock()
-    private var counters: [String: Metrics.Counter] = [:]
-    private var timers: [String: Metrics.Timer] = [:]
-    private var gauges: [String: Metrics.Gauge] = [:]
+    /// Metric handles by name and labels, made once each.
+    private struct Handles {
+        var counters: [String: Metrics.Counter] = [:]
+        var timers: [String: Metrics.Timer] = [:]
+        var gauges: [String: Metrics.Gauge] = [:]
+    }
+    private let handles = Mutex(Handles())
     private let factory: PrometheusMetricsFactory
 
     /// Creates the metrics on a fresh registry. Call ``bootstrap()`` once per process to make
@@ -106,31 +110,32 @@ public final class StadtbusMetrics: @unchecked Sendable {
 
     private func counter(_ name: String, _ labels: [(String, String)]) -> Metrics.Counter {
         let key = key(name, labels)
-        lock.lock()
-        defer { lock.unlock() }
-        if let counter = counters[key] { return counter }
-        let counter = Metrics.Counter(label: name, dimensions: labels, factory: factory)
-        counters[key] = counter
-        return counter
+        return handles.withLock { handles in
+            if let counter = handles.counters[key] { return counter }
+            let counter = Metrics.Counter(label: name, dimensions: labels, factory: factory)
+            handles.counters[key] = counter
+            return counter
+        }
     }
 
     private func timer(_ name: String, _ labels: [(String, String)]) -> Metrics.Timer {
         let key = key(name, labels)
-        lock.lock()
-        defer { lock.unlock() }
-        if let timer = timers[key] { return timer }
-        let timer = Metrics.Timer(label: name, dimensions: labels, preferredDisplayUnit: .seconds, factory: factory)
-        timers[key] = timer
-        return timer
+        return handles.withLock { handles in
+            if let timer = handles.timers[key] { return timer }
+            let timer = Metrics.Timer(
+                label: name, dimensions: labels, preferredDisplayUnit: .seconds, factory: factory)
+            handles.timers[key] = timer
+            return timer
+        }
     }
 
     private func gauge(_ name: String, _ labels: [(String, String)]) -> Metrics.Gauge {
         let key = key(name, labels)
-        lock.lock()
-        defer { lock.unlock() }
-        if let gauge = gauges[key] { return gauge }
-        let gauge = Metrics.Gauge(label: name, dimensions: labels, factory: factory)
-        gauges[key] = gauge
-        return gauge
+        return handles.withLock { handles in
+            if let gauge = handles.gauges[key] { return gauge }
+            let gauge = Metrics.Gauge(label: name, dimensions: labels, factory: factory)
+            handles.gauges[key] = gauge
+            return gauge
+        }
     }
 }

@@ -1,11 +1,12 @@
 import Foundation
+import Synchronization
 
 /// Tracks whether Stadtbus is ready to do its work: every broker connection up and the
 /// routes loaded. `/ready` answers from it.
 ///
 /// Components report conditions by name (e.g. `broker:main`, `routes`); Stadtbus is ready
 /// when every registered condition holds.
-public final class Readiness: @unchecked Sendable {
+public final class Readiness: Sendable {
     /// A snapshot for `/ready`.
     public struct Report: Equatable, Sendable, Codable {
         public var ready: Bool
@@ -15,9 +16,11 @@ public final class Readiness: @unchecked Sendable {
         public var conditions: [String: Bool]
     }
 
-    private let lock = NSLock()
-    private var conditions: [String: (ok: Bool, reason: String?)] = [:]
-    private var observers: [@Sendable (Bool) -> Void] = []
+    private struct State {
+        var conditions: [String: (ok: Bool, reason: String?)] = [:]
+        var observers: [@Sendable (Bool) -> Void] = []
+    }
+    private let state = Mutex(State())
 
     public init() {}
 
@@ -38,23 +41,18 @@ public final class Readiness: @unchecked Sendable {
 
     /// Forgets `name` (e.g. a broker connection removed by a reload).
     public func remove(_ name: String) {
-        lock.lock()
-        conditions[name] = nil
-        lock.unlock()
+        state.withLock { _ = $0.conditions.removeValue(forKey: name) }
         notify()
     }
 
     /// Calls `observer` with the overall state after every change.
     public func observe(_ observer: @escaping @Sendable (Bool) -> Void) {
-        lock.lock()
-        observers.append(observer)
-        lock.unlock()
+        state.withLock { $0.observers.append(observer) }
     }
 
     /// The current state.
     public var report: Report {
-        lock.lock()
-        defer { lock.unlock() }
+        let conditions = state.withLock { $0.conditions }
         let failing = conditions.filter { !$0.value.ok }.sorted { $0.key < $1.key }
         return Report(
             ready: !conditions.isEmpty && failing.isEmpty,
@@ -64,18 +62,16 @@ public final class Readiness: @unchecked Sendable {
     }
 
     private func update(_ name: String, ok: Bool, reason: String?) {
-        lock.lock()
-        let previous = conditions[name]
-        conditions[name] = (ok, reason)
-        lock.unlock()
+        let previous = state.withLock { state in
+            defer { state.conditions[name] = (ok, reason) }
+            return state.conditions[name]
+        }
         if previous?.ok != ok || previous?.reason != reason { notify() }
     }
 
     private func notify() {
         let ready = report.ready
-        lock.lock()
-        let observers = self.observers
-        lock.unlock()
+        let observers = state.withLock { $0.observers }
         for observer in observers { observer(ready) }
     }
 }
