@@ -88,7 +88,7 @@ let package = Package(
         .target(
             name: "StadtbusConfig",
             dependencies: ["StadtbusCore", "StadtbusXML", "Yams"],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
 
         // MARK: Operations (HTTP endpoints, metrics, logs)

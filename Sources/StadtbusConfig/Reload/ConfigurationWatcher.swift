@@ -2,13 +2,14 @@ import Foundation
 import Logging
 import StadtbusCore
 import StadtbusXML
+import Synchronization
 
 /// Hot reload: reloads the configuration when one of its files — or a schema, stylesheet or
 /// rules file it uses — changes (polling modification times), or when asked (`SIGHUP`), and
 /// swaps the engine's routing table only when the new configuration loads completely. An
 /// invalid change is logged and the running configuration keeps working. Each reload compiles
 /// schemas and stylesheets afresh, so an edited stylesheet takes effect.
-public final class ConfigurationWatcher: @unchecked Sendable {
+public final class ConfigurationWatcher: Sendable {
     /// The outcome of one reload.
     public enum ReloadResult: Sendable {
         case reloaded(LoadedConfiguration)
@@ -21,11 +22,13 @@ public final class ConfigurationWatcher: @unchecked Sendable {
     private let engine: RoutingEngine
     private let logger: Logger
     private let onReload: @Sendable (LoadedConfiguration) -> Void
-    // Guarded by `lock`.
-    private let lock = NSLock()
-    private var files: [String]
-    private var stamps: [String: Date] = [:]
-    private var task: Task<Void, Never>?
+    /// The watched files, their modification times at the last load, and the polling task.
+    private struct State {
+        var files: [String]
+        var stamps: [String: Date]
+        var task: Task<Void, Never>?
+    }
+    private let state: Mutex<State>
 
     /// - Parameters:
     ///   - path: the main configuration file.
@@ -41,17 +44,17 @@ public final class ConfigurationWatcher: @unchecked Sendable {
         self.engine = engine
         self.logger = logger
         self.onReload = onReload
-        self.files = current.files + current.dependencies
-        self.stamps = Self.stamps(of: self.files)
+        let files = current.files + current.dependencies
+        state = Mutex(State(files: files, stamps: Self.stamps(of: files)))
     }
 
-    deinit { task?.cancel() }
+    deinit { state.withLock { $0.task?.cancel() } }
 
     /// Starts polling every `interval`.
     public func start(interval: Duration = .seconds(1)) {
-        lock.withLock {
-            task?.cancel()
-            task = Task { [weak self] in
+        state.withLock { state in
+            state.task?.cancel()
+            state.task = Task { [weak self] in
                 while !Task.isCancelled {
                     try? await Task.sleep(for: interval)
                     guard let self, !Task.isCancelled else { return }
@@ -61,32 +64,35 @@ public final class ConfigurationWatcher: @unchecked Sendable {
         }
     }
 
+    /// Stops polling (a reload asked for with ``reload()`` still works).
     public func stop() {
-        lock.withLock {
-            task?.cancel()
-            task = nil
+        state.withLock { state in
+            state.task?.cancel()
+            state.task = nil
         }
     }
 
     /// Whether any watched file's modification time (or existence) changed since the last load.
     public func hasChanged() -> Bool {
-        let (files, stamps) = lock.withLock { (self.files, self.stamps) }
+        let (files, stamps) = state.withLock { ($0.files, $0.stamps) }
         return Self.stamps(of: files) != stamps
     }
 
     /// Loads the configuration now and swaps it in if it is valid.
     @discardableResult
     public func reload() -> ReloadResult {
-        let (files, _) = lock.withLock { (self.files, self.stamps) }
+        let files = state.withLock { $0.files }
         let newStamps = Self.stamps(of: files)
         var loader = self.loader
         loader.schemaCache = XMLSchemaCache()
         loader.stylesheetCache = XSLTStylesheetCache()
         do {
             let loaded = try loader.load(path: path)
-            lock.withLock {
-                self.files = loaded.files + loaded.dependencies
-                self.stamps = Self.stamps(of: self.files)
+            let loadedFiles = loaded.files + loaded.dependencies
+            let loadedStamps = Self.stamps(of: loadedFiles)
+            state.withLock { state in
+                state.files = loadedFiles
+                state.stamps = loadedStamps
             }
             engine.replace(with: loaded.table)
             logger.info(
@@ -95,14 +101,14 @@ public final class ConfigurationWatcher: @unchecked Sendable {
             return .reloaded(loaded)
         } catch let error as ConfigurationError {
             // Remember the broken state so the same error is not logged every second.
-            lock.withLock { self.stamps = newStamps }
+            state.withLock { $0.stamps = newStamps }
             logger.error(
                 "configuration not reloaded: it has errors; the running configuration stays",
                 metadata: ["file": "\(path)", "errors": "\(error.diagnostics.count)"])
             for diagnostic in error.diagnostics { logger.error("\(diagnostic)") }
             return .failed(error)
         } catch {
-            lock.withLock { self.stamps = newStamps }
+            state.withLock { $0.stamps = newStamps }
             logger.error("configuration not reloaded: \(error)")
             return .failed(
                 ConfigurationError(diagnostics: [
