@@ -75,4 +75,6 @@ void stadtbus_install_safe_loaders(void);
 /// keeps the pages unless asked. Returns 1 if memory was released.
 int stadtbus_release_free_memory(void);
 
+#include "CXMLHeaderScan.h"
+
 #endif
