@@ -11,32 +11,36 @@ public struct MessageIntake: Sendable {
     let metrics: StadtbusMetrics
     let logger: Logger
 
+    /// The largest message processed on the caller's executor. Its CPU work (parse, validate,
+    /// map, sign) takes milliseconds at most; a larger message is processed on
+    /// ``XMLWorkExecutor/shared``, so that seconds of libxml2 work never hold the cooperative pool
+    /// that serves /health, /ready and HTTP.
+    public static let inlineDocumentBytes = 256 * 1024
+
     /// Processes `message` (from the route's source endpoint; `route` forces a route, as
-    /// `dlq replay` does) on ``XMLWorkExecutor/shared``, through ``LargeDocumentGate/shared``
-    /// when the message is large.
+    /// `dlq replay` does): at once when it is at most ``inlineDocumentBytes``, else on
+    /// ``XMLWorkExecutor/shared``, through ``LargeDocumentGate/shared`` when it is large.
     public func process(_ message: Message, route forced: String? = nil) async -> IntakeResult {
         let started = ContinuousClock.now
         let observer = MetricsObserver(metrics: metrics)
-        // The engine's CPU work (parse, validate, map, sign) runs on the message-work threads, never
-        // on the cooperative pool that serves /health, /ready and HTTP; large documents take turns.
-        let limits = engine.table.parseLimits
-        let disposition = await LargeDocumentGate.shared.withAdmission(
-            forDocumentOf: message.body.count, limits: limits
-        ) {
-            await withTaskExecutorPreference(XMLWorkExecutor.shared) {
-                await engine.process(message, route: forced, observer: observer)
+        let disposition: Disposition
+        if message.body.count <= Self.inlineDocumentBytes {
+            // No hop to other threads: the message is parsed, processed and freed where it runs.
+            disposition = await engine.process(message, route: forced, observer: observer)
+        } else {
+            // Large documents take turns, on the message-work threads.
+            disposition = await LargeDocumentGate.shared.withAdmission(
+                forDocumentOf: message.body.count, limits: engine.table.parseLimits
+            ) {
+                await withTaskExecutorPreference(XMLWorkExecutor.shared) {
+                    await engine.process(message, route: forced, observer: observer)
+                }
             }
-        }
-        var log = logger
-        log[metadataKey: "route"] = "\(observer.route ?? "unrouted")"
-        log[metadataKey: "message_id"] = "\(observer.messageID ?? "(no header)")"
-        if let transportID = message.properties.messageID {
-            log[metadataKey: "transport_message_id"] = "\(transportID)"
         }
         return IntakeResult(
             disposition: disposition, route: observer.route, messageID: observer.messageID,
-            deliveries: observer.deliveries,
-            logger: log, metrics: metrics, started: started)
+            deliveries: observer.deliveries, transportMessageID: message.properties.messageID,
+            baseLogger: logger, metrics: metrics, started: started)
     }
 }
 
@@ -49,10 +53,21 @@ public struct IntakeResult: Sendable {
     public let messageID: String?
     /// Destinations delivered to.
     public let deliveries: Int
-    /// A logger carrying the route and message identity.
-    public let logger: Logger
+    /// The transport's message id, if the message had one.
+    let transportMessageID: String?
+    let baseLogger: Logger
     let metrics: StadtbusMetrics
     let started: ContinuousClock.Instant
+
+    /// A logger carrying the route and message identity (built when asked for: most messages
+    /// are never logged about).
+    public var logger: Logger {
+        var log = baseLogger
+        log[metadataKey: "route"] = .string(route ?? "unrouted")
+        log[metadataKey: "message_id"] = .string(messageID ?? "(no header)")
+        if let transportMessageID { log[metadataKey: "transport_message_id"] = .string(transportMessageID) }
+        return log
+    }
 
     /// The route name for metrics (`unrouted` when no route took the message).
     public var routeLabel: String { route ?? "unrouted" }

@@ -4,7 +4,7 @@ import StadtbusCore
 /// The audit journal of a ``SQLiteStore``: every event of every message's life, metadata
 /// only. Obtain it as ``SQLiteStore/audit``; `stadtbus trace` reads it.
 public final class SQLiteAuditJournal: AuditJournal {
-    private let database: StoreDatabase
+    let database: StoreDatabase
     private let groupCommit: GroupCommit
 
     init(database: StoreDatabase, groupCommit: GroupCommit) {
@@ -12,7 +12,7 @@ public final class SQLiteAuditJournal: AuditJournal {
         self.groupCommit = groupCommit
     }
 
-    private var synchronous: SQLiteConnection.Synchronous {
+    var synchronous: SQLiteConnection.Synchronous {
         database.configuration.auditDurability == .full ? .full : .normal
     }
 
@@ -35,7 +35,7 @@ public final class SQLiteAuditJournal: AuditJournal {
         try await groupCommit.commit(synchronous) { connection in try Self.insert(events, into: connection) }
     }
 
-    private static func insert(_ events: [AuditEvent], into connection: SQLiteConnection) throws {
+    static func insert(_ events: [AuditEvent], into connection: SQLiteConnection) throws {
         try connection.withStatement(
             """
             INSERT INTO audit_event (message_id, route, kind, at, message_type, author, reader, detail,

@@ -8,7 +8,7 @@ import StadtbusCore
 /// ``register(key:case:)`` returns and the engine may ack the message that opened it.
 /// Attributes are stored as a JSON object of strings.
 public final class SQLiteCaseRegistry: CaseRegistry {
-    private let database: StoreDatabase
+    let database: StoreDatabase
 
     init(database: StoreDatabase) {
         self.database = database
@@ -17,19 +17,31 @@ public final class SQLiteCaseRegistry: CaseRegistry {
     /// Registers, durably, `record` under `key`. Registering a key again replaces route and
     /// attributes and keeps the first registration time.
     public func register(key: String, case record: CaseRecord) throws {
+        var record = record
+        record.key = key
         let attributes = try Self.encode(record.attributes)
         try database.withConnection { connection in
             try connection.setSynchronous(.full)
-            try connection.run(
-                """
-                INSERT INTO case_record (case_key, route, attributes, registered_at) VALUES (?1, ?2, ?3, ?4)
-                ON CONFLICT (case_key) DO UPDATE SET route = excluded.route, attributes = excluded.attributes
-                """,
-                [
-                    .text(key), .text(record.route), .text(attributes),
-                    .real(record.registeredAt.timeIntervalSinceReferenceDate),
-                ])
+            try Self.upsert(record, attributes: attributes, into: connection)
         }
+    }
+
+    /// Registers `record` under its key in the caller's transaction (the upsert of
+    /// ``register(key:case:)``).
+    static func upsert(_ record: CaseRecord, into connection: SQLiteConnection) throws {
+        try upsert(record, attributes: try encode(record.attributes), into: connection)
+    }
+
+    private static func upsert(_ record: CaseRecord, attributes: String, into connection: SQLiteConnection) throws {
+        try connection.run(
+            """
+            INSERT INTO case_record (case_key, route, attributes, registered_at) VALUES (?1, ?2, ?3, ?4)
+            ON CONFLICT (case_key) DO UPDATE SET route = excluded.route, attributes = excluded.attributes
+            """,
+            [
+                .text(record.key), .text(record.route), .text(attributes),
+                .real(record.registeredAt.timeIntervalSinceReferenceDate),
+            ])
     }
 
     /// The case registered under `key` (compared exactly), if any.

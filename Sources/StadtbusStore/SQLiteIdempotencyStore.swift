@@ -9,8 +9,8 @@ import StadtbusCore
 /// the engine uses, commits the records of concurrent workers together (group commit, one fsync
 /// per group; see ``GroupCommit``); the synchronous form commits one record alone.
 public final class SQLiteIdempotencyStore: IdempotencyStore {
-    private let database: StoreDatabase
-    private let groupCommit: GroupCommit
+    let database: StoreDatabase
+    let groupCommit: GroupCommit
 
     static let insertSQL = """
         INSERT INTO delivery (route, message_id, destination, delivered_at) VALUES (?1, ?2, ?3, ?4)
@@ -55,6 +55,16 @@ public final class SQLiteIdempotencyStore: IdempotencyStore {
                 Self.insertSQL,
                 [.text(route), .text(messageID), .text(destination), .real(date.timeIntervalSinceReferenceDate)])
         }
+    }
+
+    /// Inserts `delivery` (keeping an existing record's date) in the caller's transaction.
+    static func insert(_ delivery: DeliveryRecord, into connection: SQLiteConnection) throws {
+        try connection.run(
+            insertSQL,
+            [
+                .text(delivery.route), .text(delivery.messageID), .text(delivery.destination),
+                .real(delivery.at.timeIntervalSinceReferenceDate),
+            ])
     }
 
     /// Forgets records delivered before `date`. Returns how many went.

@@ -4,12 +4,14 @@ import StadtbusXML
 public struct ConditionContext {
     public var header: MessageHeader
     public var headers: [String: String]
-    public var document: XMLDocument
+    /// The parsed document; `nil` when the message was classified from its header alone (then no
+    /// condition reads the document: the engine parses it for every route that has an `xpath`).
+    public var document: XMLDocument?
     /// The case a `correlate` step found, if any (`case:` conditions read it).
     public var correlatedCase: CaseRecord?
 
     public init(
-        header: MessageHeader, headers: [String: String], document: XMLDocument, correlatedCase: CaseRecord? = nil
+        header: MessageHeader, headers: [String: String], document: XMLDocument?, correlatedCase: CaseRecord? = nil
     ) {
         self.header = header
         self.headers = headers
@@ -73,8 +75,12 @@ public indirect enum Condition: Sendable, CustomStringConvertible {
         case .caseAttribute(let name, let patterns):
             return patterns.contains { $0.matches(context.correlatedCase?.value(of: name)) }
         case .xpath(let expression):
+            guard let document = context.document else {
+                throw StepFailure.permanent(
+                    "condition-failed", "XPath '\(expression.expression)': the document was not parsed")
+            }
             do {
-                return try expression.evaluate(in: context.document).booleanValue
+                return try expression.evaluate(in: document).booleanValue
             } catch {
                 throw StepFailure.permanent("condition-failed", "XPath '\(expression.expression)': \(error)")
             }
@@ -85,6 +91,17 @@ public indirect enum Condition: Sendable, CustomStringConvertible {
             for condition in conditions where try condition.evaluate(context) { return true }
             return false
         case .not(let condition): return try !condition.evaluate(context)
+        }
+    }
+
+    /// Whether evaluating the condition reads the document (an `xpath` somewhere in it).
+    public var readsDocument: Bool {
+        switch self {
+        case .xpath: return true
+        case .all(let conditions), .any(let conditions): return conditions.contains { $0.readsDocument }
+        case .not(let condition): return condition.readsDocument
+        case .always, .messageType, .messageTypeName, .profile, .author, .reader, .transportHeader, .caseAttribute:
+            return false
         }
     }
 

@@ -1,4 +1,4 @@
-import Foundation
+import Synchronization
 
 /// Lets one message per identity through at a time.
 ///
@@ -6,38 +6,45 @@ import Foundation
 /// recorded. A portal that submits twice, or a redelivery that overtakes a slow original,
 /// puts both copies in flight together; without this gate both would pass the "already
 /// delivered?" check and both be delivered. With it, the second copy waits for the first and
-/// then finds its record.
-final class IdentityGate: @unchecked Sendable {
-    private let lock = NSLock()
+/// then finds its record. The engine leaves the gate only after the first copy's records are
+/// committed.
+final class IdentityGate: Sendable {
     /// Identities in flight, each with the copies waiting behind it.
-    private var busy: [String: [CheckedContinuation<Void, Never>]] = [:]
+    private let busy = Mutex<[String: [CheckedContinuation<Void, Never>]]>([:])
 
-    /// Waits until no other message with `identity` is in flight.
+    /// Waits until no other message with `identity` is in flight. Does not suspend when none is
+    /// (the usual case).
     func enter(_ identity: String) async {
+        let entered = busy.withLock { busy -> Bool in
+            guard busy[identity] == nil else { return false }
+            busy[identity] = []
+            return true
+        }
+        if entered { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            lock.lock()
-            if busy[identity] != nil {
-                busy[identity]?.append(continuation)
-                lock.unlock()
-            } else {
+            let admitted = busy.withLock { busy -> Bool in
+                if busy[identity] != nil {
+                    busy[identity]?.append(continuation)
+                    return false
+                }
                 busy[identity] = []
-                lock.unlock()
-                continuation.resume()
+                return true
             }
+            if admitted { continuation.resume() }
         }
     }
 
     /// Lets the next waiting copy of `identity` in (or frees the identity).
     func leave(_ identity: String) {
-        lock.lock()
-        if var waiting = busy[identity], !waiting.isEmpty {
+        let next = busy.withLock { busy -> CheckedContinuation<Void, Never>? in
+            guard var waiting = busy[identity], !waiting.isEmpty else {
+                busy[identity] = nil
+                return nil
+            }
             let next = waiting.removeFirst()
             busy[identity] = waiting
-            lock.unlock()
-            next.resume()
-        } else {
-            busy[identity] = nil
-            lock.unlock()
+            return next
         }
+        next?.resume()
     }
 }

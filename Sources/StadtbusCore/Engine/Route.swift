@@ -119,4 +119,21 @@ public struct Route: Sendable {
         self.wireTaps = wireTaps
         self.errorPolicy = errorPolicy
     }
+
+    /// Whether running the route reads the parsed document: it has a step, a `route:` destination
+    /// (which runs on a copy of the document) or an `xpath` in a `choice`. A route that does not is
+    /// classified and delivered from the header alone, without the document's tree.
+    public var readsDocument: Bool {
+        if !steps.isEmpty { return true }
+        func isRoute(_ destination: Destination) -> Bool {
+            if case .route = destination { return true }
+            return false
+        }
+        switch routing {
+        case .to(let destinations):
+            return destinations.contains(where: isRoute)
+        case .choice(let branches):
+            return branches.contains { $0.condition?.readsDocument == true || $0.destinations.contains(where: isRoute) }
+        }
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import StadtbusXML
+import Synchronization
 
 /// The routing engine: turns one inbound ``Message`` into deliveries and a ``Disposition``.
 ///
@@ -8,16 +9,17 @@ import StadtbusXML
 /// no sockets, no files. `Sendable`: call ``process(_:)`` from any number of worker tasks.
 /// ``replace(with:)`` swaps the routing table atomically; a message runs entirely on the
 /// table it started with, so a reload neither loses nor doubles a message.
-public final class RoutingEngine: @unchecked Sendable {
-    // `current` is guarded by `lock`; everything else is immutable.
-    private let lock = NSLock()
-    private var current: RoutingTable
+public final class RoutingEngine: Sendable {
+    private let current: Mutex<RoutingTable>
     private let sink: any MessageSink
     private let idempotency: any IdempotencyStore
     /// The idempotency store, for the dead-letter records (DeadLetterIdempotency.swift).
     var idempotencyStore: any IdempotencyStore { idempotency }
     private let journal: any AuditJournal
     private let cases: any CaseRegistry
+    /// Writes a message's deliveries, cases and audit events in one transaction, when the three
+    /// stores are one database; `nil` writes them store by store.
+    private let combined: (any MessageRecordCommitter)?
     private let logger: Logger
     private let clock = ContinuousClock()
     private let identityGate = IdentityGate()
@@ -35,11 +37,13 @@ public final class RoutingEngine: @unchecked Sendable {
         table: RoutingTable, sink: any MessageSink, idempotency: any IdempotencyStore, journal: any AuditJournal,
         cases: (any CaseRegistry)? = nil, logger: Logger = Logger(label: "stadtbus.engine")
     ) {
-        self.current = table
+        self.current = Mutex(table)
         self.sink = sink
         self.idempotency = idempotency
         self.journal = journal
-        self.cases = cases ?? InMemoryCaseRegistry()
+        let cases = cases ?? InMemoryCaseRegistry()
+        self.cases = cases
+        self.combined = (idempotency as? any CombinableIdempotencyStore)?.committer(journal: journal, cases: cases)
         self.logger = logger
         if cases == nil { warnIfCasesAreVolatile(table) }
     }
@@ -61,17 +65,13 @@ public final class RoutingEngine: @unchecked Sendable {
 
     /// The table new messages are routed with.
     public var table: RoutingTable {
-        lock.lock()
-        defer { lock.unlock() }
-        return current
+        current.withLock { $0 }
     }
 
     /// Swaps the routing table atomically (hot reload). Messages already being processed
     /// finish on the table they started with.
     public func replace(with table: RoutingTable) {
-        lock.lock()
-        current = table
-        lock.unlock()
+        current.withLock { $0 = table }
         if casesAreVolatile { warnIfCasesAreVolatile(table) }
         logger.info(
             "routing table replaced", metadata: ["version": "\(table.version)", "routes": "\(table.routes.count)"])
@@ -96,7 +96,10 @@ public final class RoutingEngine: @unchecked Sendable {
             run.event(.duplicate, reason: "already dead-lettered")
             disposition = .duplicate
         }
-        return await finish(run, disposition)
+        let result = await finish(run, disposition)
+        // Only now, with this copy's records committed, may the next copy check them.
+        if let identity = run.gateIdentity { identityGate.leave(identity) }
+        return result
     }
 
     // MARK: - One message
@@ -115,6 +118,13 @@ public final class RoutingEngine: @unchecked Sendable {
         /// delivered: their delivery need not ask the store again (copies of one message are
         /// processed one after the other, see IdentityGate).
         var knownNotDelivered: Set<String> = []
+        /// The identity this run holds the ``IdentityGate`` for, until its records are committed.
+        var gateIdentity: String?
+        /// Deliveries done and not yet committed (with a combined committer: committed with the
+        /// audit events at the end, or before the next delivery).
+        var pendingDeliveries: [DeliveryRecord] = []
+        /// Cases to register with the audit events (with a combined committer).
+        var pendingCases: [CaseRecord] = []
 
         init(table: RoutingTable, message: Message, observer: (any ProcessingObserver)?) {
             self.table = table
@@ -161,65 +171,123 @@ public final class RoutingEngine: @unchecked Sendable {
         .deadLetter(reason: reason, step: step, route: run.matchedRoute, endpoint: run.table.defaultDeadLetter)
     }
 
-    private func route(_ run: Run, forcedRoute: String?) async -> Disposition {
+    /// The header of a message (and its document, when it was parsed for the header), or the
+    /// disposition that refuses it.
+    private enum Classified {
+        case header(MessageHeader, XMLDocument?)
+        case refused(Disposition)
+    }
+
+    /// Reads the header: from a scan that builds no tree when `scanner` is given, else from the
+    /// parsed document.
+    private func classify(_ run: Run, scanner: HeaderScanner?) -> Classified {
         let table = run.table
         let message = run.message
-        let document: XMLDocument
+        var document: XMLDocument?
+        let header: MessageHeader
         do {
-            document = try XMLDocument(parsing: message.body, limits: table.parseLimits)
-        } catch {
+            if let scanner {
+                header = try scanner.header(of: message.body, limits: table.parseLimits)
+            } else {
+                let parsed = try XMLDocument(parsing: message.body, limits: table.parseLimits)
+                document = parsed
+                header = try table.headerExtractor.header(of: parsed)
+            }
+        } catch let error as XMLError {
             run.event(.received)
-            return deadLetter(run, "unparseable: \(error)", step: "parse")
-        }
-        do {
-            run.header = try table.headerExtractor.header(of: document)
+            return .refused(deadLetter(run, "unparseable: \(error)", step: "parse"))
         } catch HeaderError.unrecognised(let root, let namespace) {
             run.event(.received)
-            return deadLetter(
-                run,
-                "unknown-message-type: no header profile recognises root element '\(root)' in namespace '\(namespace ?? "(none)")'",
-                step: "header")
+            return .refused(
+                deadLetter(
+                    run,
+                    "unknown-message-type: no header profile recognises root element '\(root)' in namespace '\(namespace ?? "(none)")'",
+                    step: "header"))
         } catch {
             run.event(.received)
-            return deadLetter(run, "no-header: \(error)", step: "header")
+            return .refused(deadLetter(run, "no-header: \(error)", step: "header"))
         }
-        guard let header = run.header else { return deadLetter(run, "no-header: header missing", step: "header") }
         // The message ID keys idempotency: an empty one would make unrelated messages "duplicates".
         guard !header.messageID.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-            run.header = nil
             run.event(.received)
-            return deadLetter(run, "no-header: the message ID in the \(header.profile) header is empty", step: "header")
+            return .refused(
+                deadLetter(
+                    run, "no-header: the message ID in the \(header.profile) header is empty", step: "header"))
         }
-        run.event(.received, detail: message.source)
+        return .header(header, document)
+    }
 
-        // Copies of one message are processed one after the other (see IdentityGate).
-        await identityGate.enter(header.messageID)
-        defer { identityGate.leave(header.messageID) }
+    /// Whether the header alone classifies a message for `candidates`: no `when` reads the
+    /// document, and some candidate route does not read it either (if all do, one parse serves both).
+    private static func classifiesFromHeader(_ candidates: [Route], _ table: RoutingTable) -> HeaderScanner? {
+        guard let scanner = table.headerScanner,
+            !candidates.contains(where: { $0.condition.readsDocument }),
+            candidates.isEmpty || !candidates.allSatisfy(\.readsDocument)
+        else { return nil }
+        return scanner
+    }
 
-        // Match a route: the first route from this endpoint whose `when` holds.
-        let candidates: [Route]
-        if let forcedRoute {
-            guard let forced = table.route(named: forcedRoute) else {
-                return deadLetter(run, "no-route: there is no route named '\(forcedRoute)'", step: "route")
-            }
-            candidates = [forced]
-        } else {
-            candidates = table.routes(from: message.source)
-        }
-        let context = ConditionContext(header: header, headers: message.headers, document: document)
-        var matched: Route?
+    /// The first of `candidates` whose `when` holds; the disposition when a condition fails.
+    private func match(_ candidates: [Route], _ context: ConditionContext, _ run: Run) -> Result<Route?, RouteRefusal> {
         for candidate in candidates {
             do {
                 let holds = try candidate.condition.evaluate(context)
-                run.observer?.routeEvaluated(candidate, matched: holds, header: header)
-                if holds {
-                    matched = candidate
-                    break
-                }
+                run.observer?.routeEvaluated(candidate, matched: holds, header: context.header)
+                if holds { return .success(candidate) }
             } catch {
                 run.matchedRoute = candidate.name
-                return deadLetter(run, "\(error)", step: "route")
+                return .failure(RouteRefusal(disposition: deadLetter(run, "\(error)", step: "route")))
             }
+        }
+        return .success(nil)
+    }
+
+    /// A disposition that ends matching.
+    private struct RouteRefusal: Error {
+        var disposition: Disposition
+    }
+
+    private func route(_ run: Run, forcedRoute: String?) async -> Disposition {
+        let table = run.table
+        let message = run.message
+        // The candidates first: whether their conditions and steps read the document decides
+        // whether the message is parsed at all.
+        let candidates: [Route]
+        var forcedIsUnknown = false
+        if let forcedRoute {
+            if let forced = table.route(named: forcedRoute) {
+                candidates = [forced]
+            } else {
+                candidates = []
+                forcedIsUnknown = true
+            }
+        } else {
+            candidates = table.routes(from: message.source)
+        }
+        var document: XMLDocument?
+        let header: MessageHeader
+        switch classify(run, scanner: Self.classifiesFromHeader(candidates, table)) {
+        case .refused(let disposition): return disposition
+        case .header(let read, let parsed):
+            header = read
+            document = parsed
+        }
+        run.header = header
+        run.event(.received, detail: message.source)
+
+        // Copies of one message are processed one after the other (see IdentityGate); `process`
+        // leaves the gate once this copy's records are committed.
+        await identityGate.enter(header.messageID)
+        run.gateIdentity = header.messageID
+
+        if forcedIsUnknown, let forcedRoute {
+            return deadLetter(run, "no-route: there is no route named '\(forcedRoute)'", step: "route")
+        }
+        // Match a route: the first route from this endpoint whose `when` holds.
+        let matched: Route?
+        switch match(candidates, ConditionContext(header: header, headers: message.headers, document: document), run) {
+        case .success(let route): matched = route
+        case .failure(let refusal): return refusal.disposition
         }
         guard let route = matched else {
             let author = header.author?.kennung ?? "(unknown)"
@@ -231,8 +299,17 @@ public final class RoutingEngine: @unchecked Sendable {
         }
         run.matchedRoute = route.name
         run.event(.matched, detail: route.condition.description)
+        if document == nil, route.readsDocument {
+            do {
+                document = try XMLDocument(parsing: message.body, limits: table.parseLimits)
+            } catch {
+                return deadLetter(run, "unparseable: \(error)", step: "parse")
+            }
+        }
 
-        let exchange = Exchange(message: message, document: document, header: header, route: route.name)
+        let exchange = Exchange(message: message, parsed: document, header: header, route: route.name)
+        // From here on only the exchange holds the document, so dropping it there frees it.
+        document = nil
         exchange.caseRegistry = cases
         // A message is authenticated before it can count as a duplicate: a tampered copy that
         // reuses a delivered message's UUID is refused by `verify` (e.g. `bad-digest`), not acked.
@@ -400,6 +477,11 @@ public final class RoutingEngine: @unchecked Sendable {
                     kind: .permanent, code: "serialization-failed", message: "\(error)", step: "deliver",
                     route: route.name))
         }
+        // Free the document here, on the thread that parsed and processed it, not after the
+        // deliveries on whichever thread resumes this task; a `route:` destination still needs it.
+        if !destinations.contains(where: { if case .route = $0 { return true } else { return false } }) {
+            exchange.releaseDocument()
+        }
 
         // Deliver to every destination even if one fails, so a retry re-sends only what failed.
         var failures: [Failure] = []
@@ -479,6 +561,14 @@ public final class RoutingEngine: @unchecked Sendable {
     /// succeeded, before the message is acked. A registry failure is transient: the retry
     /// skips the deliveries already made and registers again (an upsert).
     private func registerCases(of exchange: Exchange, route: String, _ run: Run) -> RouteOutcome {
+        if combined != nil {
+            // Registered with the message's other records, in one transaction (see `finish`).
+            for record in exchange.pendingCases {
+                run.pendingCases.append(record)
+                run.event(.step, route: route, detail: "case registered \(record.key)")
+            }
+            return .done
+        }
         for record in exchange.pendingCases {
             do {
                 try cases.register(key: record.key, case: record)
@@ -525,6 +615,9 @@ public final class RoutingEngine: @unchecked Sendable {
             return Failure(
                 kind: .permanent, code: "no-endpoint", message: "unknown endpoint '\(name)'", step: step, route: route)
         }
+        // An earlier delivery's record is durable before the next delivery starts (a crash then
+        // costs at most one duplicate, as with a record per delivery) and before its check.
+        if let failure = await commitPendingDeliveries(run, step: step, route: route) { return failure }
         do {
             if run.knownNotDelivered.remove("\(route)\u{1}\(key)") == nil,
                 try idempotency.wasDelivered(route: route, messageID: outgoing.messageID, destination: key)
@@ -546,12 +639,19 @@ public final class RoutingEngine: @unchecked Sendable {
                 kind: delivery.kind, code: delivery.code, message: "\(name): \(delivery.message)", step: step,
                 route: route)
         }
-        do {
-            try await idempotency.recordDelivered(
-                route: route, messageID: outgoing.messageID, destination: key, at: Date())
-        } catch {
-            // Delivered but not recorded: a retry may send one duplicate downstream.
-            return Failure(kind: .transient, code: "idempotency-store", message: "\(error)", step: step, route: route)
+        if combined != nil {
+            // Committed with the message's audit events (`finish`), or before the next delivery.
+            run.pendingDeliveries.append(
+                DeliveryRecord(route: route, messageID: outgoing.messageID, destination: key, at: Date()))
+        } else {
+            do {
+                try await idempotency.recordDelivered(
+                    route: route, messageID: outgoing.messageID, destination: key, at: Date())
+            } catch {
+                // Delivered but not recorded: a retry may send one duplicate downstream.
+                return Failure(
+                    kind: .transient, code: "idempotency-store", message: "\(error)", step: step, route: route)
+            }
         }
         if !outgoing.isWireTap { run.delivered += 1 }
         run.event(.delivered, route: route, detail: outgoing.isWireTap ? "wire-tap \(name)" : name)
@@ -559,8 +659,25 @@ public final class RoutingEngine: @unchecked Sendable {
         return nil
     }
 
-    /// Journals the run and logs the outcome. A journal failure on a completed message asks
-    /// for a retry while attempts remain (the idempotency store makes the retry cheap).
+    /// Commits the deliveries not yet committed (with a combined committer); the failure, if
+    /// they cannot be (then they are dropped: a retry delivers them again).
+    private func commitPendingDeliveries(_ run: Run, step: String, route: String) async -> Failure? {
+        guard let combined, !run.pendingDeliveries.isEmpty else { return nil }
+        let deliveries = run.pendingDeliveries
+        run.pendingDeliveries = []
+        do {
+            try await combined.commit(MessageRecords(deliveries: deliveries))
+            return nil
+        } catch {
+            return Failure(kind: .transient, code: "idempotency-store", message: "\(error)", step: step, route: route)
+        }
+    }
+
+    /// Commits the run's records — with a combined committer its pending deliveries, cases and
+    /// audit events in one transaction, else the audit events — and logs the outcome. Deliveries
+    /// or cases that cannot be committed fail the message as a transient store failure (retry
+    /// or dead letter, as the route's `on-error` says); a journal failure on a completed message
+    /// asks for a retry while attempts remain (the idempotency store makes the retry cheap).
     private func finish(_ run: Run, _ disposition: Disposition) async -> Disposition {
         var disposition = disposition
         if case .deadLetter(let reason, let step, _, _) = disposition,
@@ -568,19 +685,70 @@ public final class RoutingEngine: @unchecked Sendable {
         {
             run.event(.deadLettered, detail: step, reason: reason)
         }
+        if let combined {
+            let records = MessageRecords(deliveries: run.pendingDeliveries, cases: run.pendingCases, events: run.events)
+            run.pendingDeliveries = []
+            run.pendingCases = []
+            do {
+                try await combined.commit(records)
+                return log(run, disposition)
+            } catch  where !records.deliveries.isEmpty || !records.cases.isEmpty {
+                disposition = recordsFailed(run, disposition, records, error)
+                // The outcome is journalled on its own (the events went with the failed transaction).
+                do {
+                    try await journal.record(run.events)
+                } catch {
+                    logger.error(
+                        "audit journal failed", metadata: ["message_id": "\(run.messageID)", "error": "\(error)"])
+                }
+                return log(run, disposition)
+            } catch {
+                return log(run, journalFailed(run, disposition, error))
+            }
+        }
         do {
             try await journal.record(run.events)
         } catch {
-            logger.error("audit journal failed", metadata: ["message_id": "\(run.messageID)", "error": "\(error)"])
-            if disposition == .completed, let route = run.matchedRoute.flatMap(run.table.route(named:)),
-                run.message.attempt < route.errorPolicy.retry.maxAttempts
-            {
-                disposition = .retry(
-                    attempt: run.message.attempt + 1,
-                    delay: route.errorPolicy.retry.delay(afterAttempt: run.message.attempt),
-                    reason: "audit-journal: \(error)", step: "audit")
-            }
+            disposition = journalFailed(run, disposition, error)
         }
+        return log(run, disposition)
+    }
+
+    /// The disposition when a message's deliveries or cases could not be committed: a transient
+    /// failure of the store (`idempotency-store` / `case-registry`) for a message that was
+    /// otherwise done; a retry or dead letter stays what it was.
+    private func recordsFailed(_ run: Run, _ disposition: Disposition, _ records: MessageRecords, _ error: any Error)
+        -> Disposition
+    {
+        switch disposition {
+        case .completed, .duplicate, .filtered: break
+        default: return disposition
+        }
+        guard let name = run.matchedRoute, let route = run.table.route(named: name) else { return disposition }
+        let failure =
+            records.deliveries.isEmpty
+            ? Failure(
+                kind: .transient, code: "case-registry", message: "registering cases: \(error)", step: "register-case",
+                route: name)
+            : Failure(kind: .transient, code: "idempotency-store", message: "\(error)", step: "deliver", route: name)
+        run.event(.failed, route: name, detail: failure.step, reason: failure.reason)
+        return decide(.failed(failure), route: route, run)
+    }
+
+    /// The disposition after the audit journal failed: a completed message is retried while
+    /// attempts remain; anything else stays.
+    private func journalFailed(_ run: Run, _ disposition: Disposition, _ error: any Error) -> Disposition {
+        logger.error("audit journal failed", metadata: ["message_id": "\(run.messageID)", "error": "\(error)"])
+        guard disposition == .completed, let route = run.matchedRoute.flatMap(run.table.route(named:)),
+            run.message.attempt < route.errorPolicy.retry.maxAttempts
+        else { return disposition }
+        return .retry(
+            attempt: run.message.attempt + 1, delay: route.errorPolicy.retry.delay(afterAttempt: run.message.attempt),
+            reason: "audit-journal: \(error)", step: "audit")
+    }
+
+    /// Logs the outcome of `run` and returns `disposition`.
+    private func log(_ run: Run, _ disposition: Disposition) -> Disposition {
         switch disposition {
         case .deadLetter(let reason, let step, let route, _):
             logger.warning(

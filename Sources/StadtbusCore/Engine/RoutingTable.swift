@@ -14,6 +14,9 @@ public final class RoutingTable: Sendable {
     public let routes: [Route]
     public let endpoints: [String: Endpoint]
     public let headerExtractor: HeaderExtractor
+    /// Reads headers without building the document's tree, for routes that do not read the
+    /// document; `nil` when a header profile cannot be scanned (see ``HeaderScanner``).
+    public let headerScanner: HeaderScanner?
     public let parseLimits: XMLParseLimits
     /// Dead-letter endpoint for failures before a route is known (no route, unparseable).
     public let defaultDeadLetter: String?
@@ -71,6 +74,7 @@ public final class RoutingTable: Sendable {
         self.addressDirectory = addressDirectory
         self.endpoints = endpointsByName
         self.headerExtractor = headerExtractor
+        self.headerScanner = try? HeaderScanner(profiles: headerExtractor.profiles)
         self.parseLimits = parseLimits
         self.defaultDeadLetter = defaultDeadLetter
         self.version = version

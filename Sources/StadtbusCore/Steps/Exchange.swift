@@ -8,7 +8,20 @@ public final class Exchange {
     /// The inbound message as received.
     public let message: Message
     /// The current document (steps such as `map` replace it).
-    public var document: XMLDocument
+    ///
+    /// Every route that reads the document (``Route/readsDocument``) gets one; the engine keeps
+    /// none for a route that does not (it forwards the inbound bytes), and drops it once the
+    /// outgoing body is serialised, so that it is freed on the thread that built it.
+    public var document: XMLDocument {
+        get {
+            guard let storedDocument else {
+                preconditionFailure("route '\(route)' reads the document, but the engine parsed none (engine bug)")
+            }
+            return storedDocument
+        }
+        set { storedDocument = newValue }
+    }
+    private(set) var storedDocument: XMLDocument?
     /// Whether a step that may change the document ran (see ``RouteStep/leavesDocumentUnchanged``).
     /// While false, the engine delivers the inbound bytes as they came.
     public internal(set) var documentMayHaveChanged = false
@@ -26,9 +39,14 @@ public final class Exchange {
     /// The registry `correlate` steps look cases up in (set by the engine).
     var caseRegistry: (any CaseRegistry)?
 
-    public init(message: Message, document: XMLDocument, header: MessageHeader, route: String) {
+    public convenience init(message: Message, document: XMLDocument, header: MessageHeader, route: String) {
+        self.init(message: message, parsed: document, header: header, route: route)
+    }
+
+    /// An exchange whose document is `parsed`, or none for a route that does not read it.
+    init(message: Message, parsed document: XMLDocument?, header: MessageHeader, route: String) {
         self.message = message
-        self.document = document
+        self.storedDocument = document
         self.header = header
         self.headers = message.headers
         self.route = route
@@ -36,7 +54,7 @@ public final class Exchange {
 
     /// A copy with its own document, for a route-to-route destination.
     func fork(route: String) throws -> Exchange {
-        let copy = Exchange(message: message, document: try document.copy(), header: header, route: route)
+        let copy = Exchange(message: message, parsed: try storedDocument?.copy(), header: header, route: route)
         copy.headers = headers
         copy.documentMayHaveChanged = documentMayHaveChanged
         copy.correlatedCase = correlatedCase
@@ -53,6 +71,11 @@ public final class Exchange {
 
     /// What conditions (`filter`, `choice`) read now.
     public var conditionContext: ConditionContext {
-        ConditionContext(header: header, headers: headers, document: document, correlatedCase: correlatedCase)
+        ConditionContext(header: header, headers: headers, document: storedDocument, correlatedCase: correlatedCase)
+    }
+
+    /// Drops the document (the engine does once the outgoing body is serialised).
+    func releaseDocument() {
+        storedDocument = nil
     }
 }
