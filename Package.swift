@@ -143,9 +143,9 @@ let package = Package(
         ),
         .target(
             name: "HTTPOutAdapter",
-            dependencies: ["StadtbusAdapterKit", "StadtbusCore", "CCurl"],
+            dependencies: ["StadtbusAdapterKit", "StadtbusConcurrency", "StadtbusCore", "CCurl"],
             path: "adapters/http-out",
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
         .target(
             name: "LogAdapter",

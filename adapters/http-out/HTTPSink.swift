@@ -2,6 +2,7 @@ internal import CCurl
 import Dispatch
 import Foundation
 import StadtbusAdapterKit
+import StadtbusConcurrency
 import StadtbusCore
 
 /// Delivers outgoing messages to `http-out` endpoints with libcurl: POST (or PUT) of the
@@ -22,16 +23,18 @@ import StadtbusCore
 /// being sent or repaired.
 public struct HTTPSink: MessageSink {
     /// At most this many requests run at once (each occupies a thread while libcurl waits).
-    private let limiter: AsyncSlots
+    private let limiter: AsyncSemaphore
 
+    /// Creates the sink; at most `maximumConcurrentRequests` requests are in flight at once.
     public init(maximumConcurrentRequests: Int = 16) {
-        limiter = AsyncSlots(maximumConcurrentRequests)
+        limiter = AsyncSemaphore(limit: maximumConcurrentRequests)
         stadtbus_http_global_init()
     }
 
     public func deliver(_ message: OutgoingMessage, to endpoint: Endpoint) async throws {
         let request = try HTTPRequest(message: message, endpoint: endpoint)
-        await limiter.acquire()
+        // Not cancelled with the task: a delivery that started waiting is made, as before.
+        await limiter.acquireIgnoringCancellation()
         defer { limiter.release() }
         let response = await withCheckedContinuation { continuation in
             DispatchQueue.global(qos: .userInitiated).async {
