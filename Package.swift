@@ -151,7 +151,7 @@ let package = Package(
             name: "LogAdapter",
             dependencies: ["StadtbusAdapterKit", "StadtbusCore", .product(name: "Logging", package: "swift-log")],
             path: "adapters/log",
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
         .target(
             name: "HTTPInAdapter",
