@@ -157,7 +157,7 @@ let package = Package(
             name: "HTTPInAdapter",
             dependencies: [
                 "StadtbusAdapterKit", "StadtbusBrokerKit", "StadtbusAMQP", "StadtbusConfig", "StadtbusCore",
-                "StadtbusXML",
+                "StadtbusConcurrency", "StadtbusXML",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -167,7 +167,7 @@ let package = Package(
             ],
             path: "adapters/http-in",
             exclude: ["README.md"],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
         .target(
             name: "ExecAdapter",

@@ -1,5 +1,6 @@
 import Foundation
 import StadtbusAMQP
+import StadtbusConcurrency
 
 /// A publish that waits for the broker's confirm at most `timeout`.
 ///
@@ -17,42 +18,24 @@ enum ConfirmedPublish {
     static func publish(
         _ message: AMQPOutgoingMessage, to queue: String, with publisher: AMQPPublisher, timeout: Duration
     ) async -> Outcome {
-        let gate = Gate()
-        return await withCheckedContinuation { continuation in
-            gate.install(continuation)
-            let timer = Task {
-                try? await Task.sleep(for: timeout)
-                gate.resume(.timedOut)
-            }
-            Task {
-                do {
-                    try await publisher.publish(message, exchange: "", routingKey: queue, mandatory: true)
-                    gate.resume(.confirmed)
-                } catch let error as AMQPError {
-                    gate.resume(.failed(error))
-                } catch {
-                    gate.resume(.failed(.protocolError("\(error)")))
-                }
-                timer.cancel()
-            }
+        // The confirm or the timeout, whichever comes first, sets the outcome.
+        let outcome = AsyncPromise<Outcome>()
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            outcome.fulfil(.timedOut)
         }
-    }
-
-    /// Resumes the continuation once: with the confirm, or with the timeout, whichever is first.
-    private final class Gate: @unchecked Sendable {
-        private let lock = NSLock()
-        private var continuation: CheckedContinuation<Outcome, Never>?
-
-        func install(_ continuation: CheckedContinuation<Outcome, Never>) {
-            lock.withLock { self.continuation = continuation }
-        }
-
-        func resume(_ outcome: Outcome) {
-            let waiting = lock.withLock {
-                defer { continuation = nil }
-                return continuation
+        // Unstructured: a publish cannot be taken back, so it is not awaited past the timeout.
+        Task {
+            do {
+                try await publisher.publish(message, exchange: "", routingKey: queue, mandatory: true)
+                outcome.fulfil(.confirmed)
+            } catch let error as AMQPError {
+                outcome.fulfil(.failed(error))
+            } catch {
+                outcome.fulfil(.failed(.protocolError("\(error)")))
             }
-            waiting?.resume(returning: outcome)
+            timer.cancel()
         }
+        return await outcome.waitIgnoringCancellation()
     }
 }

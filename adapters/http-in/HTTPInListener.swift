@@ -4,36 +4,35 @@ import HummingbirdCore
 import Logging
 import ServiceLifecycle
 import StadtbusAdapterKit
+import StadtbusConcurrency
+import Synchronization
 
 /// One Hummingbird server on one `listen` address, serving the paths of every `http-in`
 /// endpoint that uses the address. Readiness condition `listener:<address>` is satisfied once
 /// the socket is bound and fails with the reason if binding fails.
-final class HTTPInListener: @unchecked Sendable {
+final class HTTPInListener: Sendable {
     let address: ListenAddress
     /// Connection limit and timeouts, fixed when the listener is made.
     let limits: HTTPInConnectionLimits
     private let context: AdapterContext
     private let handler: HTTPInRequestHandler
-    private let lock = NSLock()
-    private var routes: [String: HTTPInEndpointState] = [:]
-    private var state: State = .idle
-    private var group: ServiceGroup?
-    private var task: Task<Void, Never>?
-
-    private enum State {
-        case idle
-        case starting([CheckedContinuation<String?, Never>])
-        /// Bound to `port` (the kernel's choice when `address.port` is 0).
-        case bound(port: Int)
-        case failed(String)
+    private struct State {
+        var routes: [String: HTTPInEndpointState] = [:]
+        /// Whether the server was launched (by the first ``start()``).
+        var launched = false
+        /// Whether the start has ended (the first report of its outcome wins).
+        var finished = false
+        var group: ServiceGroup?
+        var task: Task<Void, Never>?
     }
+    private let state = Mutex(State())
+    /// How the start ended, once it has: bound to a port or why not. Every ``start()`` waits for it.
+    private let started = AsyncPromise<StartOutcome>()
 
     /// The port the socket is bound to, or `nil` before it is bound (or when binding failed).
     var boundPort: Int? {
-        lock.withLock {
-            guard case .bound(let port) = state else { return nil }
-            return port
-        }
+        guard case .success(let port) = started.value else { return nil }
+        return port
     }
 
     /// The readiness condition of this listener.
@@ -48,52 +47,38 @@ final class HTTPInListener: @unchecked Sendable {
 
     /// Serves `path` for `endpoint`.
     func add(path: String, endpoint: HTTPInEndpointState) throws {
-        try lock.withLock {
-            if let other = routes[path], other.name != endpoint.name {
-                throw HTTPInError.pathTaken(address: "\(address)", path: path, endpoints: [other.name, endpoint.name])
+        try state.withLock { (state) throws(HTTPInError) in
+            if let other = state.routes[path], other.name != endpoint.name {
+                throw .pathTaken(address: "\(address)", path: path, endpoints: [other.name, endpoint.name])
             }
-            routes[path] = endpoint
+            state.routes[path] = endpoint
         }
     }
 
     /// Stops serving `path`; returns whether no path is left.
     func remove(path: String) -> Bool {
-        lock.withLock {
-            routes[path] = nil
-            return routes.isEmpty
+        state.withLock { state in
+            state.routes[path] = nil
+            return state.routes.isEmpty
         }
     }
 
     /// Binds the socket (once) and returns when it is bound (`nil`) or could not be (the reason).
     func start() async -> String? {
-        await withCheckedContinuation { continuation in
-            enum Action {
-                case launch, wait
-                case answer(String?)
-            }
-            let action: Action = lock.withLock {
-                switch state {
-                case .idle:
-                    state = .starting([continuation])
-                    return .launch
-                case .starting(let waiting):
-                    state = .starting(waiting + [continuation])
-                    return .wait
-                case .bound: return .answer(nil)
-                case .failed(let reason): return .answer(reason)
-                }
-            }
-            switch action {
-            case .launch: launch()
-            case .wait: break
-            case .answer(let reason): continuation.resume(returning: reason)
-            }
+        let launch = state.withLock { state in
+            defer { state.launched = true }
+            return !state.launched
+        }
+        if launch { self.launch() }
+        switch await started.waitIgnoringCancellation() {
+        case .success: return nil
+        case .failure(let reason): return reason
         }
     }
 
     /// Stops accepting connections; requests in progress are answered first.
     func stop() async {
-        let (group, task) = lock.withLock { (self.group, self.task) }
+        let (group, task) = state.withLock { ($0.group, $0.task) }
         await group?.triggerGracefulShutdown()
         await task?.value
         context.readiness.remove(readinessName)
@@ -130,32 +115,28 @@ final class HTTPInListener: @unchecked Sendable {
                 self?.finishStart(.failure("cannot listen on \(address): \(error)"))
             }
         }
-        lock.withLock {
-            self.group = group
-            self.task = task
+        state.withLock { state in
+            state.group = group
+            state.task = task
         }
     }
 
     /// How a start ended: bound to a port, or why not.
-    private enum StartOutcome {
+    private enum StartOutcome: Sendable {
         case success(Int)
         case failure(String)
     }
 
+    /// Records how the start ended (the first report counts: a server that stops after it was
+    /// bound reports a failure that is ignored), turns readiness, then lets every ``start()`` return.
     private func finishStart(_ outcome: StartOutcome) {
-        let waiting: [CheckedContinuation<String?, Never>] = lock.withLock {
-            guard case .starting(let waiting) = state else { return [] }
-            switch outcome {
-            case .success(let port): state = .bound(port: port)
-            case .failure(let reason): state = .failed(reason)
-            }
-            return waiting
+        let first = state.withLock { state in
+            defer { state.finished = true }
+            return !state.finished
         }
-        guard !waiting.isEmpty else { return }
-        var failure: String?
+        guard first else { return }
         switch outcome {
         case .failure(let reason):
-            failure = reason
             context.readiness.fail(readinessName, reason: reason)
             context.logger.error("http-in listener failed", metadata: ["listen": "\(address)", "error": "\(reason)"])
         case .success(let port):
@@ -165,11 +146,11 @@ final class HTTPInListener: @unchecked Sendable {
                 metadata: ["listen": "\(address)", "address": "\(address.host)", "port": "\(port)"])
             context.readiness.satisfy(readinessName)
         }
-        for continuation in waiting { continuation.resume(returning: failure) }
+        started.fulfil(outcome)
     }
 
     private func respond(to request: Request, peer: String?) async -> Response {
-        guard let endpoint = lock.withLock({ routes[request.uri.path] }) else {
+        guard let endpoint = state.withLock({ $0.routes[request.uri.path] }) else {
             context.metrics.countAdapterError(adapter: "http-in")
             context.logger.notice(
                 "http-in request for an unknown path",

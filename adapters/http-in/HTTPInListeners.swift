@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import StadtbusAdapterKit
 import StadtbusCore
+import Synchronization
 
 /// The `http-in` listeners of one runtime, one per `listen` address, and the current settings
 /// and credentials of every `http-in` endpoint.
@@ -9,10 +10,13 @@ import StadtbusCore
 /// Sources ``open(_:context:)`` their endpoint's path when they start and ``close(_:)`` it
 /// when they stop; the listener of an address starts with its first path and stops with its
 /// last. Tests use the same calls to receive without consuming the intake queue.
-public final class HTTPInListeners: @unchecked Sendable {
-    private let lock = NSLock()
-    private var endpoints: [String: HTTPInEndpointState] = [:]
-    private var listeners: [ListenAddress: HTTPInListener] = [:]
+public final class HTTPInListeners: Sendable {
+    /// Endpoint states by endpoint name, listeners by address.
+    private struct State {
+        var endpoints: [String: HTTPInEndpointState] = [:]
+        var listeners: [ListenAddress: HTTPInListener] = [:]
+    }
+    private let state = Mutex(State())
     private let environment: @Sendable () -> [String: String]
 
     /// - Parameter environment: where `token-env` variables are looked up (the process environment).
@@ -29,9 +33,10 @@ public final class HTTPInListeners: @unchecked Sendable {
         if case .bearer(let source) = settings.auth {
             tokens = try BearerTokens.load(source, endpoint: endpoint.name, environment: environment())
         }
-        let existing: HTTPInEndpointState? = lock.withLock {
-            if let state = endpoints[endpoint.name] { return state }
-            endpoints[endpoint.name] = HTTPInEndpointState(name: endpoint.name, settings: settings, tokens: tokens)
+        let existing: HTTPInEndpointState? = state.withLock { state in
+            if let existing = state.endpoints[endpoint.name] { return existing }
+            state.endpoints[endpoint.name] = HTTPInEndpointState(
+                name: endpoint.name, settings: settings, tokens: tokens)
             return nil
         }
         if let existing {
@@ -60,28 +65,28 @@ public final class HTTPInListeners: @unchecked Sendable {
     /// - Throws: ``HTTPInError`` for unusable settings, an unreadable token or a taken path.
     @discardableResult
     public func open(_ endpoint: Endpoint, context: AdapterContext) async throws -> String? {
-        let needsConfiguration = lock.withLock { endpoints[endpoint.name] == nil }
+        let needsConfiguration = state.withLock { $0.endpoints[endpoint.name] == nil }
         if needsConfiguration { try configure(endpoint, logger: context.logger) }
-        guard let state = lock.withLock({ endpoints[endpoint.name] }) else {
+        guard let endpointState = state.withLock({ $0.endpoints[endpoint.name] }) else {
             throw HTTPInError.invalidSetting(
                 endpoint: endpoint.name, setting: "path", problem: "could not be registered")
         }
-        let settings = state.snapshot.settings
+        let settings = endpointState.snapshot.settings
         if case .none = settings.auth {
             context.logger.warning(
                 "http-in endpoint accepts requests WITHOUT authentication (auth: none): anyone who can reach it can submit",
                 metadata: ["endpoint": "\(endpoint.name)", "listen": "\(settings.listen)", "path": "\(settings.path)"])
         }
-        let listener = lock.withLock {
-            if let existing = listeners[settings.listen] { return existing }
+        let listener = state.withLock { state in
+            if let existing = state.listeners[settings.listen] { return existing }
             // Every endpoint configured on this address counts: the strictest limits apply.
-            let limits = endpoints.values.map(\.snapshot.settings).filter { $0.listen == settings.listen }
+            let limits = state.endpoints.values.map(\.snapshot.settings).filter { $0.listen == settings.listen }
                 .map(\.connections).reduce(settings.connections) { $0.stricter($1) }
             let created = HTTPInListener(address: settings.listen, limits: limits, context: context)
-            listeners[settings.listen] = created
+            state.listeners[settings.listen] = created
             return created
         }
-        try listener.add(path: settings.path, endpoint: state)
+        try listener.add(path: settings.path, endpoint: endpointState)
         let failure = await listener.start()
         if failure == nil {
             let bound =
@@ -96,8 +101,9 @@ public final class HTTPInListeners: @unchecked Sendable {
     /// The address `endpoint`'s listener is bound to — with the kernel's port when the
     /// configured port is 0 — or `nil` while it is not bound.
     public func boundAddress(of endpoint: Endpoint) -> ListenAddress? {
-        lock.withLock {
-            guard let listen = endpoints[endpoint.name]?.snapshot.settings.listen, let listener = listeners[listen],
+        state.withLock { state in
+            guard let listen = state.endpoints[endpoint.name]?.snapshot.settings.listen,
+                let listener = state.listeners[listen],
                 let port = listener.boundPort
             else { return nil }
             return ListenAddress(host: listen.host, port: port)
@@ -106,11 +112,13 @@ public final class HTTPInListeners: @unchecked Sendable {
 
     /// Stops serving `endpoint`'s path; the listener stops when it was the last one.
     public func close(_ endpoint: Endpoint) async {
-        guard let state = lock.withLock({ endpoints[endpoint.name] }) else { return }
-        let settings = state.snapshot.settings
-        let emptied: HTTPInListener? = lock.withLock {
-            guard let listener = listeners[settings.listen], listener.remove(path: settings.path) else { return nil }
-            listeners[settings.listen] = nil
+        guard let endpointState = state.withLock({ $0.endpoints[endpoint.name] }) else { return }
+        let settings = endpointState.snapshot.settings
+        let emptied: HTTPInListener? = state.withLock { state in
+            guard let listener = state.listeners[settings.listen], listener.remove(path: settings.path) else {
+                return nil
+            }
+            state.listeners[settings.listen] = nil
             return listener
         }
         await emptied?.stop()
