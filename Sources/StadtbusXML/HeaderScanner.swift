@@ -244,10 +244,15 @@ public final class HeaderScanner: Sendable {
             rootNamespace: namespace)
     }
 
-    /// ``XPathEvaluator/string(_:)``'s reading of a value.
+    /// ``XPathEvaluator/string(_:)``'s reading of a value. The values are `normalize-space`d
+    /// already; Foundation's trimming (which also removes non-ASCII spaces) runs only when the
+    /// value does not start and end with a visible ASCII character.
     private static func text(of value: XPathValue) -> String? {
         if case .nodes(let nodes) = value, nodes.isEmpty { return nil }
-        let text = value.stringValue.trimmingCharacters(in: .whitespacesAndNewlines)
+        let string = value.stringValue
+        func visibleASCII(_ byte: UInt8?) -> Bool { byte.map { $0 > 0x20 && $0 < 0x7F } ?? false }
+        if visibleASCII(string.utf8.first), visibleASCII(string.utf8.last) { return string }
+        let text = string.trimmingCharacters(in: .whitespacesAndNewlines)
         return text.isEmpty ? nil : text
     }
 

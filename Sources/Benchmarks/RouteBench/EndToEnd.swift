@@ -173,7 +173,7 @@ func runEndToEnd(_ options: Options) async {
                 http: { bind: 127.0.0.1, port: \(httpPort) }
                 workers: \(workers)
                 logging: { level: warning }
-                stores: { idempotency: ./idempotency.sqlite, audit: ./audit.sqlite }
+                stores: { idempotency: \(options.storeFiles.idempotency), audit: \(options.storeFiles.audit) }
                 defaults:
                   on-error: { retry: none, dead-letter: dlq }
                 """)

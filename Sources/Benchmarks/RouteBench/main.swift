@@ -4,7 +4,7 @@
 //   swift build -c release --product stadtbus-bench
 //   .build/release/stadtbus-bench [offline] [--seconds N] [--shared DIR] [--certs DIR]
 //   .build/release/stadtbus-bench e2e --stadtbus .build/release/stadtbus [--workers 2,4] [--passthrough N] [--full N]
-//          [--rate 1000] [--rate-seconds 5] [--memory N] [--port 5672] [--raw-relay PATH]
+//          [--rate 1000] [--rate-seconds 5] [--memory N] [--port 5672] [--raw-relay PATH] [--stores one|separate]
 //          (the raw ceiling runs `stadtbus-raw-relay` from beside --stadtbus unless --raw-relay names it)
 //   scripts/bench                   both, with a release build and the main broker
 //
@@ -39,6 +39,12 @@ struct Options {
     var port = 5672
     var only: Set<String> = []
     var profileCount = 200
+    /// `one`: idempotency records and audit journal in one SQLite file (one commit per message);
+    /// `separate`: two files (two commits per message).
+    var stores = "one"
+    var storeFiles: (idempotency: String, audit: String) {
+        stores == "separate" ? ("./idempotency.sqlite", "./audit.sqlite") : ("./store.sqlite", "./store.sqlite")
+    }
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -58,6 +64,7 @@ struct Options {
             case "--raw-relay": rawRelay = iterator.next()
             case "--port": port = iterator.next().flatMap(Int.init) ?? port
             case "--profile-count": profileCount = iterator.next().flatMap(Int.init) ?? profileCount
+            case "--stores": stores = iterator.next() ?? stores
             case "--only": only = Set((iterator.next() ?? "").split(separator: ",").map(String.init))
             default:
                 FileHandle.standardError.write(Data("unknown argument \(argument)\n".utf8))
