@@ -14,7 +14,8 @@ public struct AdapterContext: Sendable {
     public let readiness: Readiness
     /// Messages in flight across all sources (for the gauge and for draining at shutdown).
     public let inFlight: InFlightCounter
-    /// How many messages one source processes at the same time (`workers:`).
+    /// How many messages one source keeps in progress at once: `max-in-flight:` (the runtime
+    /// passes it under this older name; read it as ``maxInFlight``).
     public let workers: Int
     /// This authority's `kennung` (`identity:`), if configured.
     public let identity: String?
@@ -33,4 +34,8 @@ public struct AdapterContext: Sendable {
         self.identity = identity
         self.logger = logger
     }
+
+    /// How many messages one source keeps in progress at once (`max-in-flight:`, default 256). A
+    /// window, not a CPU bound: a message waiting for a confirm, a commit or an answer holds no thread.
+    public var maxInFlight: Int { workers }
 }

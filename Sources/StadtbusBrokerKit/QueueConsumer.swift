@@ -4,9 +4,16 @@ import StadtbusAdapterKit
 import StadtbusCore
 import Synchronization
 
-/// Consumes one queue and runs every delivery through the engine with at most `workers`
-/// messages in flight: the source of `amqp` endpoints, and the broker side of adapters that
-/// first put what they receive into a queue (`http-in`).
+/// Consumes one queue and keeps up to `max-in-flight` of its deliveries in progress at once:
+/// the source of `amqp` endpoints, and the broker side of adapters that first put what they
+/// receive into a queue (`http-in`).
+///
+/// The window is not a CPU knob. Each delivery in it is a task that is suspended — holding no
+/// thread — while it waits for its publisher confirms, its store commit or its ack; CPU-bound
+/// work runs on the cooperative pool or the message-work threads, as many as there are cores.
+/// So throughput follows window ÷ confirm latency until the CPU is busy. The prefetch is raised
+/// to the window, so that the broker can fill it. Acks go to the connection thread, which sends
+/// one cumulative ack for the deliveries completed in order (see ``AMQPDelivery/ack()``).
 ///
 /// The ack rule (shared/design/message-lifecycle.md) is applied by ``SourcePump`` with an
 /// ``AMQPSettlement``: a delivery is acked only after the engine has made every effect
@@ -20,7 +27,8 @@ public final class QueueConsumer: MessageSource, Sendable {
     private let context: AdapterContext
     private let failures: FailurePublisher
     private let pump: SourcePump
-    private let workers: Int
+    /// How many deliveries may be in progress at once (`max-in-flight`).
+    private let window: Int
     /// The consumer once ``run()`` has set it up, and whether ``stop()`` was called.
     private let state = Mutex<(consumer: AMQPConsumer?, stopped: Bool)>((nil, false))
 
@@ -35,7 +43,7 @@ public final class QueueConsumer: MessageSource, Sendable {
         self.context = context
         self.failures = context.failurePublisher(for: broker)
         self.pump = SourcePump(context: context, adapter: "amqp")
-        self.workers = max(1, context.workers)
+        self.window = max(1, context.maxInFlight)
     }
 
     /// Consumes until ``stop()`` (or cancellation), then waits for in-flight messages.
@@ -43,8 +51,9 @@ public final class QueueConsumer: MessageSource, Sendable {
         let readiness = "consumer:\(endpoint.name)"
         context.readiness.expect(readiness, reason: "waiting for broker '\(broker)'")
         let connection = await context.brokers.waitForConnection(broker)
-        let prefetch = UInt16(clamping: endpoint.settings["prefetch"]?.int ?? max(16, workers * 4))
-        let consumer = try await connection.consume(queue: queue, prefetch: max(prefetch, UInt16(clamping: workers)))
+        // A prefetch below the window would keep it from filling.
+        let prefetch = UInt16(clamping: max(endpoint.settings["prefetch"]?.int ?? 0, window))
+        let consumer = try await connection.consume(queue: queue, prefetch: prefetch)
         let stoppedMeanwhile = state.withLock {
             $0.consumer = consumer
             return $0.stopped
@@ -55,16 +64,15 @@ public final class QueueConsumer: MessageSource, Sendable {
         context.logger.info(
             "consuming",
             metadata: [
-                "endpoint": "\(endpoint.name)", "queue": "\(queue)", "broker": "\(broker)", "workers": "\(workers)",
+                "endpoint": "\(endpoint.name)", "queue": "\(queue)", "broker": "\(broker)",
+                "max-in-flight": "\(window)", "prefetch": "\(prefetch)",
             ])
         await withTaskGroup(of: Void.self) { group in
-            var running = 0
+            var inProgress = 0
             for await delivery in consumer.deliveries {
-                if running >= workers {
-                    await group.next()
-                    running -= 1
-                }
-                running += 1
+                // A full window waits for one of its messages to finish.
+                while inProgress >= window, await group.next() != nil { inProgress -= 1 }
+                inProgress += 1
                 group.addTask { await self.handle(delivery) }
             }
             await group.waitForAll()
