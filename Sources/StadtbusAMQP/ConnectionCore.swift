@@ -1,11 +1,14 @@
 import CRabbitMQ
 import Foundation
 import Logging
+import Synchronization
 
 /// Owns one rabbitmq-c connection on a dedicated thread (rabbitmq-c connections are not thread-safe).
-/// Other threads talk to it only through the locked command queue; a pipe wakes the thread from `poll`.
-/// Members without a note on `lock` belong to the owner thread (also those used in Publishing.swift and
-/// Frames.swift); the functions that touch them or the rabbitmq-c state check ``ownership`` first.
+/// Other threads talk to it only through the command queue in ``shared`` (a `Mutex`); a pipe wakes the
+/// thread from `poll`. Members outside ``shared`` belong to the owner thread (also those used in
+/// Publishing.swift, Frames.swift and Acknowledgements.swift); the functions that touch them or the
+/// rabbitmq-c state check ``ownership`` first. That confinement is why the class is `@unchecked
+/// Sendable`: the compiler cannot see a thread, the precondition checks it at run time.
 final class ConnectionCore: @unchecked Sendable {
     static let publishChannel: UInt16 = 1
     static let controlChannel: UInt16 = 2
@@ -16,19 +19,30 @@ final class ConnectionCore: @unchecked Sendable {
     /// The connection thread, claimed when its loop starts.
     let ownership = ThreadOwnership()
 
-    // MARK: shared state (guarded by `lock`)
-    let lock = NSLock()
-    var commands: [Command] = []
-    var sleeping = false
-    var closeRequested = false
-    var eventSinks: [UUID: AsyncStream<AMQPConnectionEvent>.Continuation] = [:]
-    var stats = AMQPConnectionStatistics()
-    var nextConsumerChannel: UInt16 = 3
-    var firstConnect: CheckedContinuation<Void, any Error>?
-    var closeWaiters: [CheckedContinuation<Void, Never>] = []
-    var finished = false
-    /// The current incarnation of each open consumer channel; a delivery from another one is stale.
-    var channelEpochs: [UInt16: UInt64] = [:]
+    // MARK: shared state
+    /// What other threads and the connection thread share (commands, wake-up, statistics, waiters).
+    struct Shared {
+        var commands: [Command] = []
+        /// The connection thread is (about to be) asleep in `poll`: a new command must wake it.
+        var sleeping = false
+        var closeRequested = false
+        var eventSinks: [UUID: AsyncStream<AMQPConnectionEvent>.Continuation] = [:]
+        var stats = AMQPConnectionStatistics()
+        var nextConsumerChannel: UInt16 = 3
+        var firstConnect: CheckedContinuation<Void, any Error>?
+        var closeWaiters: [CheckedContinuation<Void, Never>] = []
+        var finished = false
+        /// The current incarnation of each open consumer channel; a delivery from another one is stale.
+        var channelEpochs: [UInt16: UInt64] = [:]
+
+        /// Marks the thread awake; returns whether it was asleep (and so must be woken).
+        mutating func takeSleeping() -> Bool {
+            defer { sleeping = false }
+            return sleeping
+        }
+    }
+
+    let shared = Mutex(Shared())
     let wakeRead: Int32
     let wakeWrite: Int32
 
@@ -76,7 +90,7 @@ final class ConnectionCore: @unchecked Sendable {
     func start() async throws {
         password = try endpoint.password.resolve()
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            lock.withLock { firstConnect = continuation }
+            shared.withLock { $0.firstConnect = continuation }
             let thread = Thread { [self] in run() }
             thread.name = "amqp \(endpoint.host):\(endpoint.port)"
             thread.start()
@@ -85,14 +99,10 @@ final class ConnectionCore: @unchecked Sendable {
 
     func submit(_ command: Command) {
         enum Outcome { case queued, queuedAndWake, rejected }
-        let outcome: Outcome = lock.withLock {
-            if finished { return .rejected }
-            commands.append(command)
-            if sleeping {
-                sleeping = false
-                return .queuedAndWake
-            }
-            return .queued
+        let outcome: Outcome = shared.withLock {
+            if $0.finished { return .rejected }
+            $0.commands.append(command)
+            return $0.takeSleeping() ? .queuedAndWake : .queued
         }
         switch outcome {
         case .queued: break
@@ -104,31 +114,27 @@ final class ConnectionCore: @unchecked Sendable {
     /// Queues an ack/nack/reject unless the delivery is stale (one lock for check and queueing: this is the
     /// consumer's hot path).
     func settle(_ token: DeliveryToken, _ settlement: Settlement) throws {
-        let wake: Bool = try lock.withLock {
-            guard channelEpochs[token.channel] == token.epoch, !finished else { throw AMQPError.staleDelivery }
-            commands.append(.settle(token, settlement))
-            if sleeping {
-                sleeping = false
-                return true
-            }
-            return false
+        let wake: Bool = try shared.withLock { (state) throws(AMQPError) -> Bool in
+            guard state.channelEpochs[token.channel] == token.epoch, !state.finished else { throw .staleDelivery }
+            state.commands.append(.settle(token, settlement))
+            return state.takeSleeping()
         }
         if wake { signalOwner() }
     }
 
     func allocateConsumerChannel() -> UInt16 {
-        lock.withLock {
-            defer { nextConsumerChannel &+= 1 }
-            return nextConsumerChannel
+        shared.withLock { state in
+            defer { state.nextConsumerChannel &+= 1 }
+            return state.nextConsumerChannel
         }
     }
 
     func requestClose() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let done: Bool = lock.withLock {
-                if finished { return true }
-                closeRequested = true
-                closeWaiters.append(continuation)
+            let done: Bool = shared.withLock {
+                if $0.finished { return true }
+                $0.closeRequested = true
+                $0.closeWaiters.append(continuation)
                 return false
             }
             if done { continuation.resume() } else { wake() }
@@ -139,26 +145,20 @@ final class ConnectionCore: @unchecked Sendable {
         let id = UUID()
         let (stream, continuation) = AsyncStream<AMQPConnectionEvent>.makeStream(bufferingPolicy: .bufferingNewest(256))
         continuation.onTermination = { [weak self] _ in
-            self?.lock.withLock { _ = self?.eventSinks.removeValue(forKey: id) }
+            _ = self?.shared.withLock { $0.eventSinks.removeValue(forKey: id) }
         }
-        lock.withLock { eventSinks[id] = continuation }
+        shared.withLock { $0.eventSinks[id] = continuation }
         return stream
     }
 
-    var statistics: AMQPConnectionStatistics { lock.withLock { stats } }
+    var statistics: AMQPConnectionStatistics { shared.withLock { $0.stats } }
 
     func setEpoch(_ channel: UInt16, _ epoch: UInt64?) {
-        lock.withLock { channelEpochs[channel] = epoch }
+        shared.withLock { $0.channelEpochs[channel] = epoch }
     }
 
     func wake() {
-        let mustWake: Bool = lock.withLock {
-            if sleeping {
-                sleeping = false
-                return true
-            }
-            return false
-        }
+        let mustWake = shared.withLock { $0.takeSleeping() }
         if mustWake { signalOwner() }
     }
 
@@ -168,7 +168,7 @@ final class ConnectionCore: @unchecked Sendable {
     }
 
     func emit(_ event: AMQPConnectionEvent) {
-        let sinks = lock.withLock { Array(eventSinks.values) }
+        let sinks = shared.withLock { Array($0.eventSinks.values) }
         for sink in sinks { sink.yield(event) }
     }
 
@@ -194,7 +194,7 @@ final class ConnectionCore: @unchecked Sendable {
         ownership.claim()
         var attempt = 0
         var everConnected = false
-        while !lock.withLock({ closeRequested }) {
+        while !shared.withLock({ $0.closeRequested }) {
             do {
                 let session = try Session.open(endpoint, password: password, ownership: ownership)
                 self.session = session
@@ -210,10 +210,9 @@ final class ConnectionCore: @unchecked Sendable {
                 emit(.connected(endpoint: endpoint.redactedURL, reconnectCount: local.reconnects))
                 if !everConnected {
                     everConnected = true
-                    lock.withLock {
-                        let c = firstConnect
-                        firstConnect = nil
-                        return c
+                    shared.withLock { state in
+                        defer { state.firstConnect = nil }
+                        return state.firstConnect
                     }?.resume()
                 }
                 try serve(session)
@@ -226,10 +225,9 @@ final class ConnectionCore: @unchecked Sendable {
                 let amqpError = (error as? AMQPError) ?? .connectionLost("\(error)")
                 tearDown()
                 if !everConnected {
-                    lock.withLock {
-                        let c = firstConnect
-                        firstConnect = nil
-                        return c
+                    shared.withLock { state in
+                        defer { state.firstConnect = nil }
+                        return state.firstConnect
                     }?.resume(throwing: amqpError)
                     break
                 }
@@ -305,7 +303,7 @@ final class ConnectionCore: @unchecked Sendable {
     func tearDown() {
         ownership.precondition()
         session = nil  // destroys the rabbitmq-c connection
-        lock.withLock { channelEpochs.removeAll() }
+        shared.withLock { $0.channelEpochs.removeAll() }
         // Completed deliveries not acked yet go back to the queue with the connection (the broker
         // redelivers them; the idempotency store knows them). Nothing is left to send for flush().
         ackTrackers.removeAll()
@@ -319,30 +317,33 @@ final class ConnectionCore: @unchecked Sendable {
 
     func sleepInterruptibly(_ delay: Duration) {
         let deadline = ContinuousClock.now + delay
-        while ContinuousClock.now < deadline, !lock.withLock({ closeRequested }) {
+        while ContinuousClock.now < deadline, !shared.withLock({ $0.closeRequested }) {
             // While disconnected, publishes wait in the backlog and settlements are stale (the broker
             // redelivers); declarations and consumer changes wait for the connection.
-            lock.withLock {
-                sleeping = true
-                var keep: [Command] = []
-                for command in commands {
-                    switch command {
-                    case .publish(let p): backlog.append(p)
-                    case .publishBatch(let batch): backlog.append(contentsOf: batch)
-                    case .settle: break  // stale: the broker redelivers
-                    case .flush(let c): flushWaiters.append(c)
-                    default: keep.append(command)
-                    }
-                }
-                commands = keep
+            let queued: [Command] = shared.withLock { state in
+                state.sleeping = true
+                defer { state.commands.removeAll() }
+                return state.commands
             }
+            var keep: [Command] = []
+            for command in queued {
+                switch command {
+                case .publish(let p): backlog.append(p)
+                case .publishBatch(let batch): backlog.append(contentsOf: batch)
+                case .settle: break  // stale: the broker redelivers
+                case .flush(let c): flushWaiters.append(c)
+                default: keep.append(command)
+                }
+            }
+            // Commands that came meanwhile (they woke the thread) stay behind the kept ones.
+            if !keep.isEmpty { shared.withLock { $0.commands = keep + $0.commands } }
             resumeFlushWaiters()
             let remaining = deadline - ContinuousClock.now
             let ms = remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000
             var fd = pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)
             _ = poll(&fd, 1, Int32(clamping: max(1, min(ms, 1000))))
             drainWakePipe()
-            lock.withLock { sleeping = false }
+            shared.withLock { $0.sleeping = false }
         }
     }
 
@@ -355,7 +356,7 @@ final class ConnectionCore: @unchecked Sendable {
         ownership.precondition()
         let socket = session.socketFD
         while true {
-            if lock.withLock({ closeRequested }) { return }
+            if shared.withLock({ $0.closeRequested }) { return }
             try runCommands(session)
             try sendBacklog(session)
             try readFrames(session)
@@ -367,9 +368,9 @@ final class ConnectionCore: @unchecked Sendable {
                 }
             }
             if amqp_frames_enqueued(session.state) != 0 || amqp_data_in_buffer(session.state) != 0 { continue }
-            let idle: Bool = lock.withLock {
-                if commands.isEmpty && !closeRequested {
-                    sleeping = true
+            let idle: Bool = shared.withLock {
+                if $0.commands.isEmpty && !$0.closeRequested {
+                    $0.sleeping = true
                     return true
                 }
                 return false
@@ -380,7 +381,7 @@ final class ConnectionCore: @unchecked Sendable {
                 pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
             ]
             _ = poll(&fds, 2, 250)  // bounded so heartbeats are sent and checked
-            lock.withLock { sleeping = false }
+            shared.withLock { $0.sleeping = false }
             if fds[1].revents != 0 { drainWakePipe() }
         }
     }
@@ -389,9 +390,9 @@ final class ConnectionCore: @unchecked Sendable {
     /// consumer channel for deliveries completed in order) and resumes `flush()` callers.
     func runCommands(_ session: Session) throws {
         ownership.precondition()
-        let pending: [Command] = lock.withLock {
-            defer { commands.removeAll(keepingCapacity: true) }
-            return commands
+        let pending: [Command] = shared.withLock { state in
+            defer { state.commands.removeAll(keepingCapacity: true) }
+            return state.commands
         }
         for (index, command) in pending.enumerated() {
             do {
@@ -399,7 +400,7 @@ final class ConnectionCore: @unchecked Sendable {
             } catch {
                 // the connection broke: the rest runs after the reconnect
                 let rest = Array(pending[(index + 1)...])
-                lock.withLock { commands = rest + commands }
+                shared.withLock { $0.commands = rest + $0.commands }
                 throw error
             }
         }
@@ -510,21 +511,21 @@ final class ConnectionCore: @unchecked Sendable {
     func publishStats() {
         local.outstanding = outstanding.count + backlog.count - backlogHead
         let snapshot = local
-        lock.withLock { stats = snapshot }
+        shared.withLock { $0.stats = snapshot }
     }
 
     func finish() {
         ownership.precondition()
         let (pending, waiters, first):
             ([Command], [CheckedContinuation<Void, Never>], CheckedContinuation<Void, any Error>?) =
-                lock.withLock {
-                    finished = true
+                shared.withLock { state in
+                    state.finished = true
                     defer {
-                        commands.removeAll()
-                        closeWaiters.removeAll()
-                        firstConnect = nil
+                        state.commands.removeAll()
+                        state.closeWaiters.removeAll()
+                        state.firstConnect = nil
                     }
-                    return (commands, closeWaiters, firstConnect)
+                    return (state.commands, state.closeWaiters, state.firstConnect)
                 }
         first?.resume(throwing: AMQPError.closed)
         for command in pending { fail(command, .closed) }
@@ -540,7 +541,7 @@ final class ConnectionCore: @unchecked Sendable {
         local.isConnected = false
         publishStats()
         emit(.closed)
-        let sinks = lock.withLock { Array(eventSinks.values) }
+        let sinks = shared.withLock { Array($0.eventSinks.values) }
         for sink in sinks { sink.finish() }
         for waiter in waiters { waiter.resume() }
     }

@@ -118,7 +118,8 @@ extension ConnectionCore {
         ownership.precondition()
         switch assembly.kind {
         case .deliver(let tag, let redelivered):
-            guard let registration = consumers[channel], let epoch = lock.withLock({ channelEpochs[channel] }) else {
+            // The tracker of the channel's current incarnation carries its epoch (no lock on this path).
+            guard let registration = consumers[channel], let epoch = ackTrackers[channel]?.epoch else {
                 return
             }
             local.delivered += 1
