@@ -172,12 +172,12 @@ let package = Package(
         .target(
             name: "ExecAdapter",
             dependencies: [
-                "StadtbusAdapterKit", "StadtbusConfig", "StadtbusCore", "StadtbusXML",
+                "StadtbusAdapterKit", "StadtbusConcurrency", "StadtbusConfig", "StadtbusCore", "StadtbusXML",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "adapters/exec",
             exclude: ["README.md", "examples"],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
         .target(
             name: "StadtbusAdapters",

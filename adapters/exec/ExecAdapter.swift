@@ -1,6 +1,7 @@
 import Foundation
 import StadtbusAdapterKit
 import StadtbusCore
+import Synchronization
 
 /// `exec`: adapters written in any language. Stadtbus starts the configured program and talks
 /// to it over stdin/stdout with framing v1 (README.md): a JSON header line, the body bytes,
@@ -91,31 +92,29 @@ public struct ExecAdapter: Adapter {
 }
 
 /// The sinks an adapter value made (the adapter is a struct shared by value).
-final class SinkList: @unchecked Sendable {
-    private let lock = NSLock()
-    private var sinks: [ExecSink] = []
+final class SinkList: Sendable {
+    private let sinks = Mutex<[ExecSink]>([])
 
-    func add(_ sink: ExecSink) { lock.withLock { sinks.append(sink) } }
+    func add(_ sink: ExecSink) { sinks.withLock { $0.append(sink) } }
 
-    var all: [ExecSink] { lock.withLock { sinks } }
+    var all: [ExecSink] { sinks.withLock { $0 } }
 }
 
 /// The programs of compiled `exec-transform` steps, held weakly: a step dropped by a reload
 /// ends its program when it is released (see `ExecProgram.deinit`).
-final class StepProgramList: @unchecked Sendable {
+final class StepProgramList: Sendable {
     private struct Weak {
         weak var program: ExecProgram?
     }
 
-    private let lock = NSLock()
-    private var programs: [Weak] = []
+    private let programs = Mutex<[Weak]>([])
 
     func add(_ program: ExecProgram) {
-        lock.withLock {
+        programs.withLock { programs in
             programs.removeAll { $0.program == nil }
             programs.append(Weak(program: program))
         }
     }
 
-    var live: [ExecProgram] { lock.withLock { programs.compactMap(\.program) } }
+    var live: [ExecProgram] { programs.withLock { $0.compactMap(\.program) } }
 }

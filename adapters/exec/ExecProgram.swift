@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Logging
 import StadtbusAdapterKit
+import StadtbusConcurrency
 import StadtbusCore
 
 /// Supervises the program of one `exec` endpoint: starts it, matches answers to requests by
@@ -17,7 +18,7 @@ final class ExecProgram: @unchecked Sendable {
     private let stderrLimiter: LogRateLimiter
     /// Called with `message` frames (source mode) and the generation of the process that sent them.
     private let onMessage: (@Sendable (Frame, Int) -> Void)?
-    private let slots: AsyncSlots
+    private let slots: AsyncSemaphore
 
     private let lock = NSLock()
     private var process: ChildProcess?
@@ -43,7 +44,7 @@ final class ExecProgram: @unchecked Sendable {
         self.logger = logger
         self.onMessage = onMessage
         stderrLimiter = LogRateLimiter(linesPerWindow: 20, window: .seconds(10))
-        slots = AsyncSlots(settings.maxInFlight)
+        slots = AsyncSemaphore(limit: settings.maxInFlight)
     }
 
     deinit {
@@ -63,7 +64,8 @@ final class ExecProgram: @unchecked Sendable {
     /// - Throws: a transient ``DeliveryError`` (`timeout`, `exec-crashed`, `exec-restarted`,
     ///   `exec-protocol`, `exec-unavailable`) when no answer can come.
     func request(_ frame: Frame) async throws -> Frame {
-        await slots.acquire()
+        // Not cancelled with the task: a frame that started waiting is sent, as before.
+        await slots.acquireIgnoringCancellation()
         defer { slots.release() }
         let (process, generation) = try await running(deadline: .now + settings.timeout)
         var frame = frame

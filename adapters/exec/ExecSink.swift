@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import StadtbusCore
+import Synchronization
 
 /// Delivers outgoing messages to `exec` endpoints: each message is sent to the endpoint's
 /// program as a `deliver` frame, and the program's `result` decides:
@@ -14,10 +15,10 @@ import StadtbusCore
 /// | program ended | transient `exec-crashed`; restarted with backoff          |
 ///
 /// One program per endpoint, started on the first delivery and kept running.
-final class ExecSink: MessageSink, @unchecked Sendable {
+final class ExecSink: MessageSink, Sendable {
     private let logger: Logger
-    private let lock = NSLock()
-    private var programs: [String: ExecProgram] = [:]
+    /// The running program of each endpoint.
+    private let programs = Mutex<[String: ExecProgram]>([:])
 
     init(logger: Logger) {
         self.logger = logger
@@ -59,7 +60,7 @@ final class ExecSink: MessageSink, @unchecked Sendable {
         } catch {
             throw DeliveryError.permanent("configuration", "\(error)")
         }
-        let (program, replaced): (ExecProgram, ExecProgram?) = lock.withLock {
+        let (program, replaced): (ExecProgram, ExecProgram?) = programs.withLock { programs in
             if let existing = programs[endpoint.name], existing.settings == settings { return (existing, nil) }
             let program = ExecProgram(endpoint: endpoint.name, settings: settings, logger: logger)
             let old = programs.updateValue(program, forKey: endpoint.name)
@@ -71,7 +72,7 @@ final class ExecSink: MessageSink, @unchecked Sendable {
 
     /// Stops every program (stdin closed, SIGTERM, SIGKILL).
     func shutdown() async {
-        let all = lock.withLock {
+        let all = programs.withLock { programs in
             defer { programs = [:] }
             return Array(programs.values)
         }

@@ -1,19 +1,18 @@
 import Foundation
+import Synchronization
 
 /// Lets at most `linesPerWindow` log lines through per `window`, and says how many were
 /// suppressed before the next one that passes (a chatty program cannot flood the log).
-final class LogRateLimiter: @unchecked Sendable {
+final class LogRateLimiter: Sendable {
     enum Decision: Equatable {
         case log(suppressedBefore: Int)
         case suppress
     }
 
-    private let lock = NSLock()
     private let limit: Int
     private let window: Duration
-    private var windowStart = ContinuousClock.now
-    private var used = 0
-    private var suppressed = 0
+    /// The current window's start, lines let through in it, and lines suppressed since the last one let through.
+    private let state = Mutex((windowStart: ContinuousClock.now, used: 0, suppressed: 0))
 
     init(linesPerWindow: Int, window: Duration) {
         limit = max(1, linesPerWindow)
@@ -21,18 +20,18 @@ final class LogRateLimiter: @unchecked Sendable {
     }
 
     func admit(now: ContinuousClock.Instant = .now) -> Decision {
-        lock.withLock {
-            if now - windowStart >= window {
-                windowStart = now
-                used = 0
+        state.withLock { state in
+            if now - state.windowStart >= window {
+                state.windowStart = now
+                state.used = 0
             }
-            guard used < limit else {
-                suppressed += 1
+            guard state.used < limit else {
+                state.suppressed += 1
                 return .suppress
             }
-            used += 1
-            defer { suppressed = 0 }
-            return .log(suppressedBefore: suppressed)
+            state.used += 1
+            defer { state.suppressed = 0 }
+            return .log(suppressedBefore: state.suppressed)
         }
     }
 }
