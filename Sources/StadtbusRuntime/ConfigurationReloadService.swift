@@ -75,7 +75,14 @@ final class ConfigurationReloadService: Service {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: interval)
                         if !Task.isCancelled, watcher.hasChanged() {
-                            continuation.yield(Request(reason: "a configuration file changed"))
+                            // Waits for that reload, so one change is not reloaded twice.
+                            let done = AsyncPromise<ReloadOutcome>()
+                            if case .terminated = continuation.yield(
+                                Request(reason: "a configuration file changed", reply: done))
+                            {
+                                return
+                            }
+                            _ = await done.waitIgnoringCancellation()
                         }
                     }
                 }

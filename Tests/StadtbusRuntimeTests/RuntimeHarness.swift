@@ -35,10 +35,11 @@ final class RuntimeHarness: Sendable {
     private let running: Task<Result<Void, any Error>, Never>
 
     /// Writes `yaml` as `stadtbus.yaml` in `directory` (see ``makeDirectory()``), loads it and starts the
-    /// runtime's service group (without waiting for anything).
+    /// runtime's service group (without waiting for anything). With `watchInterval`, the
+    /// runtime looks for changed configuration files that often (else it reloads when asked).
     init(
         directory: URL, yaml: String, adapters extra: [any Adapter] = [], events: EventLog = EventLog(),
-        drainTimeout: Duration = .seconds(5), closeGrace: Duration = .seconds(3)
+        drainTimeout: Duration = .seconds(5), closeGrace: Duration = .seconds(3), watchInterval: Duration? = nil
     ) throws {
         self.directory = directory
         configPath = directory.appendingPathComponent("stadtbus.yaml").path
@@ -53,8 +54,8 @@ final class RuntimeHarness: Sendable {
         let metrics = StadtbusMetrics()
         readiness = Readiness()
         options = RuntimeOptions(
-            configPath: configPath, drainTimeout: drainTimeout, watchConfiguration: false, reloadOnHangup: false,
-            closeGrace: closeGrace)
+            configPath: configPath, drainTimeout: drainTimeout, watchConfiguration: watchInterval != nil,
+            watchInterval: watchInterval ?? .seconds(1), reloadOnHangup: false, closeGrace: closeGrace)
         runtime = try StadtbusRuntime(
             options: options, initial: loaded, loader: loader, adapters: registry, metrics: metrics,
             readiness: readiness, logLevel: LogLevelBox(.debug), logger: logger)

@@ -109,4 +109,36 @@ final class RuntimeReloadTests: XCTestCase {
         try await client.connection.delete(queues: ["in", "out", "in2", "out2"].map(queues.name))
         await client.connection.close()
     }
+
+    /// With file watching on, a changed configuration file is reloaded without being asked:
+    /// the new route's source starts.
+    func testAChangedFileIsReloadedWhenWatching() async throws {
+        let queues = TestQueues()
+        let directory = try RuntimeHarness.makeDirectory()
+        let endpoints = """
+              portal: { type: amqp, queue: \(queues.name("in")) }
+              eakte: { type: amqp, queue: \(queues.name("out")) }
+            """
+        let harness = try RuntimeHarness(
+            directory: directory, yaml: configuration(directory: directory, endpoints: endpoints, routes: "  []"),
+            watchInterval: .milliseconds(100))
+        try await harness.waitUntilReady()
+        XCTAssertNil(harness.readiness.report.conditions["consumer:portal"])
+
+        try harness.rewrite(
+            configuration(
+                directory: directory, endpoints: endpoints,
+                routes: """
+                      - name: antrag
+                        from: portal
+                        to: [eakte]
+                    """))
+        try await harness.waitFor(condition: "consumer:portal")
+        XCTAssertNotNil(harness.events.index(of: "configuration reloaded"), harness.events.text)
+
+        try await harness.shutdown()
+        let client = try await TestClient.connect(RuntimeHarness.broker)
+        try await client.connection.delete(queues: ["in", "out"].map(queues.name))
+        await client.connection.close()
+    }
 }
