@@ -272,7 +272,7 @@ let package = Package(
             name: "stadtbus-fuzz-config",
             dependencies: ["StadtbusConfig", "StadtbusAdapters"],
             path: "Sources/Fuzz/Config",
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
 
         // MARK: Tests
@@ -335,7 +335,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             exclude: ["tls_receiver.py"],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
         .testTarget(
             name: "StadtbusHTTPInTests",
@@ -344,7 +344,7 @@ let package = Package(
                 "StadtbusCore",
                 "StadtbusOperations", "StadtbusXML",
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
         .testTarget(
             name: "StadtbusOperationsTests",
@@ -359,7 +359,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["Programs"],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
         .testTarget(
             name: "StadtbusConfigTests",

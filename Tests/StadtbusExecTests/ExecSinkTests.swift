@@ -91,9 +91,10 @@ final class ExecSinkTests: XCTestCase {
 
     func testBackPressureKeepsAtMostMaxInFlightOutstanding() async throws {
         let endpoint = ExecFixtures.endpoint("slow.py", report: report, maxInFlight: 2)
+        let sink: ExecSink = try XCTUnwrap(self.sink)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<6 {
-                group.addTask { try await self.sink.deliver(ExecFixtures.outgoing("slow \(index)"), to: endpoint) }
+                group.addTask { try await sink.deliver(ExecFixtures.outgoing("slow \(index)"), to: endpoint) }
             }
             try await group.waitForAll()
         }
