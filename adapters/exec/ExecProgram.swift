@@ -4,6 +4,7 @@ import Logging
 import StadtbusAdapterKit
 import StadtbusConcurrency
 import StadtbusCore
+import Synchronization
 
 /// Supervises the program of one `exec` endpoint: starts it, matches answers to requests by
 /// `seq`, enforces `timeout` and `max-in-flight`, and restarts it with exponential backoff
@@ -11,7 +12,7 @@ import StadtbusCore
 ///
 /// Any failure of the program fails the frames it still owed an answer for as transient, so
 /// the engine retries them later; nothing waits forever.
-final class ExecProgram: @unchecked Sendable {
+final class ExecProgram: Sendable {
     let endpoint: String
     let settings: ExecSettings
     private let logger: Logger
@@ -20,15 +21,21 @@ final class ExecProgram: @unchecked Sendable {
     private let onMessage: (@Sendable (Frame, Int) -> Void)?
     private let slots: AsyncSemaphore
 
-    private let lock = NSLock()
-    private var process: ChildProcess?
-    private var generation = 0
-    private var nextSeq: UInt64 = 1
-    private var pending: [UInt64: Pending] = [:]
-    private var consecutiveFailures = 0
-    private var notBefore: ContinuousClock.Instant?
-    private var restartScheduled = false
-    private var stopped = false
+    /// The running process and everything that changes with it.
+    private struct State {
+        var process: ChildProcess?
+        /// Counts the processes started; answers and timeouts name the one they belong to.
+        var generation = 0
+        var nextSeq: UInt64 = 1
+        /// Frames sent that await their answer, by seq.
+        var pending: [UInt64: Pending] = [:]
+        var consecutiveFailures = 0
+        /// No start before this instant (restart backoff).
+        var notBefore: ContinuousClock.Instant?
+        var restartScheduled = false
+        var stopped = false
+    }
+    private let state = Mutex(State())
 
     private struct Pending {
         let generation: Int
@@ -49,7 +56,7 @@ final class ExecProgram: @unchecked Sendable {
 
     deinit {
         // Replaced by a reload (sink settings changed, a step recompiled): end the program.
-        if let process, !stopped {
+        if let process = state.withLock({ $0.stopped ? nil : $0.process }) {
             let grace = settings.shutdownGrace
             DispatchQueue.global().async { process.terminate(grace: grace) }
         }
@@ -70,11 +77,11 @@ final class ExecProgram: @unchecked Sendable {
         let (process, generation) = try await running(deadline: .now + settings.timeout)
         var frame = frame
         return try await withCheckedThrowingContinuation { continuation in
-            let seq: UInt64? = lock.withLock {
-                guard self.generation == generation, self.process != nil else { return nil }
-                let seq = nextSeq
-                nextSeq += 1
-                pending[seq] = Pending(generation: generation, continuation: continuation)
+            let seq: UInt64? = state.withLock { state in
+                guard state.generation == generation, state.process != nil else { return nil }
+                let seq = state.nextSeq
+                state.nextSeq += 1
+                state.pending[seq] = Pending(generation: generation, continuation: continuation)
                 return seq
             }
             guard let seq else {
@@ -97,7 +104,7 @@ final class ExecProgram: @unchecked Sendable {
     /// Writes a frame that expects no answer (a `settled`) to the process of `generation`;
     /// dropped if that process has been replaced (the program resends unsettled messages).
     func send(_ frame: Frame, generation: Int) {
-        let process = lock.withLock { self.generation == generation ? self.process : nil }
+        let process = state.withLock { $0.generation == generation ? $0.process : nil }
         guard let process else {
             logger.notice(
                 "answer dropped: the program was restarted meanwhile", metadata: ["seq": "\(frame.header.seq ?? 0)"])
@@ -109,14 +116,14 @@ final class ExecProgram: @unchecked Sendable {
     }
 
     private func fail(seq: UInt64, with error: DeliveryError) {
-        let entry = lock.withLock { pending.removeValue(forKey: seq) }
+        let entry = state.withLock { $0.pending.removeValue(forKey: seq) }
         entry?.continuation.resume(throwing: error)
     }
 
     private func timedOut(seq: UInt64, generation: Int) {
-        let entry: Pending? = lock.withLock {
-            guard let entry = pending[seq], entry.generation == generation else { return nil }
-            pending[seq] = nil
+        let entry: Pending? = state.withLock { state in
+            guard let entry = state.pending[seq], entry.generation == generation else { return nil }
+            state.pending[seq] = nil
             return entry
         }
         guard let entry else { return }
@@ -138,10 +145,10 @@ final class ExecProgram: @unchecked Sendable {
     func start() {
         guard (try? startIfDue()) == nil else { return }
         // Not due yet (a timer fired a little early) or the start failed: try again later.
-        lock.withLock {
-            guard process == nil, !stopped else { return }
-            let remaining = max((notBefore ?? .now) - .now, .milliseconds(10))
-            scheduleRestartLocked(after: remaining)
+        state.withLock { state in
+            guard state.process == nil, !state.stopped else { return }
+            let remaining = max((state.notBefore ?? .now) - .now, .milliseconds(10))
+            scheduleRestart(&state, after: remaining)
         }
     }
 
@@ -149,8 +156,8 @@ final class ExecProgram: @unchecked Sendable {
     private func running(deadline: ContinuousClock.Instant) async throws -> (ChildProcess, Int) {
         while true {
             if let started = try startIfDue() { return started }
-            let wakeUp = lock.withLock { notBefore } ?? (.now + .milliseconds(50))
-            guard wakeUp < deadline, !lock.withLock({ stopped }) else {
+            let wakeUp = state.withLock { $0.notBefore } ?? (.now + .milliseconds(50))
+            guard wakeUp < deadline, !state.withLock({ $0.stopped }) else {
                 throw DeliveryError.transient(
                     "exec-unavailable",
                     "\(endpoint): the program is not running (restarting after failures; see the log)")
@@ -161,28 +168,28 @@ final class ExecProgram: @unchecked Sendable {
 
     /// Returns the running process, or starts one if no restart delay is pending.
     private func startIfDue() throws -> (ChildProcess, Int)? {
-        lock.lock()
-        defer { lock.unlock() }
-        if stopped { throw DeliveryError.transient("exec-unavailable", "\(endpoint): shutting down") }
-        if let process { return (process, generation) }
-        if let notBefore, notBefore > .now + .milliseconds(5) { return nil }
-        generation += 1
-        let generation = self.generation
-        do {
-            let process = try ChildProcess.spawn(
-                command: settings.command, arguments: settings.arguments,
-                environment: settings.childEnvironment(endpoint: endpoint), directory: settings.workingDirectory,
-                endpoint: endpoint, handlers: handlers(generation: generation))
-            self.process = process
-            logger.info("program started", metadata: ["command": "\(settings.command)", "pid": "\(process.pid)"])
-            return (process, generation)
-        } catch {
-            consecutiveFailures += 1
-            let delay = settings.restartDelay(afterFailures: consecutiveFailures)
-            notBefore = .now + delay
-            logger.error("cannot start program", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
-            scheduleRestartLocked(after: delay)
-            return nil
+        try state.withLock { (state) throws(DeliveryError) -> (ChildProcess, Int)? in
+            if state.stopped { throw DeliveryError.transient("exec-unavailable", "\(endpoint): shutting down") }
+            if let process = state.process { return (process, state.generation) }
+            if let notBefore = state.notBefore, notBefore > .now + .milliseconds(5) { return nil }
+            state.generation += 1
+            let generation = state.generation
+            do {
+                let process = try ChildProcess.spawn(
+                    command: settings.command, arguments: settings.arguments,
+                    environment: settings.childEnvironment(endpoint: endpoint), directory: settings.workingDirectory,
+                    endpoint: endpoint, handlers: handlers(generation: generation))
+                state.process = process
+                logger.info("program started", metadata: ["command": "\(settings.command)", "pid": "\(process.pid)"])
+                return (process, generation)
+            } catch {
+                state.consecutiveFailures += 1
+                let delay = settings.restartDelay(afterFailures: state.consecutiveFailures)
+                state.notBefore = .now + delay
+                logger.error("cannot start program", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
+                scheduleRestart(&state, after: delay)
+                return nil
+            }
         }
     }
 
@@ -197,8 +204,8 @@ final class ExecProgram: @unchecked Sendable {
             stderrLine: { [weak self] line in self?.stderr(line) },
             exit: { [weak self] status in
                 guard let self else { return }
-                let wasCurrent = self.lock.withLock {
-                    self.generation == generation && self.process != nil && !self.stopped
+                let wasCurrent = self.state.withLock {
+                    $0.generation == generation && $0.process != nil && !$0.stopped
                 }
                 if wasCurrent {
                     self.logger.error("program exited; restarting it", metadata: ["status": "\(status)"])
@@ -218,10 +225,10 @@ final class ExecProgram: @unchecked Sendable {
                 return restart(
                     generation: generation, code: "exec-protocol", reason: "a result without 'seq'", terminate: true)
             }
-            let entry: Pending? = lock.withLock {
-                guard let entry = pending[seq], entry.generation == generation else { return nil }
-                pending[seq] = nil
-                consecutiveFailures = 0
+            let entry: Pending? = state.withLock { state in
+                guard let entry = state.pending[seq], entry.generation == generation else { return nil }
+                state.pending[seq] = nil
+                state.consecutiveFailures = 0
                 return entry
             }
             guard let entry else {
@@ -234,7 +241,7 @@ final class ExecProgram: @unchecked Sendable {
                 return restart(
                     generation: generation, code: "exec-protocol", reason: "a message without 'seq'", terminate: true)
             }
-            lock.withLock { consecutiveFailures = 0 }
+            state.withLock { $0.consecutiveFailures = 0 }
             onMessage?(frame, generation)
         default:
             logger.debug("frame of unknown type ignored", metadata: ["type": "\(frame.header.type)"])
@@ -255,16 +262,16 @@ final class ExecProgram: @unchecked Sendable {
     /// Replaces the process of `generation` (if it is still the current one): its pending
     /// frames fail as transient, and a new process starts after the backoff delay.
     private func restart(generation: Int, code: String, reason: String, terminate: Bool) {
-        let (old, failed): (ChildProcess?, [Pending]) = lock.withLock {
-            let failed = pending.values.filter { $0.generation == generation }
-            pending = pending.filter { $0.value.generation != generation }
-            guard self.generation == generation, let old = process else { return (nil, failed) }
-            process = nil
-            if !stopped {
-                consecutiveFailures += 1
-                let delay = settings.restartDelay(afterFailures: consecutiveFailures)
-                notBefore = .now + delay
-                scheduleRestartLocked(after: delay)
+        let (old, failed): (ChildProcess?, [Pending]) = state.withLock { state in
+            let failed = state.pending.values.filter { $0.generation == generation }
+            state.pending = state.pending.filter { $0.value.generation != generation }
+            guard state.generation == generation, let old = state.process else { return (nil, failed) }
+            state.process = nil
+            if !state.stopped {
+                state.consecutiveFailures += 1
+                let delay = settings.restartDelay(afterFailures: state.consecutiveFailures)
+                state.notBefore = .now + delay
+                scheduleRestart(&state, after: delay)
             }
             return (old, failed)
         }
@@ -277,26 +284,28 @@ final class ExecProgram: @unchecked Sendable {
         }
     }
 
-    private func scheduleRestartLocked(after delay: Duration) {
-        guard !restartScheduled, !stopped else { return }
-        restartScheduled = true
+    /// Starts the program again after `delay` (once, however often it is asked); called with
+    /// the state locked.
+    private func scheduleRestart(_ state: inout State, after delay: Duration) {
+        guard !state.restartScheduled, !state.stopped else { return }
+        state.restartScheduled = true
         logger.notice("program restarts after backoff", metadata: ["delay": "\(delay)"])
         DispatchQueue.global().asyncAfter(deadline: .now() + Self.dispatchInterval(delay)) { [weak self] in
             guard let self else { return }
-            self.lock.withLock { self.restartScheduled = false }
+            self.state.withLock { $0.restartScheduled = false }
             self.start()
         }
     }
 
     /// Stops the program in order (stdin closed, SIGTERM, SIGKILL) and fails what is still pending.
     func shutdown() async {
-        let (process, failed): (ChildProcess?, [Pending]) = lock.withLock {
-            stopped = true
+        let (process, failed): (ChildProcess?, [Pending]) = state.withLock { state in
+            state.stopped = true
             defer {
-                self.process = nil
-                pending = [:]
+                state.process = nil
+                state.pending = [:]
             }
-            return (self.process, Array(pending.values))
+            return (state.process, Array(state.pending.values))
         }
         for entry in failed {
             entry.continuation.resume(
@@ -314,7 +323,7 @@ final class ExecProgram: @unchecked Sendable {
     }
 
     /// The pid of the running program (tests and diagnostics).
-    var pid: pid_t? { lock.withLock { process?.pid } }
+    var pid: pid_t? { state.withLock { $0.process?.pid } }
 
     static func dispatchInterval(_ duration: Duration) -> DispatchTimeInterval {
         .nanoseconds(
