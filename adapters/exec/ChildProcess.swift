@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -36,7 +37,7 @@ public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
 /// SIGPIPE is ignored process-wide (``ignoreSIGPIPE()``) so that writing to a program that
 /// has exited fails with EPIPE instead of killing Stadtbus; the child gets default signal
 /// dispositions back.
-final class ChildProcess: @unchecked Sendable {
+final class ChildProcess: Sendable {
     /// What the process reports; called on its own threads.
     struct Handlers: Sendable {
         var frame: @Sendable (Frame) -> Void
@@ -46,16 +47,15 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     let pid: pid_t
-    private let lock = NSLock()
-    private var stdinFD: Int32
-    private var exited = false
-    private var reaped = false
+    /// Our end of the program's stdin (-1 once closed), whether the program has exited, and
+    /// whether it has been reaped (its pid may be reused from then on).
+    private let state: Mutex<(stdinFD: Int32, exited: Bool, reaped: Bool)>
     private let exitSignal = DispatchSemaphore(value: 0)
     private let writer: DispatchQueue
 
     private init(pid: pid_t, stdinFD: Int32) {
         self.pid = pid
-        self.stdinFD = stdinFD
+        state = Mutex((stdinFD, false, false))
         writer = DispatchQueue(label: "stadtbus.exec.writer.\(pid)")
     }
 
@@ -201,10 +201,10 @@ final class ChildProcess: @unchecked Sendable {
             // recycled process id; then mark the process as gone and reap it.
             var info = siginfo_t()
             while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) != 0 && errno == EINTR {}
-            lock.withLock { exited = true }
+            state.withLock { $0.exited = true }
             var status: Int32 = 0
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-            lock.withLock { reaped = true }
+            state.withLock { $0.reaped = true }
             closeStdin()  // our end of the pipe is not needed any more
             exitSignal.signal()
             // Answers written just before the exit are still in the pipe: let the reader finish
@@ -233,7 +233,7 @@ final class ChildProcess: @unchecked Sendable {
     /// Writes `bytes` to the program's stdin; `completion` gets `nil` or why it failed.
     func write(_ bytes: [UInt8], completion: @escaping @Sendable ((any Error)?) -> Void) {
         writer.async { [self] in
-            let fd = lock.withLock { stdinFD }
+            let fd = state.withLock { $0.stdinFD }
             guard fd >= 0 else { return completion(FrameProtocolError("the program's stdin is closed")) }
             var written = 0
             while written < bytes.count {
@@ -257,9 +257,9 @@ final class ChildProcess: @unchecked Sendable {
     /// Closes the program's stdin after pending writes (it sees end of input).
     func closeStdin() {
         writer.async { [self] in
-            let fd = lock.withLock { () -> Int32 in
-                defer { stdinFD = -1 }
-                return stdinFD
+            let fd = state.withLock { state in
+                defer { state.stdinFD = -1 }
+                return state.stdinFD
             }
             if fd >= 0 { close(fd) }
         }
@@ -267,13 +267,13 @@ final class ChildProcess: @unchecked Sendable {
 
     /// Sends `signal` unless the process has already exited (never to a recycled id).
     func send(_ signal: Int32) {
-        lock.withLock {
-            if !exited { kill(pid, signal) }
+        state.withLock { state in
+            if !state.exited { kill(pid, signal) }
         }
     }
 
     /// Whether the process has exited and been reaped.
-    var hasExited: Bool { lock.withLock { reaped } }
+    var hasExited: Bool { state.withLock { $0.reaped } }
 
     /// Waits up to `timeout` for the process to exit and be reaped; true if it was.
     func waitForExit(timeout: Duration) -> Bool {
