@@ -281,7 +281,7 @@ let package = Package(
             swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]),
         .target(
             name: "StadtbusTestSupport", dependencies: ["StadtbusAMQP"], path: "Tests/StadtbusTestSupport",
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
         .testTarget(
             name: "StadtbusXMLTests", dependencies: ["StadtbusXML"],

@@ -43,7 +43,9 @@ public struct TestClient: Sendable {
     {
         let consumer = try await connection.consume(queue: queue, prefetch: 500)
         var received: [(String, [String: AMQPHeaderValue])] = []
-        var iterator = consumer.deliveries.makeAsyncIterator()
+        // One task at a time uses the iterator: the group below is awaited to its end (the losing
+        // child cancelled and finished) before the next round hands it to a new child.
+        nonisolated(unsafe) var iterator = consumer.deliveries.makeAsyncIterator()
         while true {
             let wait: Duration
             if received.count < expected {
