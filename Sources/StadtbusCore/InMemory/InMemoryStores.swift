@@ -1,9 +1,9 @@
 import Foundation
+import Synchronization
 
 /// An ``IdempotencyStore`` in memory, for tests and `stadtbus dry-run`.
-public final class InMemoryIdempotencyStore: IdempotencyStore, @unchecked Sendable {
-    private let lock = NSLock()
-    private var records: [String: Date] = [:]
+public final class InMemoryIdempotencyStore: IdempotencyStore, Sendable {
+    private let records = Mutex<[String: Date]>([:])
 
     public init() {}
 
@@ -12,85 +12,71 @@ public final class InMemoryIdempotencyStore: IdempotencyStore, @unchecked Sendab
     }
 
     public func wasDelivered(route: String, messageID: String, destination: String) throws -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return records[key(route, messageID, destination)] != nil
+        let key = key(route, messageID, destination)
+        return records.withLock { $0[key] != nil }
     }
 
     public func recordDelivered(route: String, messageID: String, destination: String, at date: Date) throws {
-        lock.lock()
-        defer { lock.unlock() }
-        records[key(route, messageID, destination)] = date
+        let key = key(route, messageID, destination)
+        records.withLock { $0[key] = date }
     }
 
     @discardableResult
     public func purge(olderThan date: Date) throws -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        let old = records.filter { $0.value < date }.map(\.key)
-        for key in old { records[key] = nil }
-        return old.count
+        records.withLock { records in
+            let old = records.filter { $0.value < date }.map(\.key)
+            for key in old { records[key] = nil }
+            return old.count
+        }
     }
 
     /// How many deliveries are recorded.
     public var count: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return records.count
+        records.withLock { $0.count }
     }
 }
 
 /// An ``AuditJournal`` in memory, for tests and `stadtbus dry-run`.
-public final class InMemoryAuditJournal: AuditJournal, @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: [AuditEvent] = []
+public final class InMemoryAuditJournal: AuditJournal, Sendable {
+    private let stored = Mutex<[AuditEvent]>([])
 
     public init() {}
 
     public func record(_ events: [AuditEvent]) throws {
-        lock.lock()
-        defer { lock.unlock() }
-        stored += events
+        stored.withLock { $0 += events }
     }
 
     public func trail(of messageID: String) throws -> [AuditEvent] {
-        lock.lock()
-        defer { lock.unlock() }
-        return stored.filter { $0.messageID == messageID }
+        stored.withLock { $0.filter { $0.messageID == messageID } }
     }
 
     @discardableResult
     public func purge(olderThan date: Date) throws -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        let before = stored.count
-        stored.removeAll { $0.at < date }
-        return before - stored.count
+        stored.withLock { stored in
+            let before = stored.count
+            stored.removeAll { $0.at < date }
+            return before - stored.count
+        }
     }
 
     /// Every event recorded, oldest first.
     public var events: [AuditEvent] {
-        lock.lock()
-        defer { lock.unlock() }
-        return stored
+        stored.withLock { $0 }
     }
 }
 
 /// A ``MessageSink`` that keeps what it is given instead of delivering it (dry-run, tests).
-public final class RecordingSink: MessageSink, @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: [(endpoint: String, message: OutgoingMessage)] = []
+public final class RecordingSink: MessageSink, Sendable {
+    private let stored = Mutex<[(endpoint: String, message: OutgoingMessage)]>([])
 
     public init() {}
 
     public func deliver(_ message: OutgoingMessage, to endpoint: Endpoint) async throws {
-        lock.withLock { stored.append((endpoint.name, message)) }
+        stored.withLock { $0.append((endpoint.name, message)) }
     }
 
     /// Everything "delivered", in order.
     public var deliveries: [(endpoint: String, message: OutgoingMessage)] {
-        lock.lock()
-        defer { lock.unlock() }
-        return stored
+        stored.withLock { $0 }
     }
 }
