@@ -188,6 +188,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The loader of the standard build: the adapters above, mapping rules and XMLDSig
+        // `sign`/`verify` steps; used by the executable, the benchmarks and the tests.
+        .target(
+            name: "StadtbusStandard",
+            dependencies: ["StadtbusAdapters", "StadtbusConfig", "StadtbusCore", "StadtbusSignature", "StadtbusXML"],
+            swiftSettings: swiftSettings + [
+                .swiftLanguageMode(.v6), .enableUpcomingFeature("InternalImportsByDefault"),
+            ]
+        ),
+
         // MARK: Runtime (wires engine, transport, stores, operations, adapters)
         .target(
             name: "StadtbusRuntime",
@@ -206,13 +216,13 @@ let package = Package(
             name: "stadtbus",
             dependencies: [
                 "StadtbusCore", "StadtbusConfig", "StadtbusXML", "StadtbusSignature", "StadtbusAMQP", "StadtbusStore",
-                "StadtbusOperations", "StadtbusRuntime", "StadtbusAdapterKit", "StadtbusAdapters",
+                "StadtbusOperations", "StadtbusRuntime", "StadtbusAdapterKit", "StadtbusAdapters", "StadtbusStandard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
             name: "stadtbus-xml-bench",
@@ -230,7 +240,7 @@ let package = Package(
             name: "stadtbus-bench",
             dependencies: [
                 "StadtbusCore", "StadtbusConfig", "StadtbusXML", "StadtbusSignature", "StadtbusAMQP",
-                "StadtbusAdapters",
+                "StadtbusAdapters", "StadtbusStandard",
             ],
             path: "Sources/Benchmarks/RouteBench",
             swiftSettings: swiftSettings
@@ -363,7 +373,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StadtbusConfigTests",
-            dependencies: ["StadtbusConfig", "StadtbusCore", "StadtbusXML", "StadtbusAdapters", "Yams"],
+            dependencies: ["StadtbusConfig", "StadtbusCore", "StadtbusXML", "StadtbusAdapters", "StadtbusStandard", "Yams"],
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),

@@ -44,8 +44,18 @@ enum ConfigFixtures {
         return (directory, ["STADTBUS_CERTS": directory + "/certs", "STADTBUS_RUN": directory + "/run"])
     }
 
-    /// A loader with a fixed environment (tests do not depend on the caller's).
+    /// A loader with a fixed environment (tests do not depend on the caller's), the standard
+    /// adapter types, and `sign`/`verify` registered with stand-ins (no key is loaded, no
+    /// signature checked) the way StadtbusStandard registers the real ones.
     static func loader(_ environment: [String: String] = [:]) -> ConfigurationLoader {
+        var loader = bareLoader(environment)
+        loader.steps.register(SignStepFactory { StandInSigner(key: $0.name) })
+        loader.steps.register(VerifyStepFactory { _, _, _ in AcceptingVerifier() })
+        return loader
+    }
+
+    /// A loader of a build without a signature module: no `sign`, no `verify`.
+    static func bareLoader(_ environment: [String: String] = [:]) -> ConfigurationLoader {
         ConfigurationLoader(
             environment: ["STADTBUS_SHARED": shared].merging(environment) { $1 },
             adapterTypes: StandardAdapters.registry.types)

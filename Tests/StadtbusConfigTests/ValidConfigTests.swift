@@ -24,18 +24,6 @@ struct StempelStep: RouteStep {
     }
 }
 
-struct AcceptingVerifier: SignatureVerifier {
-    func verify(document: XMLDocument, header: MessageHeader) throws {}
-}
-
-final class RecordingSigner: MessageSigner, @unchecked Sendable {
-    let key: String
-    private let lock = NSLock()
-    private(set) var count = 0
-    init(key: String) { self.key = key }
-    func sign(document: XMLDocument) throws { lock.withLock { count += 1 } }
-}
-
 /// A stand-in for the mapping module: compiles any rules to the wrap stylesheet and
 /// remembers which file it was given.
 struct FakeMappingCompiler: MappingRulesCompiling {
@@ -51,8 +39,6 @@ final class ValidConfigTests: XCTestCase {
     private func loader() -> ConfigurationLoader {
         var loader = ConfigFixtures.loader()
         loader.steps.register(StempelFactory())
-        loader.verifier = AcceptingVerifier()
-        loader.signerFactory = { RecordingSigner(key: $0.name) }
         return loader
     }
 

@@ -11,10 +11,10 @@
 // Prints one line per figure (`name value unit`); asserts nothing. Wall-clock figures are noisy on a
 // shared machine; the CPU figures (`*_cpu_us`, CLOCK_PROCESS_CPUTIME_ID) are the ones to compare.
 import Foundation
-import StadtbusAdapters
 import StadtbusConfig
 import StadtbusCore
 import StadtbusSignature
+import StadtbusStandard
 import StadtbusXML
 
 #if canImport(Glibc)
@@ -171,13 +171,6 @@ let stylesheetText = """
     </xsl:stylesheet>
     """
 
-struct BenchSigner: MessageSigner {
-    let key: SigningKey
-    func sign(document: XMLDocument) throws {
-        do { try key.sign(document) } catch { throw SignatureError(code: "sign-failed", message: "\(error)") }
-    }
-}
-
 struct Fixture {
     let directory: String
     let configPath: String
@@ -311,11 +304,7 @@ func runOffline(_ options: Options) async {
 
     let loaded: LoadedConfiguration
     do {
-        var loader = ConfigurationLoader(
-            adapterTypes: StandardAdapters.registry.types,
-            signerFactory: { key in
-                BenchSigner(key: try SigningKey(pemKey: key.privateKey, certificate: key.certificate))
-            })
+        var loader = StandardLoader.make()
         loader.schemaCache = XMLSchemaCache()
         loaded = try loader.load(path: fixture.configPath)
     } catch { fail("configuration: \(error)") }

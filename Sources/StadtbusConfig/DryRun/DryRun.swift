@@ -11,8 +11,8 @@ public enum DryRun {
     /// - Parameters:
     ///   - headers: transport headers as `NAME=VALUE`.
     ///   - maxLines: how many lines of each document to show (`Int.max` for all).
-    ///   - loader: the loader to use; its signer and verifier are replaced by dry-run ones
-    ///     (no private key is touched, no signature checked).
+    ///   - loader: the loader to use; its `sign` and `verify` steps are replaced by dry-run ones
+    ///     (no private key is touched, no signature checked), so a dry run needs no signature module.
     ///   - cases: where `correlate` looks cases up (e.g. the service's store opened read-only, or
     ///     an ``InMemoryCaseRegistry`` seeded with test cases); registrations are written to it only
     ///     in memory — pass an in-memory registry unless you want them kept. Default: empty, so
@@ -23,8 +23,8 @@ public enum DryRun {
         loader: ConfigurationLoader = ConfigurationLoader(), cases: any CaseRegistry = InMemoryCaseRegistry()
     ) async -> (text: String, disposition: Disposition?) {
         var loader = loader
-        loader.signerFactory = { key in DryRunSigner(key: key.name) }
-        loader.verifier = DryRunVerifier()
+        loader.steps.register(SignStepFactory { key in DryRunSigner(key: key.name) })
+        loader.steps.register(VerifyStepFactory { _, _, _ in DryRunVerifier() })
         let loaded: LoadedConfiguration
         do {
             loaded = try loader.load(path: config)

@@ -8,8 +8,10 @@ extension LoadSession {
         "message-type", "message-type-name", "profile", "author", "reader", "header", "case", "xpath", "all", "any",
         "not",
     ]
+    /// The steps StadtbusConfig compiles itself; every other step (adapter steps, `sign`,
+    /// `verify`) comes from a factory in the loader's ``StepRegistry``.
     static let builtInSteps = [
-        "validate", "map", "sign", "verify", "set-header", "filter", "register-case", "correlate", "require",
+        "validate", "map", "set-header", "filter", "register-case", "correlate", "require",
     ]
 
     /// A condition: a mapping whose keys must all hold (see ``Condition``).
@@ -101,7 +103,7 @@ extension LoadSession {
 
     /// One step: `- NAME: SETTINGS` (or `- NAME` for a step without settings).
     func step(_ node: YNode, namespaces: [String: String]) -> (any RouteStep)? {
-        let known = Self.builtInSteps + loader.steps.factories.keys.sorted()
+        let known = Self.builtInSteps + Set(Self.moduleSteps.keys).union(loader.steps.factories.keys).sorted()
         let name: String
         let nameNode: YNode
         let value: YNode?
@@ -131,8 +133,6 @@ extension LoadSession {
         switch name {
         case "validate": return validateStep(settings, at: nameNode)
         case "map": return mapStep(settings, at: nameNode, namespaces: namespaces)
-        case "sign": return signStep(settings, at: nameNode)
-        case "verify": return verifyStep(settings, at: nameNode)
         case "set-header": return setHeaderStep(settings, at: nameNode, namespaces: namespaces)
         case "register-case": return registerCaseStep(settings, at: nameNode, namespaces: namespaces)
         case "correlate": return correlateStep(settings, at: nameNode, namespaces: namespaces)
@@ -143,16 +143,7 @@ extension LoadSession {
                 return nil
             }
             return condition(settings, namespaces: namespaces).map { FilterStep(condition: $0) }
-        default:
-            guard let factory = loader.steps.factory(named: name) else {
-                diagnostics.error(
-                    nameNode.position,
-                    "unknown step '\(name)'"
-                        + (DidYouMean.suggestion(for: name, in: known).map { " — did you mean '\($0)'?" }
-                            ?? " — expected one of: " + known.joined(separator: ", ")))
-                return nil
-            }
-            return customStep(factory, settings, at: nameNode)
+        default: return registeredStep(name, settings, at: nameNode, known: known)
         }
     }
 
@@ -283,42 +274,6 @@ extension LoadSession {
         return nil
     }
 
-    /// `sign: NAME` or `sign: {key: NAME}`.
-    private func signStep(_ node: YNode?, at nameNode: YNode) -> (any RouteStep)? {
-        guard let node else {
-            diagnostics.error(nameNode.position, "'sign' needs a key: 'sign: { key: NAME }'")
-            return nil
-        }
-        var keyNode = node
-        if case .mapping = node.node {
-            guard let fields = reader.fields(node, "'sign'", allowed: ["key"]),
-                let inner = reader.require(fields, "key", "'sign'", expected: "the name of a key under 'keys:'")
-            else { return nil }
-            keyNode = inner
-        }
-        guard let name = reader.string(keyNode, "key") else { return nil }
-        guard let key = settings.keys[name] else {
-            if named["keys"]?.contains(where: { $0.name == name }) == true { return nil }
-            diagnostics.error(
-                keyNode.position,
-                "unknown signing key '\(name)'"
-                    + (DidYouMean.suggestion(for: name, in: Array(settings.keys.keys)).map {
-                        " — did you mean '\($0)'?"
-                    }
-                        ?? " — declare it under 'keys:'"))
-            return nil
-        }
-        guard let factory = loader.signerFactory else {
-            return SignStep(keyName: name, signer: UnavailableSigner(key: name))
-        }
-        do {
-            return SignStep(keyName: name, signer: try factory(key))
-        } catch {
-            diagnostics.error(keyNode.position, "key '\(name)' cannot be used for signing: \(error)")
-            return nil
-        }
-    }
-
     /// `set-header: {NAME: TEMPLATE, …}`.
     private func setHeaderStep(_ node: YNode?, at nameNode: YNode, namespaces: [String: String]) -> (any RouteStep)? {
         guard let node, case .mapping(let mapping) = node.node, !mapping.isEmpty else {
@@ -353,30 +308,6 @@ extension LoadSession {
             return try Template(text, namespaces: namespaces)
         } catch {
             diagnostics.error(node.position, "invalid template '\(text)': \(error)")
-            return nil
-        }
-    }
-
-    private func customStep(_ factory: any StepFactory, _ node: YNode?, at nameNode: YNode) -> (any RouteStep)? {
-        let context = "step '\(factory.name)'"
-        var values: [String: ConfigValue] = [:]
-        if let node {
-            guard let fields = reader.fields(node, context, allowed: factory.settingsSchema.fields.map(\.name)) else {
-                return nil
-            }
-            values = reader.settings(fields, schema: factory.settingsSchema, context: context)
-        } else if let required = factory.settingsSchema.fields.first(where: \.required) {
-            diagnostics.error(nameNode.position, "\(context) is missing '\(required.name)' (\(required.type))")
-            return nil
-        } else {
-            for field in factory.settingsSchema.fields {
-                if let value = field.defaultValue { values[field.name] = value }
-            }
-        }
-        do {
-            return try factory.makeStep(settings: values)
-        } catch {
-            diagnostics.error(nameNode.position, "\(context): \(error)")
             return nil
         }
     }

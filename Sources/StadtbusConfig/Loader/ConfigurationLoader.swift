@@ -26,18 +26,13 @@ public struct ConfigurationLoader: Sendable {
     /// Environment for `${VAR}` expansion.
     public var environment: [String: String]
     public var adapterTypes: AdapterTypeRegistry
-    /// Custom steps supplied by adapter modules.
+    /// The steps that modules register: adapter steps (`exec-transform`, …) and `sign`/`verify`
+    /// (``SignStepFactory``, ``VerifyStepFactory``). A step a configuration uses that no module
+    /// registered is a load error ("not available in this build"), never a run-time failure.
+    /// StadtbusStandard's `StandardLoader` registers every step of the standard build.
     public var steps: StepRegistry
     /// The mapping-rules compiler; `nil` until the mapping module is wired in.
     public var mappingRules: (any MappingRulesCompiling)?
-    /// Creates signers for `keys:`; `nil` until the signature module is wired in (then `sign`
-    /// steps fail every message with `signer-unavailable`).
-    public var signerFactory: SignerFactory?
-    /// Verifies signatures for `verify` steps; `nil` until the signature module is wired in.
-    public var verifier: (any SignatureVerifier)?
-    /// Creates the verifier for `verify` steps from the configured trust store directory
-    /// (`trust-store:`; `nil` when not configured), at load time. Used when ``verifier`` is nil.
-    public var verifierFactory: VerifierFactory?
     public var schemaCache: XMLSchemaCache
     public var stylesheetCache: XSLTStylesheetCache
 
@@ -45,16 +40,13 @@ public struct ConfigurationLoader: Sendable {
         environment: [String: String] = ProcessInfo.processInfo.environment,
         adapterTypes: AdapterTypeRegistry = AdapterTypeRegistry(),
         steps: StepRegistry = StepRegistry(), mappingRules: (any MappingRulesCompiling)? = YAMLMappingRules(),
-        signerFactory: SignerFactory? = nil,
-        verifier: (any SignatureVerifier)? = nil, schemaCache: XMLSchemaCache = XMLSchemaCache(),
+        schemaCache: XMLSchemaCache = XMLSchemaCache(),
         stylesheetCache: XSLTStylesheetCache = XSLTStylesheetCache()
     ) {
         self.environment = environment
         self.adapterTypes = adapterTypes
         self.steps = steps
         self.mappingRules = mappingRules
-        self.signerFactory = signerFactory
-        self.verifier = verifier
         self.schemaCache = schemaCache
         self.stylesheetCache = stylesheetCache
     }

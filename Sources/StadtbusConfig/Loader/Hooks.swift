@@ -10,27 +10,13 @@ public protocol MappingRulesCompiling: Sendable {
     func compile(node: Yams.Node, file: String) throws -> XSLTStylesheet
 }
 
-/// Creates a signer for a configured key (the signature module provides it).
+/// Creates a signer for a configured key, for ``SignStepFactory`` (the signature module
+/// provides the real one; dry-run and tests their own).
 public typealias SignerFactory = @Sendable (KeyDefinition) throws -> any MessageSigner
 
 /// Creates a verifier for the configured trust store directory, signer identity rules
-/// (`signer-identities:`) and the `verify` step's settings (the signature module provides it).
+/// (`signer-identities:`) and the `verify` step's settings, for ``VerifyStepFactory`` (the
+/// signature module provides the real one; dry-run and tests their own).
 public typealias VerifierFactory =
     @Sendable (_ trustStore: String?, _ identities: [String: [String]], _ options: VerifyOptions) throws ->
     any SignatureVerifier
-
-/// Placeholder signer used when no signature module is wired in: every message fails
-/// permanently with `signer-unavailable`, so nothing unsigned leaves by mistake.
-struct UnavailableSigner: MessageSigner {
-    let key: String
-    func sign(document: XMLDocument) throws {
-        throw SignatureError(code: "signer-unavailable", message: "no signature module is wired in for key '\(key)'")
-    }
-}
-
-/// Placeholder verifier used when no signature module is wired in: every message fails verification.
-struct UnavailableVerifier: SignatureVerifier {
-    func verify(document: XMLDocument, header: MessageHeader) throws {
-        throw SignatureError(code: "verifier-unavailable", message: "no signature module is wired in")
-    }
-}

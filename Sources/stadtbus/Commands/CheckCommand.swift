@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import StadtbusConfig
 import StadtbusCore
+import StadtbusStandard
 
 /// `stadtbus check --config FILE`: loads the configuration exactly as the service would
 /// (includes, references, schemas and stylesheets compiled) and reports every error.

@@ -4,6 +4,7 @@ import StadtbusAMQP
 import StadtbusConfig
 import StadtbusCore
 import StadtbusRuntime
+import StadtbusStandard
 import StadtbusXML
 
 /// `stadtbus dlq list|show|replay`: inspect and re-inject dead-lettered messages.
@@ -187,19 +188,7 @@ struct DeadLetterBrowser {
         for queue in queues {
             let consumer: AMQPConsumer
             do { consumer = try await connection.consume(queue: queue, prefetch: 1000) } catch { continue }
-            var iterator = consumer.deliveries.makeAsyncIterator()
-            while true {
-                let next = await withTaskGroup(of: AMQPDelivery?.self) { group -> AMQPDelivery? in
-                    group.addTask { await iterator.next() }
-                    group.addTask {
-                        try? await Task.sleep(for: .milliseconds(500))
-                        return nil
-                    }
-                    let first = await group.next() ?? nil
-                    group.cancelAll()
-                    return first
-                }
-                guard let delivery = next else { break }
+            for delivery in await DeliveryDrain.take(from: consumer, idle: .milliseconds(500)) {
                 let messageID =
                     (try? extractor.header(of: XMLDocument(parsing: delivery.body)).messageID) ?? "(no header)"
                 letters.append(Letter(queue: queue, delivery: delivery, messageID: messageID))

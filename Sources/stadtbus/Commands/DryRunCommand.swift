@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import StadtbusConfig
 import StadtbusCore
+import StadtbusStandard
 
 /// `stadtbus dry-run --config FILE --route NAME --message FILE.xml`: runs one route offline
 /// (no broker, nothing delivered, in-memory stores) and shows what each step did.

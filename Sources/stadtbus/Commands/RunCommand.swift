@@ -6,6 +6,7 @@ import StadtbusAdapters
 import StadtbusConfig
 import StadtbusOperations
 import StadtbusRuntime
+import StadtbusStandard
 import UnixSignals
 
 /// `stadtbus run --config FILE`: the service.
