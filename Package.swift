@@ -375,7 +375,7 @@ let package = Package(
             name: "StadtbusConfigTests",
             dependencies: ["StadtbusConfig", "StadtbusCore", "StadtbusXML", "StadtbusAdapters", "StadtbusStandard", "Yams"],
             exclude: ["Fixtures"],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
     ],
     swiftLanguageModes: [.v5]

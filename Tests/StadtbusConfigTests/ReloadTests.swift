@@ -43,9 +43,14 @@ final class ReloadTests: XCTestCase {
     /// Writes a file and gives it a distinct modification time (so the poller sees every change
     /// even on file systems with coarse timestamps).
     private func write(_ name: String, _ text: String) throws {
+        stamp += 2
+        try Self.write(name, text, in: directory, stamp: stamp)
+    }
+
+    /// Writes `text` to `name` in `directory` with modification time `stamp` (usable from a task).
+    private static func write(_ name: String, _ text: String, in directory: String, stamp: Date) throws {
         let path = directory + "/" + name
         try text.write(toFile: path, atomically: true, encoding: .utf8)
-        stamp += 2
         try FileManager.default.setAttributes([.modificationDate: stamp], ofItemAtPath: path)
     }
 
@@ -125,11 +130,18 @@ final class ReloadTests: XCTestCase {
 
         let count = 300
         let bodies = (0..<count).map { _ in ConfigFixtures.g2g() }
+        let directory = directory
+        let invalidStamp = stamp + 2
+        let validStamp = stamp + 4
+        stamp += 4
         let changes = Task {
             try await Task.sleep(for: .milliseconds(30))
-            try write("main.yaml", Self.config(route: "v2", header: "2", step: "valdate"))  // invalid
+            try ReloadTests.write(
+                "main.yaml", ReloadTests.config(route: "v2", header: "2", step: "valdate"), in: directory,
+                stamp: invalidStamp)  // invalid
             try await Task.sleep(for: .milliseconds(120))
-            try write("main.yaml", Self.config(route: "v3", header: "3"))  // valid
+            try ReloadTests.write(
+                "main.yaml", ReloadTests.config(route: "v3", header: "3"), in: directory, stamp: validStamp)  // valid
         }
         let results = await withTaskGroup(of: Disposition.self, returning: [Disposition].self) { group in
             for (index, body) in bodies.enumerated() {
