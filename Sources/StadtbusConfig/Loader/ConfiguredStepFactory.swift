@@ -33,11 +33,6 @@ public struct StepContext: Sendable {
     /// Names declared under `keys:` whose definition is broken (reported there already).
     let brokenKeys: Set<String>
 
-    init(settings: StadtbusSettings, brokenKeys: Set<String>) {
-        self.settings = settings
-        self.brokenKeys = brokenKeys
-    }
-
     /// The key declared under `keys:` as `name`, for a step's `setting`.
     /// - Throws: ``StepSettingError`` at `setting` when no such key is declared (with a
     ///   did-you-mean), or a silent one when the key is declared but broken.
