@@ -59,7 +59,9 @@ let package = Package(
         .target(
             name: "StadtbusXML",
             dependencies: ["CLibXML", "CXMLShim", "StadtbusConcurrency"],
-            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
+            swiftSettings: swiftSettings + [
+                .swiftLanguageMode(.v6), .enableUpcomingFeature("InternalImportsByDefault"),
+            ]
         ),
         .target(
             name: "StadtbusSignature",
@@ -76,14 +78,14 @@ let package = Package(
         .target(
             name: "StadtbusStore",
             dependencies: ["CSQLite", "StadtbusCore"],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
 
         // MARK: Core
         .target(
             name: "StadtbusCore",
             dependencies: ["StadtbusXML", .product(name: "Logging", package: "swift-log")],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
         .target(
             name: "StadtbusConfig",
@@ -185,7 +187,7 @@ let package = Package(
                 "StadtbusAdapterKit", "AMQPAdapter", "ExecAdapter", "FileAdapter", "HTTPInAdapter", "HTTPOutAdapter",
                 "LogAdapter",
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
 
         // The loader of the standard build: the adapters above, mapping rules and XMLDSig
@@ -234,7 +236,7 @@ let package = Package(
             name: "stadtbus-store-bench",
             dependencies: ["StadtbusStore", "StadtbusCore"],
             path: "Sources/Benchmarks/StoreBench",
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
             name: "stadtbus-bench",
@@ -243,7 +245,7 @@ let package = Package(
                 "StadtbusAdapters", "StadtbusStandard",
             ],
             path: "Sources/Benchmarks/RouteBench",
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
         .executableTarget(
             name: "stadtbus-raw-relay",
@@ -317,7 +319,7 @@ let package = Package(
         .testTarget(
             name: "StadtbusEndToEndTests",
             dependencies: ["StadtbusAMQP", "StadtbusTestSupport", "stadtbus"],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
         .testTarget(
             name: "StadtbusRuntimeTests",
@@ -336,7 +338,7 @@ let package = Package(
                 "StadtbusXML",
                 "stadtbus",
             ],
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),
         .testTarget(
             name: "StadtbusHTTPTests",
@@ -373,7 +375,9 @@ let package = Package(
         ),
         .testTarget(
             name: "StadtbusConfigTests",
-            dependencies: ["StadtbusConfig", "StadtbusCore", "StadtbusXML", "StadtbusAdapters", "StadtbusStandard", "Yams"],
+            dependencies: [
+                "StadtbusConfig", "StadtbusCore", "StadtbusXML", "StadtbusAdapters", "StadtbusStandard", "Yams",
+            ],
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings + [.swiftLanguageMode(.v6)]
         ),

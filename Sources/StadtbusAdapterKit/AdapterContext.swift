@@ -14,28 +14,24 @@ public struct AdapterContext: Sendable {
     public let readiness: Readiness
     /// Messages in flight across all sources (for the gauge and for draining at shutdown).
     public let inFlight: InFlightCounter
-    /// How many messages one source keeps in progress at once: `max-in-flight:` (the runtime
-    /// passes it under this older name; read it as ``maxInFlight``).
-    public let workers: Int
+    /// How many messages one source keeps in progress at once (`max-in-flight:`, default 256). A
+    /// window, not a CPU bound: a message waiting for a confirm, a commit or an answer holds no thread.
+    public let maxInFlight: Int
     /// This authority's `kennung` (`identity:`), if configured.
     public let identity: String?
     public let logger: Logger
 
     public init(
         engine: RoutingEngine, resources: AdapterResources = AdapterResources(), metrics: StadtbusMetrics,
-        readiness: Readiness, inFlight: InFlightCounter, workers: Int, identity: String?, logger: Logger
+        readiness: Readiness, inFlight: InFlightCounter, maxInFlight: Int, identity: String?, logger: Logger
     ) {
         self.engine = engine
         self.resources = resources
         self.metrics = metrics
         self.readiness = readiness
         self.inFlight = inFlight
-        self.workers = workers
+        self.maxInFlight = maxInFlight
         self.identity = identity
         self.logger = logger
     }
-
-    /// How many messages one source keeps in progress at once (`max-in-flight:`, default 256). A
-    /// window, not a CPU bound: a message waiting for a confirm, a commit or an answer holds no thread.
-    public var maxInFlight: Int { workers }
 }

@@ -9,11 +9,11 @@ extension AdapterContext {
     /// tests' way to build one for AMQP-based adapters).
     public init(
         engine: RoutingEngine, brokers: BrokerConnections, metrics: StadtbusMetrics, readiness: Readiness,
-        inFlight: InFlightCounter, workers: Int, identity: String?, logger: Logger
+        inFlight: InFlightCounter, maxInFlight: Int, identity: String?, logger: Logger
     ) {
         self.init(
             engine: engine, resources: AdapterResources().inserting(brokers), metrics: metrics, readiness: readiness,
-            inFlight: inFlight, workers: workers, identity: identity, logger: logger)
+            inFlight: inFlight, maxInFlight: maxInFlight, identity: identity, logger: logger)
     }
 
     /// The runtime's broker connections. When the runtime provides none (a context built

@@ -70,6 +70,9 @@ public final class StadtbusRuntime: Sendable {
         logger.info(
             "configuration loaded",
             metadata: ["routes": "\(initial.table.routes.count)", "version": "\(initial.table.version)"])
+        for warning in initial.settings.warnings {
+            logger.warning("configuration: \(warning.message)", metadata: ["at": "\(warning.position)"])
+        }
 
         let kennung = initial.settings.identity?.kennung
         var endpoints: [String: AMQPEndpoint] = [:]
@@ -85,7 +88,7 @@ public final class StadtbusRuntime: Sendable {
             cases: stores.cases, logger: logger)
         let context = AdapterContext(
             engine: engine, brokers: connections, metrics: metrics, readiness: readiness, inFlight: InFlightCounter(),
-            workers: initial.settings.workers, identity: kennung, logger: logger)
+            maxInFlight: initial.settings.maxInFlight, identity: kennung, logger: logger)
         var sinks: [String: any MessageSink] = [:]
         for (name, adapter) in adapters.adapters where adapter.type.canSend {
             sinks[name] = try adapter.makeSink(context: context)

@@ -1,6 +1,6 @@
 internal import CLibXML
 internal import CXMLShim
-import Foundation
+public import Foundation
 
 /// Reads a message's header like ``HeaderExtractor``, without building the message's tree.
 ///

@@ -83,7 +83,7 @@ enum ExecFixtures {
         logger.logLevel = .debug
         return AdapterContext(
             engine: engine, metrics: StadtbusMetrics(), readiness: Readiness(),
-            inFlight: InFlightCounter(), workers: 2, identity: nil, logger: logger)
+            inFlight: InFlightCounter(), maxInFlight: 2, identity: nil, logger: logger)
     }
 
     /// A small XÖV message with a g2g header.

@@ -145,7 +145,7 @@ final class AdapterHarness: @unchecked Sendable {
         logger.logLevel = .warning
         context = AdapterContext(
             engine: engine, brokers: brokers, metrics: metrics, readiness: readiness, inFlight: InFlightCounter(),
-            workers: 2,
+            maxInFlight: 2,
             identity: nil, logger: logger)
     }
 

@@ -27,6 +27,6 @@ struct ScenarioFigures {
 
     func print() {
         Swift.print(line)
-        fflush(stdout)
+        fflush(nil)  // all output streams
     }
 }

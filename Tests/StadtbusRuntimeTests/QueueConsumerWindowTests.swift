@@ -40,7 +40,7 @@ final class QueueConsumerWindowTests: XCTestCase {
         let inFlight = InFlightCounter()
         let context = AdapterContext(
             engine: engine, brokers: brokers, metrics: StadtbusMetrics(), readiness: Readiness(), inFlight: inFlight,
-            workers: window, identity: nil, logger: Logger(label: "test.window"))
+            maxInFlight: window, identity: nil, logger: Logger(label: "test.window"))
         XCTAssertEqual(context.maxInFlight, window)
         let consumer = QueueConsumer(
             endpoint: Endpoint(name: "in", type: "amqp", settings: ["prefetch": .int(16)]), queue: queue,

@@ -161,7 +161,7 @@ func configuration(directory: URL, endpoints: String, routes: String) -> String 
       idempotency: \(directory.path)/store.sqlite
       audit: \(directory.path)/store.sqlite
     http: { bind: 127.0.0.1, port: 0 }
-    workers: 4
+    max-in-flight: 4
     routes:
     \(routes)
     """

@@ -66,7 +66,7 @@ public final class StadtbusProcess {
           idempotency: \(directory.path)/store.sqlite
           audit: \(directory.path)/store.sqlite
         http: { bind: 127.0.0.1, port: 0 }
-        workers: 4
+        max-in-flight: 4
         defaults:
           on-error: { retry: { attempts: 3, backoff: 1s..2s }, dead-letter: dlq }
         trust-store: \(Paths.root.appendingPathComponent("certs/trust").path)

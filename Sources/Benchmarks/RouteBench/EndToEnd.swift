@@ -171,7 +171,7 @@ func runEndToEnd(_ options: Options) async {
             extraTop: """
                 broker: { host: 127.0.0.1, port: \(options.port), vhost: /, user: guest, password-env: STADTBUS_BENCH_BROKER_PASSWORD }
                 http: { bind: 127.0.0.1, port: \(httpPort) }
-                workers: \(workers)
+                max-in-flight: \(workers)
                 logging: { level: warning }
                 stores: { idempotency: \(options.storeFiles.idempotency), audit: \(options.storeFiles.audit) }
                 defaults:

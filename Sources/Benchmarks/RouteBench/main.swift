@@ -16,6 +16,7 @@ import StadtbusCore
 import StadtbusSignature
 import StadtbusStandard
 import StadtbusXML
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -84,7 +85,7 @@ func fail(_ text: String) -> Never {
 
 func figure(_ name: String, _ value: Double, _ unit: String, decimals: Int = 0) {
     print(String(format: "%@ %.\(decimals)f %@", name, value, unit))
-    fflush(stdout)
+    fflush(nil)  // all output streams: the figures are read while the bench runs
 }
 
 // MARK: Clocks
@@ -268,9 +269,7 @@ func measureSerialAsync(seconds: Double, _ body: (Int) async throws -> Void) asy
 
 /// Runs `body` on `threads` threads for about `seconds` (throughput on all cores).
 func measureParallel(threads: Int, seconds: Double, _ body: @escaping @Sendable (Int, Int) throws -> Void) -> Sample {
-    let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: threads)
-    counts.initialize(repeating: 0)
-    defer { counts.deallocate() }
+    let counts = Mutex([Int](repeating: 0, count: threads))
     let cpu0 = processCPU()
     let wall0 = wallClock()
     DispatchQueue.concurrentPerform(iterations: threads) { thread in
@@ -279,9 +278,9 @@ func measureParallel(threads: Int, seconds: Double, _ body: @escaping @Sendable 
             do { try body(thread, n) } catch { fail("\(error)") }
             n += 1
         } while wallClock() - wall0 < seconds
-        counts[thread] = n
+        counts.withLock { $0[thread] = n }
     }
-    return Sample(count: counts.reduce(0, +), wall: wallClock() - wall0, cpu: processCPU() - cpu0)
+    return Sample(count: counts.withLock { $0.reduce(0, +) }, wall: wallClock() - wall0, cpu: processCPU() - cpu0)
 }
 
 func report(_ name: String, _ sample: Sample) {

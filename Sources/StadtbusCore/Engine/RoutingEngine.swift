@@ -41,9 +41,9 @@ public final class RoutingEngine: Sendable {
         self.sink = sink
         self.idempotency = idempotency
         self.journal = journal
-        let cases = cases ?? InMemoryCaseRegistry()
-        self.cases = cases
-        self.combined = (idempotency as? any CombinableIdempotencyStore)?.committer(journal: journal, cases: cases)
+        let registry = cases ?? InMemoryCaseRegistry()
+        self.cases = registry
+        self.combined = (idempotency as? any CombinableIdempotencyStore)?.committer(journal: journal, cases: registry)
         self.logger = logger
         if cases == nil { warnIfCasesAreVolatile(table) }
     }
