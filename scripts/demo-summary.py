@@ -92,9 +92,9 @@ def main() -> None:
     if last.exists():
         uuid = last.read_text().strip()
         print(f"\nThe audit trail of application {uuid} (stadtbus trace):")
-        subprocess.run([args.bin, "trace", "--store", "run/audit.sqlite", uuid], check=False)
+        subprocess.run([args.bin, "trace", "--store", "run/stadtbus.sqlite", uuid], check=False)
     print("\nWhere to look next: http://127.0.0.1:8080/metrics, /ready, run/stadtbus.log,")
-    print("  stadtbus trace UUID --store run/audit.sqlite, stadtbus dry-run --config config/itzehoe.yaml ...")
+    print("  stadtbus trace UUID --store run/stadtbus.sqlite, stadtbus dry-run --config config/itzehoe.yaml ...")
 
 
 if __name__ == "__main__":
